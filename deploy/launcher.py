@@ -1,0 +1,201 @@
+"""The run command: the whole system on this machine, from nothing.
+
+    python -m deploy.launcher
+
+Starts (unless KAFKA_BOOTSTRAP_SERVERS points at a cluster) a local Kafka broker, creates the
+topics, starts the mail sink and the four services, waits until every one is ready, and prints
+where to look. Ctrl-C (or SIGTERM) stops every process it started: services first, broker last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from deploy.kafka_broker import LocalKafka, free_port, start_and_wait
+from deploy.processes import die_with_parent, stop_process
+from shared.kafka import ensure_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+SERVICES = (
+    ServiceSpec("intake", 8001),
+    ServiceSpec("notifier", 8002),
+    ServiceSpec("casework", 8003),
+    ServiceSpec("meeting_scheduler", 8004),
+)
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+class Launcher:
+    def __init__(self, state_dir: Path, mail_port: int, kafka_port: int) -> None:
+        self.state_dir, self.mail_port, self.kafka_port = state_dir, mail_port, kafka_port
+        self.kafka: LocalKafka | None = None
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.children[name] = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,  # Ctrl-C reaches the launcher only; it stops children in order
+            preexec_fn=die_with_parent(),
+        )
+
+    async def start(self) -> None:
+        env = dict(os.environ)
+        env.setdefault("SAFEGUARDING_ENV", "dev")
+        if "KAFKA_BOOTSTRAP_SERVERS" not in env:
+            port = self.kafka_port if _port_free(self.kafka_port) else free_port()
+            print(f"launcher: starting Kafka on 127.0.0.1:{port}…", flush=True)
+            self.kafka = await start_and_wait(self.state_dir / "kafka", port=port)
+            env["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
+        bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+        created = await ensure_topics(bootstrap, env.get("KAFKA_TOPIC_PREFIX", ""))
+        print(f"launcher: Kafka ready at {bootstrap}; topics created: {len(created)}", flush=True)
+        env["MAIL_SINK_PORT"] = str(self.mail_port)
+        mail_dir = self.state_dir / "mail"
+        self._spawn(
+            "mail_sink",
+            [
+                sys.executable,
+                "-m",
+                "deploy.mail_sink",
+                "--port",
+                str(self.mail_port),
+                "--dir",
+                str(mail_dir),
+            ],
+            env,
+        )
+        for service in SERVICES:
+            self._spawn(
+                service.name,
+                [
+                    sys.executable, "-m", "faststream", "run",
+                    f"services.{service.name}.main:create_app", "--factory",
+                    "--host", "127.0.0.1", "--port", str(service.port),
+                ],
+                env,
+            )  # fmt: skip
+        await self._wait_ready()
+        self._banner(mail_dir)
+
+    async def _wait_ready(self, limit_seconds: float = 90.0) -> None:
+        deadline = time.monotonic() + limit_seconds
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            for service in SERVICES:
+                while True:
+                    self.check_children()
+                    with contextlib.suppress(httpx.HTTPError):
+                        response = await client.get(f"{service.base_url}/readyz")
+                        if response.status_code == 200:
+                            break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{service.name} not ready after {limit_seconds:.0f}s")
+                    await asyncio.sleep(0.3)
+
+    def check_children(self) -> None:
+        for name, process in self.children.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode}")
+
+    def _banner(self, mail_dir: Path) -> None:
+        example = ROOT.parent / "shared" / "docs" / "examples" / "police-contact.v1.json"
+        if not example.exists():
+            example = ROOT / "docs" / "examples" / "police-contact.v1.json"
+        print(
+            "\n".join(
+                [
+                    "",
+                    "launcher: all services ready",
+                    *(f"  {s.name:<18} {s.base_url}  (docs: {s.base_url}/docs)" for s in SERVICES),
+                    f"  mail sink          smtp://127.0.0.1:{self.mail_port}  → {mail_dir}/",
+                    "",
+                    "Send the example police contact:",
+                    f"  curl -s -X POST {SERVICES[0].base_url}/v1/contacts "
+                    f"-H 'Content-Type: application/json' --data @{example}",
+                    "Press Ctrl-C to stop everything.",
+                    "",
+                ]
+            ),
+            flush=True,
+        )
+
+    def stop(self) -> None:
+        for name in [
+            *reversed(list(self.children)),
+        ]:
+            code = stop_process(self.children[name])
+            print(f"launcher: stopped {name} ({code})", flush=True)
+        if self.kafka is not None:
+            self.kafka.stop()
+            print("launcher: stopped Kafka", flush=True)
+
+
+async def run(launcher: Launcher) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        starting = asyncio.create_task(launcher.start())
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stopping in done:
+            starting.cancel()
+            return 0
+        starting.result()
+        while not stop.is_set():
+            launcher.check_children()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+        return 0
+    except Exception as error:  # noqa: BLE001 - report, then stop whatever started
+        print(f"launcher: {error}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        launcher.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the whole system locally.")
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".local")
+    parser.add_argument(
+        "--mail-port", type=int, default=int(os.environ.get("MAIL_SINK_PORT", "1025"))
+    )
+    parser.add_argument("--kafka-port", type=int, default=9092)
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    sys.exit(asyncio.run(run(Launcher(args.state_dir.resolve(), args.mail_port, args.kafka_port))))
+
+
+if __name__ == "__main__":
+    main()

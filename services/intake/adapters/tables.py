@@ -1,0 +1,39 @@
+"""Intake's tables. Personal data lives only in `vault_records`, encrypted."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from shared.db import UtcDateTime
+from shared.outbox import outbox_table
+
+metadata = sa.MetaData()
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("case_reference", sa.String(32), primary_key=True),
+    sa.Column("force_code", sa.String(8), nullable=False),
+    sa.Column("police_reference", sa.String(64), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("pathway", sa.String(32), nullable=False),
+    sa.Column("urgency", sa.String(16), nullable=False),
+    sa.Column("district", sa.String(32), nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("force_code", "police_reference", name="uq_cases_police_contact"),
+)
+
+vault_records = sa.Table(
+    "vault_records",
+    metadata,
+    sa.Column(
+        "case_reference", sa.String(32), sa.ForeignKey("cases.case_reference"), primary_key=True
+    ),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("nonce", sa.LargeBinary, nullable=False),
+    sa.Column("ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("stored_at", UtcDateTime, nullable=False),
+)
+
+outbox = outbox_table(metadata)

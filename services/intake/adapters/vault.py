@@ -1,0 +1,57 @@
+"""Personal-data vault cipher: AES-256-GCM with a key id, so keys can rotate.
+
+The case reference is bound as associated data: a ciphertext copied onto another case fails to
+decrypt instead of showing the wrong person's details.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+@dataclass(frozen=True)
+class Sealed:
+    key_id: str
+    nonce: bytes
+    ciphertext: bytes
+
+
+class VaultCipher:
+    def __init__(self, keys: dict[str, bytes], current_key_id: str) -> None:
+        if current_key_id not in keys:
+            raise ValueError("the current vault key id has no key")
+        self._keys = {key_id: AESGCM(key) for key_id, key in keys.items()}
+        self._raw = keys
+        self._current = current_key_id
+
+    @classmethod
+    def from_base64(cls, key_id: str, key_b64: str) -> VaultCipher:
+        return cls({key_id: base64.b64decode(key_b64)}, key_id)
+
+    def seal(self, document: dict[str, Any], case_reference: str) -> Sealed:
+        nonce = os.urandom(12)
+        plaintext = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        ciphertext = self._keys[self._current].encrypt(nonce, plaintext, case_reference.encode())
+        return Sealed(self._current, nonce, ciphertext)
+
+    def open(self, sealed: Sealed, case_reference: str) -> dict[str, Any]:
+        plaintext = self._keys[sealed.key_id].decrypt(
+            sealed.nonce, sealed.ciphertext, case_reference.encode()
+        )
+        document: dict[str, Any] = json.loads(plaintext)
+        return document
+
+    def fingerprint(self, document: dict[str, Any]) -> str:
+        """A keyed hash of the content, to tell a replay from a change without keeping plaintext.
+        Keyed, so nobody holding the database can test guesses of a person's details against it."""
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        key = self._raw[self._current]
+        return hmac.new(key, canonical, hashlib.sha256).hexdigest()

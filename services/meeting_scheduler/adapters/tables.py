@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from shared.db import UtcDateTime, processed_events_table
+from shared.outbox import outbox_table
+
+metadata = sa.MetaData()
+
+agenda_items = sa.Table(
+    "agenda_items",
+    metadata,
+    sa.Column("item_id", sa.String(64), primary_key=True),
+    sa.Column("case_reference", sa.String(32), nullable=False),
+    sa.Column("meeting_series", sa.String(64), nullable=False),
+    sa.Column("meeting_starts_at", UtcDateTime, nullable=False),
+    sa.Column("district", sa.String(32), nullable=False),
+    sa.Column("exploitation_types", sa.String(200), nullable=False),
+    sa.Column("urgency", sa.String(16), nullable=False),
+    sa.Column("open_needs", sa.String(400), nullable=False),
+    sa.Column("late", sa.Boolean, nullable=False),
+    sa.Column("added_at", UtcDateTime, nullable=False),
+    # A case enters a series once as a new item; carry-over reviews are a later feature.
+    sa.UniqueConstraint("case_reference", "meeting_series", name="uq_agenda_case_series"),
+)
+
+outbox = outbox_table(metadata)
+processed_events = processed_events_table(metadata)

@@ -1,0 +1,94 @@
+"""Meeting series from configuration and the pure choice of which meeting an item goes to."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from dateutil.rrule import rrulestr
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.clock import LONDON
+from shared.working_days import subtract_working_days
+
+SEARCH_LIMIT = 200  # occurrences looked at before giving up (about four years of weekly meetings)
+
+
+class MeetingKind(StrEnum):
+    CASE_PANEL = "case_panel"
+    NASN = "nasn"
+
+
+class MeetingSeries(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    kind: MeetingKind
+    title: str
+    starts: datetime = Field(description="First occurrence, local wall-clock time (no offset).")
+    rrule: str
+    duration_minutes: Annotated[int, Field(gt=0, le=24 * 60)]
+    location: str
+    cutoff_working_days: Annotated[int, Field(ge=1, le=20)]
+    cutoff_time: time
+
+    def occurrences_after(self, moment: datetime) -> list[datetime]:
+        """Upcoming starts as aware London datetimes. The rule runs on naive wall-clock times and
+        each result is then placed in Europe/London, so DST never shifts a meeting's hour."""
+        rule = rrulestr(self.rrule, dtstart=self.starts.replace(tzinfo=None))
+        local_moment = moment.astimezone(LONDON).replace(tzinfo=None) - timedelta(days=1)
+        found: list[datetime] = []
+        start = rule.after(local_moment, inc=True)
+        while start is not None and len(found) < SEARCH_LIMIT:
+            aware = start.replace(tzinfo=LONDON)
+            if aware > moment:
+                found.append(aware)
+                if len(found) >= 3:
+                    break
+            start = rule.after(start)
+        return found
+
+    def cutoff_for(self, starts_at: datetime) -> datetime:
+        day = subtract_working_days(starts_at.astimezone(LONDON).date(), self.cutoff_working_days)
+        return datetime.combine(day, self.cutoff_time, tzinfo=LONDON)
+
+
+class Placement(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    series_id: str
+    starts_at: datetime
+    late: bool
+
+
+def place_item(series: MeetingSeries, received_at: datetime, urgent: bool) -> Placement | None:
+    """The next meeting whose cut-off has not passed; an urgent item may join the very next
+    meeting after its cut-off, flagged as late."""
+    upcoming = series.occurrences_after(received_at)
+    if not upcoming:
+        return None
+    first = upcoming[0]
+    if received_at < series.cutoff_for(first):
+        return Placement(series_id=series.id, starts_at=first, late=False)
+    if urgent:
+        return Placement(series_id=series.id, starts_at=first, late=True)
+    for later in upcoming[1:]:
+        if received_at < series.cutoff_for(later):
+            return Placement(series_id=series.id, starts_at=later, late=False)
+    return None
+
+
+class MeetingCalendar(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    series: tuple[MeetingSeries, ...]
+
+    def case_panel(self) -> MeetingSeries:
+        return next(item for item in self.series if item.kind is MeetingKind.CASE_PANEL)
+
+
+def load_calendar(path: Path) -> MeetingCalendar:
+    return MeetingCalendar.model_validate(yaml.safe_load(path.read_text()))

@@ -1,0 +1,36 @@
+"""Meeting scheduler's composition root.
+
+faststream run services.meeting_scheduler.main:create_app --factory --host 127.0.0.1 --port 8004
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.meeting_scheduler.adapters.tables import outbox
+from services.meeting_scheduler.calendar import load_calendar
+from services.meeting_scheduler.handlers import SchedulerDeps
+from services.meeting_scheduler.http import build_http_app
+from services.meeting_scheduler.router import build_router
+from services.meeting_scheduler.settings import SchedulerSettings
+from shared.app import ServiceApp, build_infrastructure, build_service_app
+from shared.clock import Clock, SystemClock
+from shared.topics import AGENDA, REFERRALS
+
+SERVICE = "meeting_scheduler"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = None) -> ServiceApp:
+    settings = settings or SchedulerSettings()
+    infra = build_infrastructure(SERVICE, settings, clock or SystemClock(), outbox)
+    calendar = load_calendar(settings.calendar_file)
+    deps = SchedulerDeps(
+        engine=infra.engine,
+        calendar=calendar,
+        clock=infra.clock,
+        agenda_topic=settings.topic(AGENDA.name),
+        on_commit=infra.relay.wake,
+    )
+    infra.broker.include_router(build_router(deps, settings.topic(REFERRALS.name)))
+    return build_service_app(infra, build_http_app(infra.engine, calendar, infra.clock), MIGRATIONS)

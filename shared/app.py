@@ -1,0 +1,173 @@
+"""The pieces each service's composition root (`services/<name>/main.py`) assembles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Response
+from faststream.asgi import AsgiFastStream
+from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Receive, Scope, Send
+
+from shared.clock import Clock
+from shared.db import create_engine, migrate
+from shared.events import DeadLetterV1
+from shared.kafka import create_broker, verify_topics
+from shared.logging import configure_logging, route_library_loggers
+from shared.outbox import OutboxRelay
+from shared.reliability import RetryPolicy, dead_letter_middleware
+from shared.settings import ServiceSettings
+from shared.topics import ALL_TOPICS, DEAD_LETTERS
+
+
+class ServiceApp(AsgiFastStream):
+    """FastStream's ASGI app matches exact paths only; every other HTTP request goes to the
+    service's FastAPI app, so one process serves the broker, health checks and the HTTP API."""
+
+    def __init__(self, broker: KafkaBroker, http_app: FastAPI, **kwargs: Any) -> None:
+        super().__init__(broker, **kwargs)
+        self.http_app = http_app
+
+    async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.http_app(scope, receive, send)
+            return
+        await super().not_found(scope, receive, send)
+
+
+def build_broker(service: str, settings: ServiceSettings, clock: Clock) -> KafkaBroker:
+    """A broker whose producer is acks=all + idempotent and whose subscribers retry, then
+    dead-letter. The dead-letter sink publishes with the same broker."""
+    dead_letter_topic = settings.topic(DEAD_LETTERS.name)
+
+    async def sink(letter: DeadLetterV1) -> None:
+        await broker.publish(
+            letter.model_dump(mode="json"),
+            topic=dead_letter_topic,
+            key=letter.source_topic.encode(),
+            correlation_id=letter.correlation_id or None,
+        )
+
+    broker = create_broker(
+        settings.kafka_bootstrap_servers,
+        client_id=service,
+        middlewares=[
+            dead_letter_middleware(
+                consumer=service,
+                policy=RetryPolicy(
+                    settings.consumer_max_attempts, settings.consumer_retry_backoff_seconds
+                ),
+                sink=sink,
+                clock=clock,
+            )
+        ],
+    )
+    return broker
+
+
+def add_health_routes(http_app: FastAPI, broker: KafkaBroker, engine: AsyncEngine) -> None:
+    @http_app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @http_app.get("/readyz", tags=["health"], summary="Readiness: Kafka and the database answer")
+    async def readyz(response: Response) -> dict[str, str]:
+        checks = {"kafka": "ok", "database": "ok"}
+        if not await broker.ping(timeout=2.0):
+            checks["kafka"] = "unreachable"
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            checks["database"] = "unreachable"
+        ready = all(value == "ok" for value in checks.values())
+        response.status_code = 200 if ready else 503
+        return {"status": "ready" if ready else "not ready", **checks}
+
+
+async def publish_bytes(
+    broker: KafkaBroker, topic: str, key: bytes, value: bytes, correlation_id: str
+) -> None:
+    await broker.publish(
+        value,
+        topic=topic,
+        key=key,
+        correlation_id=correlation_id,
+        headers={"content-type": "application/json"},
+    )
+
+
+class Background(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    """What every service's composition root starts from."""
+
+    service: str
+    settings: ServiceSettings
+    clock: Clock
+    engine: AsyncEngine
+    broker: KafkaBroker
+    relay: OutboxRelay
+
+
+def build_infrastructure(
+    service: str, settings: ServiceSettings, clock: Clock, outbox: sa.Table
+) -> Infrastructure:
+    configure_logging(service, settings.log_level)
+    engine = create_engine(settings.database_url)
+    broker = build_broker(service, settings, clock)
+
+    async def publish(topic: str, key: bytes, value: bytes, correlation_id: str) -> None:
+        await publish_bytes(broker, topic, key, value, correlation_id)
+
+    relay = OutboxRelay(engine, outbox, publish, clock.now, settings.outbox_poll_seconds)
+    return Infrastructure(service, settings, clock, engine, broker, relay)
+
+
+def build_service_app(
+    infra: Infrastructure,
+    http_app: FastAPI,
+    migrations: Path,
+    background: Sequence[Background] = (),
+) -> ServiceApp:
+    """Startup order: topics exist, schema migrated, Kafka connected (all before uvicorn reports
+    startup complete, so a failure stops the process); then the subscribers, then background jobs."""
+    add_health_routes(http_app, infra.broker, infra.engine)
+    jobs: list[Background] = [infra.relay, *background]
+
+    async def prepare() -> None:
+        route_library_loggers()
+        settings = infra.settings
+        await verify_topics(
+            settings.kafka_bootstrap_servers, [settings.topic(spec.name) for spec in ALL_TOPICS]
+        )
+        await migrate(infra.engine, migrations, version_table=f"alembic_version_{infra.service}")
+        # FastStream starts the broker after uvicorn's "startup complete"; a failure there would
+        # leave the HTTP side serving without Kafka, so connect now.
+        await infra.broker.connect()
+
+    async def start_jobs() -> None:
+        for job in jobs:
+            await job.start()
+
+    async def shutdown() -> None:
+        for job in reversed(jobs):
+            await job.stop()
+        await infra.engine.dispose()
+
+    return ServiceApp(
+        infra.broker,
+        http_app,
+        on_startup=[prepare],
+        after_startup=[start_jobs],
+        on_shutdown=[shutdown],
+    )

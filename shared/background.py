@@ -1,0 +1,48 @@
+"""A background job that runs when woken and at least every `poll_seconds`.
+
+Waking gives low latency (work right after a commit); the poll is the safety net that finds work
+left behind by a crash, a broker outage or a failed attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class WakeableLoop:
+    def __init__(
+        self, name: str, run_once: Callable[[], Awaitable[object]], poll_seconds: float
+    ) -> None:
+        self._name, self._run_once, self._poll = name, run_once, poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            self._wake.clear()
+            try:
+                await self._run_once()
+            except Exception as error:  # noqa: BLE001 - the work waits in the database; retry
+                log.warning(f"{self._name}_failed", error_type=type(error).__name__)
+                await asyncio.sleep(self._poll)

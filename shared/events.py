@@ -1,0 +1,166 @@
+"""Versioned, frozen event models. Facts are past tense; each carries the same envelope.
+
+No event may carry a direct identifier (name, date of birth, phone, address, nationality, notes):
+the case reference is the only link back to a person, and only intake's vault can follow it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Event(BaseModel):
+    """The envelope every event shares."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    occurred_at: AwareDatetime
+    correlation_id: str = Field(
+        description="Ties every event caused by one police contact together."
+    )
+    causation_id: str | None = Field(
+        default=None, description="event_id of the event that caused this one."
+    )
+    producer: str = Field(description="The service that published the event.")
+
+
+class District(StrEnum):
+    BRECKLAND = "breckland"
+    BROADLAND = "broadland"
+    GREAT_YARMOUTH = "great_yarmouth"
+    KINGS_LYNN_WEST_NORFOLK = "kings_lynn_west_norfolk"
+    NORTH_NORFOLK = "north_norfolk"
+    NORWICH = "norwich"
+    SOUTH_NORFOLK = "south_norfolk"
+    OUTSIDE_NORFOLK = "outside_norfolk"
+
+
+class ExploitationType(StrEnum):
+    LABOUR = "labour"
+    SEXUAL = "sexual"
+    CRIMINAL = "criminal"
+    DOMESTIC_SERVITUDE = "domestic_servitude"
+    ORGAN_HARVESTING = "organ_harvesting"
+    UNKNOWN = "unknown"
+
+
+class SupportNeed(StrEnum):
+    LEGAL_ADVICE = "legal_advice"
+    IMMIGRATION_ADVICE = "immigration_advice"
+    HEALTHCARE = "healthcare"
+    MENTAL_HEALTH = "mental_health"
+    HOUSING = "housing"
+    SAFE_ACCOMMODATION = "safe_accommodation"
+    FINANCIAL_SUPPORT = "financial_support"
+    EMPLOYMENT = "employment"
+    EDUCATION = "education"
+    INTERPRETER = "interpreter"
+    SUBSTANCE_MISUSE = "substance_misuse"
+    OTHER = "other"
+
+
+class NrmConsent(StrEnum):
+    GIVEN = "given"
+    DECLINED = "declined"
+    NOT_ASKED = "not_asked"
+
+
+class Pathway(StrEnum):
+    CHILD = "child"  # under 18, or age unknown: children's safeguarding, mandatory NRM
+    NRM = "nrm"  # adult, consent given: police refer, Salvation Army support
+    DUTY_TO_NOTIFY = "duty_to_notify"  # adult, consent declined: anonymous notification
+    NRM_DECISION_PENDING = "nrm_decision_pending"  # adult, not asked: advisor explains the NRM
+
+
+class Urgency(StrEnum):
+    IMMEDIATE = "immediate"
+    PRIORITY = "priority"
+    ROUTINE = "routine"
+
+
+class ReferralFacts(Event):
+    """Non-identifying facts about a case, as intake decided them."""
+
+    case_reference: str
+    force_code: str
+    recorded_at: AwareDatetime
+    district: District
+    exploitation_types: tuple[ExploitationType, ...]
+    pathway: Pathway
+    age_unknown: bool = Field(
+        description="No date of birth or age estimate: treated as a possible child."
+    )
+    urgency: Urgency
+    immediate_risk: bool
+    nrm_consent: NrmConsent
+    support_needs: tuple[SupportNeed, ...]
+    operation: str | None = Field(
+        default=None, description="Police operation name; groups a raid's contacts."
+    )
+
+
+class ReferralOpenedV1(ReferralFacts):
+    """A new case was opened from a police contact."""
+
+    event_type: Literal["referral.opened.v1"] = "referral.opened.v1"
+
+
+class ReferralUpdatedV1(ReferralFacts):
+    """The police sent a changed contact for an existing case; the facts are the new ones."""
+
+    event_type: Literal["referral.updated.v1"] = "referral.updated.v1"
+
+
+ReferralEvent = Annotated[ReferralOpenedV1 | ReferralUpdatedV1, Field(discriminator="event_type")]
+
+
+class AlertDeliveredV1(Event):
+    """An alert for a case reached at least one channel of its recipient."""
+
+    event_type: Literal["alert.delivered.v1"] = "alert.delivered.v1"
+    case_reference: str
+    alert_id: str
+    recipient_role: str
+    channels_succeeded: int
+    attempts: int
+
+
+class TaskOpenedV1(Event):
+    """Casework opened a task for a case."""
+
+    event_type: Literal["task.opened.v1"] = "task.opened.v1"
+    case_reference: str
+    task_id: str
+    kind: str
+    due_at: AwareDatetime
+
+
+class AgendaItemAddedV1(Event):
+    """A case was put on a meeting's agenda."""
+
+    event_type: Literal["agenda.item_added.v1"] = "agenda.item_added.v1"
+    case_reference: str
+    meeting_series: str
+    meeting_starts_at: AwareDatetime
+    late: bool
+
+
+class DeadLetterV1(Event):
+    """A record a consumer gave up on. It carries no payload: the original stays in its topic
+    (source_topic/partition/offset) so personal data is never copied here in plaintext."""
+
+    event_type: Literal["dead_letter.v1"] = "dead_letter.v1"
+    consumer: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    payload_sha256: str
+    payload_bytes: int
+    error_type: str
+    reason: str
+    attempts: int

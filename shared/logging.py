@@ -1,0 +1,87 @@
+"""structlog JSON logging for every service, with the correlation id bound per message.
+
+Standard-library loggers (FastStream, aiokafka, uvicorn) are routed through the same processors, so
+every line is JSON and passes the same redaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from shared.redaction import redact_mapping, safe_reason
+
+
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    return redact_mapping(event)
+
+
+def _safe_exception(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Replace exc_info by the exception's type and a safe reason: tracebacks of validation errors
+    carry the input values, and those may be personal data."""
+    exc_info = event.pop("exc_info", None)
+    if exc_info:
+        if exc_info is True:
+            exc_info = sys.exc_info()
+        error = exc_info if isinstance(exc_info, BaseException) else exc_info[1]
+        if error is not None:
+            event["error_type"] = type(error).__name__
+            event["error"] = safe_reason(error)
+    return event
+
+
+SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    _safe_exception,
+    _redact,
+]
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    structlog.configure(
+        processors=[
+            *SHARED_PROCESSORS,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *SHARED_PROCESSORS],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    route_library_loggers()
+    # Providers' libraries log URLs and bodies at debug/info; keep them to warnings.
+    for noisy in ("apprise", "aiokafka", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+def route_library_loggers() -> None:
+    """Uvicorn installs its own plain-text handlers when it starts (after the app factory ran), so
+    services call this again from their startup hook."""
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "faststream.access"):
+        library_logger = logging.getLogger(name)
+        library_logger.handlers[:] = []
+        library_logger.propagate = True
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

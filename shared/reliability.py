@@ -1,0 +1,117 @@
+"""Bounded retries and a dead-letter topic for every subscriber, mapped in one place.
+
+Every subscriber runs with `AckPolicy.NACK_ON_ERROR` (shared/app.py). This middleware wraps the
+decode + handler call so that:
+- a permanent failure (bad JSON, schema violation, `PermanentError`) is dead-lettered at once;
+- any other failure is retried a bounded number of times with backoff, then dead-lettered;
+- after a dead letter is written the record is acknowledged, so the partition moves on;
+- if the dead letter itself cannot be written, the error propagates, the record is nacked and read
+  again: nothing is ever acknowledged that was neither processed nor dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from faststream import BaseMiddleware
+from faststream.message import StreamMessage
+from pydantic import ValidationError
+
+from shared.clock import Clock
+from shared.errors import PermanentError
+from shared.events import DeadLetterV1
+from shared.logging import get_logger
+from shared.redaction import safe_reason
+
+log = get_logger(__name__)
+
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    PermanentError,
+    ValidationError,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+)
+
+DeadLetterSink = Callable[[DeadLetterV1], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    backoff_seconds: float = 0.5
+
+    def delay(self, attempt: int) -> float:
+        return float(self.backoff_seconds * (2 ** (attempt - 1)))
+
+
+def dead_letter_middleware(
+    *, consumer: str, policy: RetryPolicy, sink: DeadLetterSink, clock: Clock
+) -> Callable[..., BaseMiddleware]:
+    """A broker middleware factory bound to one service's dead-letter sink."""
+
+    class DeadLetterMiddleware(BaseMiddleware):
+        async def consume_scope(
+            self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+        ) -> Any:
+            with structlog.contextvars.bound_contextvars(
+                correlation_id=msg.correlation_id, message_id=msg.message_id
+            ):
+                return await _consume_with_retries(call_next, msg)
+
+    async def _consume_with_retries(
+        call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        for attempt in range(1, policy.max_attempts + 1):
+            try:
+                return await call_next(msg)
+            except PERMANENT_ERRORS as error:
+                await _dead_letter(msg, error, attempt)
+                return None
+            except Exception as error:  # noqa: BLE001 - anything not known permanent is retried
+                if attempt == policy.max_attempts:
+                    await _dead_letter(msg, error, attempt)
+                    return None
+                log.warning(
+                    "handler_failed_retrying",
+                    attempt=attempt,
+                    error_type=type(error).__name__,
+                    error=safe_reason(error),
+                )
+                await asyncio.sleep(policy.delay(attempt))
+        return None
+
+    async def _dead_letter(msg: StreamMessage[Any], error: BaseException, attempts: int) -> None:
+        record = msg.raw_message
+        payload: bytes = record.value or b""
+        letter = DeadLetterV1(
+            occurred_at=clock.now(),
+            correlation_id=msg.correlation_id or "",
+            producer=consumer,
+            consumer=consumer,
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            payload_sha256=hashlib.sha256(payload).hexdigest(),
+            payload_bytes=len(payload),
+            error_type=type(error).__name__,
+            reason=safe_reason(error),
+            attempts=attempts,
+        )
+        await sink(letter)
+        log.error(
+            "record_dead_lettered",
+            source_topic=letter.source_topic,
+            source_partition=letter.source_partition,
+            source_offset=letter.source_offset,
+            error_type=letter.error_type,
+            reason=letter.reason,
+            attempts=attempts,
+        )
+
+    return DeadLetterMiddleware

@@ -1,0 +1,42 @@
+"""Settings every service shares. Each service subclasses them with its own env prefix."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings. Kafka and environment are read without the service prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Environment = Field(
+        default=Environment.DEV, validation_alias=AliasChoices("SAFEGUARDING_ENV")
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    topic_prefix: str = Field(default="", validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX"))
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL"))
+    database_url: str = "sqlite+aiosqlite:///.local/db/service.sqlite3"
+    consumer_max_attempts: int = Field(default=3, ge=1, le=10)
+    consumer_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_outside_dev(self) -> ServiceSettings:
+        if self.environment is Environment.PRODUCTION and self.database_url.startswith("sqlite"):
+            raise ValueError("production needs a server database (PostgreSQL), not SQLite")
+        return self
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
