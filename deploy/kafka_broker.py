@@ -208,3 +208,31 @@ async def start_and_wait(run_dir: Path | None = None, port: int | None = None) -
     if broker.process.poll() is not None:
         raise BrokerError(f"Kafka exited with {broker.process.returncode}; see {broker.run_dir}")
     return broker
+
+
+def main() -> None:
+    """`python -m deploy.kafka_broker fetch` downloads the jars; `run` starts a broker until Ctrl-C."""
+    import sys
+
+    command = sys.argv[1] if len(sys.argv) > 1 else "fetch"
+    if command == "fetch":
+        print(f"Kafka {KAFKA_VERSION} jars: {fetch_jars()}")
+        return
+    if command == "run":
+
+        async def serve() -> None:
+            broker = await start_and_wait(port=int(sys.argv[2]) if len(sys.argv) > 2 else None)
+            print(f"Kafka ready at {broker.bootstrap_servers}; Ctrl-C to stop", flush=True)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                broker.stop()
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve())
+        return
+    raise SystemExit(f"unknown command {command!r}: use fetch or run")
+
+
+if __name__ == "__main__":
+    main()

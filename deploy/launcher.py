@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
+    env_prefix: str
     port: int
 
     @property
@@ -39,12 +40,14 @@ class ServiceSpec:
         return f"http://127.0.0.1:{self.port}"
 
 
-SERVICES = (
-    ServiceSpec("intake", 8001),
-    ServiceSpec("notifier", 8002),
-    ServiceSpec("casework", 8003),
-    ServiceSpec("meeting_scheduler", 8004),
-)
+def service_specs(port_base: int) -> tuple[ServiceSpec, ...]:
+    """intake on base+1, notifier +2, casework +3, meeting_scheduler +4 (8001–8004 by default)."""
+    names = (("intake", "INTAKE"), ("notifier", "NOTIFIER"), ("casework", "CASEWORK"),
+             ("meeting_scheduler", "MEETINGS"))  # fmt: skip
+    return tuple(
+        ServiceSpec(name, prefix, port_base + offset)
+        for offset, (name, prefix) in enumerate(names, start=1)
+    )
 
 
 def _port_free(port: int) -> bool:
@@ -55,8 +58,9 @@ def _port_free(port: int) -> bool:
 
 
 class Launcher:
-    def __init__(self, state_dir: Path, mail_port: int, kafka_port: int) -> None:
+    def __init__(self, state_dir: Path, mail_port: int, kafka_port: int, port_base: int) -> None:
         self.state_dir, self.mail_port, self.kafka_port = state_dir, mail_port, kafka_port
+        self.services = service_specs(port_base)
         self.kafka: LocalKafka | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -68,8 +72,19 @@ class Launcher:
             start_new_session=True,  # Ctrl-C reaches the launcher only; it stops children in order
             preexec_fn=die_with_parent(),
         )
+        print(f"launcher: started {name} (pid {self.children[name].pid})", flush=True)
 
     async def start(self) -> None:
+        taken = [
+            port
+            for port in (self.mail_port, *(s.port for s in self.services))
+            if not _port_free(port)
+        ]
+        if taken:
+            raise RuntimeError(
+                f"port(s) {', '.join(map(str, taken))} already in use: is the system already "
+                "running? Choose others with --port-base / --mail-port."
+            )
         env = dict(os.environ)
         env.setdefault("SAFEGUARDING_ENV", "dev")
         if "KAFKA_BOOTSTRAP_SERVERS" not in env:
@@ -95,7 +110,9 @@ class Launcher:
             ],
             env,
         )
-        for service in SERVICES:
+        for service in self.services:
+            database = self.state_dir / "db" / f"{service.name}.sqlite3"
+            env.setdefault(f"{service.env_prefix}_DATABASE_URL", f"sqlite+aiosqlite:///{database}")
             self._spawn(
                 service.name,
                 [
@@ -111,7 +128,7 @@ class Launcher:
     async def _wait_ready(self, limit_seconds: float = 90.0) -> None:
         deadline = time.monotonic() + limit_seconds
         async with httpx.AsyncClient(timeout=2.0) as client:
-            for service in SERVICES:
+            for service in self.services:
                 while True:
                     self.check_children()
                     with contextlib.suppress(httpx.HTTPError):
@@ -128,19 +145,20 @@ class Launcher:
                 raise RuntimeError(f"{name} exited with code {process.returncode}")
 
     def _banner(self, mail_dir: Path) -> None:
-        example = ROOT.parent / "shared" / "docs" / "examples" / "police-contact.v1.json"
-        if not example.exists():
-            example = ROOT / "docs" / "examples" / "police-contact.v1.json"
+        example = (ROOT / "docs" / "examples" / "police-contact.v1.json").relative_to(ROOT)
         print(
             "\n".join(
                 [
                     "",
                     "launcher: all services ready",
-                    *(f"  {s.name:<18} {s.base_url}  (docs: {s.base_url}/docs)" for s in SERVICES),
+                    *(
+                        f"  {s.name:<18} {s.base_url}  (docs: {s.base_url}/docs)"
+                        for s in self.services
+                    ),
                     f"  mail sink          smtp://127.0.0.1:{self.mail_port}  → {mail_dir}/",
                     "",
                     "Send the example police contact:",
-                    f"  curl -s -X POST {SERVICES[0].base_url}/v1/contacts "
+                    f"  curl -s -X POST {self.services[0].base_url}/v1/contacts "
                     f"-H 'Content-Type: application/json' --data @{example}",
                     "Press Ctrl-C to stop everything.",
                     "",
@@ -192,9 +210,13 @@ def main() -> None:
         "--mail-port", type=int, default=int(os.environ.get("MAIL_SINK_PORT", "1025"))
     )
     parser.add_argument("--kafka-port", type=int, default=9092)
+    parser.add_argument(
+        "--port-base", type=int, default=int(os.environ.get("SAFEGUARDING_PORT_BASE", "8000"))
+    )
     args = parser.parse_args()
     os.chdir(ROOT)
-    sys.exit(asyncio.run(run(Launcher(args.state_dir.resolve(), args.mail_port, args.kafka_port))))
+    launcher = Launcher(args.state_dir.resolve(), args.mail_port, args.kafka_port, args.port_base)
+    sys.exit(asyncio.run(run(launcher)))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class ServiceApp(AsgiFastStream):
 
     def __init__(self, broker: KafkaBroker, http_app: FastAPI, **kwargs: Any) -> None:
         super().__init__(broker, **kwargs)
+        self.kafka_broker = broker  # typed, unlike FastStream's generic `broker`
         self.http_app = http_app
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -147,9 +148,11 @@ def build_service_app(
     async def prepare() -> None:
         route_library_loggers()
         settings = infra.settings
-        await verify_topics(
-            settings.kafka_bootstrap_servers, [settings.topic(spec.name) for spec in ALL_TOPICS]
-        )
+        if settings.verify_topics_on_start:
+            await verify_topics(
+                settings.kafka_bootstrap_servers,
+                [settings.topic(spec.name) for spec in ALL_TOPICS],
+            )
         await migrate(infra.engine, migrations, version_table=f"alembic_version_{infra.service}")
         # FastStream starts the broker after uvicorn's "startup complete"; a failure there would
         # leave the HTTP side serving without Kafka, so connect now.

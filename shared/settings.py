@@ -17,7 +17,7 @@ class Environment(StrEnum):
 class ServiceSettings(BaseSettings):
     """Common settings. Kafka and environment are read without the service prefix."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     environment: Environment = Field(
         default=Environment.DEV, validation_alias=AliasChoices("SAFEGUARDING_ENV")
@@ -31,6 +31,8 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1, le=10)
     consumer_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Off only for in-memory broker tests: a real deployment must refuse to start without topics.
+    verify_topics_on_start: bool = True
 
     @model_validator(mode="after")
     def _refuse_unsafe_outside_dev(self) -> ServiceSettings:

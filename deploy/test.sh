@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, types, then unit, service, integration and e2e tests against a real
+# Kafka broker, SQLite and PostgreSQL. Extra arguments go to pytest (e.g. -k pipeline).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/deploy/bootstrap.sh"
+cd "$ROOT"
+
+# PostgreSQL server binaries for the throwaway test cluster (tests/support/postgres.py).
+if [ -z "${TEST_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need_root_install pg_ctlcluster postgresql
+fi
+
+echo "== ruff"; ruff check . && ruff format --check .
+echo "== mypy (strict)"; mypy .
+echo "== pytest"
+# Exit code 5 ("no tests ran") is a failure here like any other non-zero code.
+python -m pytest -ra "$@"

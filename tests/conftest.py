@@ -1,0 +1,67 @@
+"""Session-wide real infrastructure: one Kafka broker and one PostgreSQL cluster for the whole run.
+Tests isolate themselves with a unique topic prefix and their own databases."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.kafka_broker import start_and_wait
+from shared.kafka import ensure_topics
+from tests.support.databases import DatabaseUrls
+from tests.support.postgres import Cluster, start_cluster
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CONTACT = ROOT / "docs" / "examples" / "police-contact.v1.json"
+
+
+@pytest.fixture(scope="session")
+async def kafka_bootstrap() -> AsyncIterator[str]:
+    """The real broker: KAFKA_BOOTSTRAP_SERVERS if set, else one the project starts itself."""
+    if existing := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield existing
+        return
+    broker = await start_and_wait()
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+async def topic_prefix(kafka_bootstrap: str) -> str:
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(kafka_bootstrap, prefix)
+    return prefix
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def database_urls(
+    database_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> DatabaseUrls:
+    cluster = request.getfixturevalue("postgres_cluster") if database_kind == "postgresql" else None
+    return DatabaseUrls(database_kind, tmp_path, cluster)
+
+
+@pytest.fixture
+def example_contact() -> bytes:
+    return EXAMPLE_CONTACT.read_bytes()

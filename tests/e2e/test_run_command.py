@@ -1,0 +1,230 @@
+"""The system as a user runs it: the README's run command, the example contact, the results.
+
+Also the canary test: distinctive identity values sent in through both doors (HTTP and the
+ingress topic) must appear in no log line of any process, no Kafka record, no alert, no agenda,
+and nowhere in the databases outside the vault's ciphertext.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.kafka_broker import free_port
+from shared.topics import ALL_TOPICS, POLICE_CONTACTS
+from tests.support.kafka import produce, read_all
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CANARIES = {
+    "name": "Canary Ottoline Brackenbury",
+    "date_of_birth": "1987-03-14",
+    "phone": "+447700900123",
+    "notes": "canary-note-4f1e: kept in a caravan behind the packing shed",
+}
+
+
+def _free_port_block(size: int) -> int:
+    for base in range(23000, 60000, 97):
+        ports = range(base + 1, base + 1 + size)
+        if all(_is_free(port) for port in ports):
+            return base
+    raise RuntimeError("no free block of ports")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@dataclass
+class System:
+    process: subprocess.Popen[bytes]
+    output: Path
+    state_dir: Path
+    port_base: int
+    prefix: str
+
+    def url(self, offset: int) -> str:
+        return f"http://127.0.0.1:{self.port_base + offset}"
+
+    def log_text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def child_pids(self) -> list[int]:
+        return [
+            int(line.rsplit("pid ", 1)[1].rstrip(")"))
+            for line in self.log_text().splitlines()
+            if line.startswith("launcher: started ")
+        ]
+
+
+@pytest.fixture
+async def running_system(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[System]:
+    prefix = f"e2e{uuid.uuid4().hex[:8]}."
+    port_base = _free_port_block(4)
+    mail_port = free_port()
+    output = tmp_path / "launcher.log"
+    env = os.environ | {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "PYTHONUNBUFFERED": "1",
+    }
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deploy.launcher", "--state-dir", str(tmp_path / "state"),
+             "--port-base", str(port_base), "--mail-port", str(mail_port)],
+            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    system = System(process, output, tmp_path / "state", port_base, prefix)
+    try:
+        deadline = time.monotonic() + 120
+        while "launcher: all services ready" not in system.log_text():
+            assert process.poll() is None, f"launcher exited early:\n{system.log_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"not ready in 120s:\n{system.log_text()[-3000:]}"
+            await asyncio.sleep(0.2)
+        yield system
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _mails(system: System) -> list[Path]:
+    folder = system.state_dir / "mail"
+    return sorted(folder.glob("*.eml")) if folder.exists() else []
+
+
+async def test_new_user_journey(running_system: System, example_contact: bytes) -> None:
+    system = running_system
+    async with httpx.AsyncClient(timeout=10) as client:
+        posted_at = time.monotonic()
+        response = await client.post(
+            f"{system.url(1)}/v1/contacts", content=example_contact,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        assert response.status_code == 202, response.text
+        reference = response.json()["case_reference"]
+
+        while not _mails(system):
+            assert time.monotonic() - posted_at < 15, "no alert email within 15 s"
+            await asyncio.sleep(0.05)
+        alert_seconds = time.monotonic() - posted_at
+        print(f"\nalert email at the mail sink {alert_seconds:.2f} s after the POST")
+        assert alert_seconds < 5.0
+        assert reference in _mails(system)[0].read_text()
+
+        tasks = await eventually(
+            lambda: client.get(f"{system.url(3)}/v1/cases/{reference}/tasks"),
+            lambda r: len(r.json()) == 6,
+            what="six tasks (four needs + first contact + Duty to Notify check)",
+        )
+        assert {t["kind"] for t in tasks.json()} >= {
+            "safe_accommodation",
+            "healthcare",
+            "legal_advice",
+            "interpreter",
+        }
+        meetings = await eventually(
+            lambda: client.get(f"{system.url(4)}/v1/meetings"),
+            lambda r: sum(m["items"] for m in r.json()) == 1,
+            what="one agenda item",
+        )
+        agenda_url = next(m["agenda_url"] for m in meetings.json() if m["items"])
+        assert reference in (await client.get(f"{system.url(4)}{agenda_url}")).text
+
+        again = await client.post(
+            f"{system.url(1)}/v1/contacts", content=example_contact,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        assert again.status_code == 200
+        await asyncio.sleep(2.0)
+        assert len(_mails(system)) == 1, "posting it again must not alert again"
+        assert len((await client.get(f"{system.url(3)}/v1/cases/{reference}/tasks")).json()) == 6
+
+    # Ctrl-C stops every process the launcher started.
+    children = system.child_pids()
+    assert len(children) == 5  # mail sink + four services (the broker is the session's here)
+    system.process.send_signal(signal.SIGINT)
+    assert system.process.wait(timeout=60) == 0
+    for pid in children:
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        ), pid
+
+
+async def test_canary_identity_leaks_nowhere(
+    running_system: System, example_contact: bytes, kafka_bootstrap: str
+) -> None:
+    system = running_system
+    contacts = []
+    for number, door in enumerate(("http", "kafka")):
+        contact = json.loads(example_contact)
+        contact["police_reference"] = f"NFK/CANARY/{number}"
+        contact["person"].update(
+            name=CANARIES["name"], date_of_birth=CANARIES["date_of_birth"], phone=CANARIES["phone"]
+        )
+        contact["notes"] = CANARIES["notes"]
+        contacts.append((door, json.dumps(contact).encode()))
+    # A bad record carrying the canaries too: it must reach the dead letters without them.
+    poison = json.loads(contacts[0][1]) | {"immediate_risk": "maybe"}
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        http_response = await client.post(
+            f"{system.url(1)}/v1/contacts",
+            content=contacts[0][1],
+            headers={"Content-Type": "application/json"},
+        )
+        assert http_response.status_code == 202
+        invalid = await client.post(
+            f"{system.url(1)}/v1/contacts",
+            content=json.dumps(poison),
+            headers={"Content-Type": "application/json"},
+        )
+        assert invalid.status_code == 422
+        ingress = POLICE_CONTACTS.full_name(system.prefix)
+        await produce(kafka_bootstrap, ingress, contacts[1][1])
+        await produce(kafka_bootstrap, ingress, json.dumps(poison).encode())
+        await eventually(
+            lambda: asyncio.sleep(0, result=len(_mails(system))),
+            lambda n: n >= 2,
+            what="two alerts",
+        )
+        await asyncio.sleep(2.0)  # let every service log what it does with them
+
+    leaks: list[str] = []
+    probes = [value.encode() for value in CANARIES.values()] + [
+        CANARIES["name"].split()[1].encode()
+    ]
+    for record in await read_all(
+        kafka_bootstrap,
+        [spec.full_name(system.prefix) for spec in ALL_TOPICS if spec is not POLICE_CONTACTS],
+    ):
+        leaks += [f"kafka {record.topic}" for probe in probes if probe in (record.value or b"")]
+    logs = system.log_text().encode()
+    leaks += [f"logs: {probe!r}" for probe in probes if probe in logs]
+    leaks += [f"422 body: {probe!r}" for probe in probes if probe in invalid.content]
+    for mail in _mails(system):
+        leaks += [f"mail {mail.name}" for probe in probes if probe in mail.read_bytes()]
+    for database in (system.state_dir / "db").glob("*.sqlite3*"):
+        leaks += [f"database {database.name}" for probe in probes if probe in database.read_bytes()]
+    assert not leaks, leaks
+    assert b"dead_letter.v1" in b"".join(
+        r.value or b""
+        for r in await read_all(kafka_bootstrap, [f"{system.prefix}safeguarding.dead-letters.v1"])
+    ), "the poison record was dead-lettered"

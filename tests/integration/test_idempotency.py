@@ -1,0 +1,117 @@
+"""Redelivered events change nothing; concurrent replays of one contact open one case."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import AsyncExitStack
+
+import pytest
+import sqlalchemy as sa
+
+from services.intake.adapters.tables import cases
+from shared.db import create_engine
+from shared.topics import REFERRALS
+from tests.support import system
+from tests.support.databases import DatabaseUrls
+from tests.support.kafka import produce, read_all, wait_for_records
+from tests.support.smtp import SmtpSink
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def test_concurrent_replays_open_exactly_one_case(
+    kafka_bootstrap: str, topic_prefix: str, database_urls: DatabaseUrls, example_contact: bytes
+) -> None:
+    intake_db = await database_urls.new("intake")
+    async with AsyncExitStack() as stack:
+        running = await system.start(
+            stack, {"intake": system.intake_app(kafka_bootstrap, topic_prefix, intake_db)}
+        )
+        client = running.client("intake")
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/v1/contacts",
+                    content=example_contact,
+                    headers={"content-type": "application/json"},
+                )
+                for _ in range(25)
+            )
+        )
+        await wait_for_records(kafka_bootstrap, REFERRALS.full_name(topic_prefix), 1)
+        await asyncio.sleep(1.5)  # time for a wrongly duplicated event to be relayed
+        records = await read_all(kafka_bootstrap, [REFERRALS.full_name(topic_prefix)])
+
+    assert sorted(response.status_code for response in responses) == [200] * 24 + [202]
+    assert len({response.json()["case_reference"] for response in responses}) == 1
+    assert len(records) == 1
+    engine = create_engine(intake_db)
+    async with engine.connect() as connection:
+        assert (
+            await connection.execute(sa.select(sa.func.count()).select_from(cases))
+        ).scalar() == 1
+    await engine.dispose()
+
+
+async def test_redelivered_referral_event_changes_nothing(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    database_urls: DatabaseUrls,
+    example_contact: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with SmtpSink() as smtp:
+        monkeypatch.setenv("MAIL_SINK_PORT", str(smtp.port))
+        async with AsyncExitStack() as stack:
+            running = await system.start(
+                stack,
+                {
+                    "intake": system.intake_app(
+                        kafka_bootstrap, topic_prefix, await database_urls.new("intake")
+                    ),
+                    "notifier": system.notifier_app(
+                        kafka_bootstrap, topic_prefix, await database_urls.new("notifier")
+                    ),
+                    "casework": system.casework_app(
+                        kafka_bootstrap, topic_prefix, await database_urls.new("casework")
+                    ),
+                    "meeting_scheduler": system.scheduler_app(
+                        kafka_bootstrap, topic_prefix, await database_urls.new("meetings")
+                    ),
+                },
+            )
+            intake, casework = running.client("intake"), running.client("casework")
+            meetings = running.client("meeting_scheduler")
+            reference = (
+                await intake.post(
+                    "/v1/contacts",
+                    content=example_contact,
+                    headers={"content-type": "application/json"},
+                )
+            ).json()["case_reference"]
+            original = (
+                await wait_for_records(kafka_bootstrap, REFERRALS.full_name(topic_prefix), 1)
+            )[0]
+            await smtp.inbox.wait_for(1)
+            tasks = await eventually(
+                lambda: casework.get(f"/v1/cases/{reference}/tasks"),
+                lambda response: len(response.json()) == 6,
+                what="tasks",
+            )
+
+            # The same event again, as a redelivery after a crash would bring it.
+            await produce(kafka_bootstrap, original.topic, original.value, key=original.key)
+            # And the same facts under a new event id: the natural keys still hold.
+            again = json.loads(original.value) | {
+                "event_id": "00000000-0000-4000-8000-000000000001"
+            }
+            await produce(
+                kafka_bootstrap, original.topic, json.dumps(again).encode(), key=original.key
+            )
+            await asyncio.sleep(3.0)
+
+            assert len(smtp.inbox.messages) == 1
+            assert (await casework.get(f"/v1/cases/{reference}/tasks")).json() == tasks.json()
+            assert sum(m["items"] for m in (await meetings.get("/v1/meetings")).json()) == 1

@@ -1,0 +1,139 @@
+"""A police contact through the real broker to all three reactions, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import AsyncExitStack
+
+import pytest
+
+from tests.support import system
+from tests.support.databases import DatabaseUrls
+from tests.support.smtp import SmtpSink
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+EXPECTED_TASKS = {
+    "first_contact",
+    "confirm_duty_to_notify_submitted",
+    "safe_accommodation",
+    "healthcare",
+    "legal_advice",
+    "interpreter",
+}
+
+
+async def test_contact_reaches_alert_tasks_and_agenda_once(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    database_urls: DatabaseUrls,
+    example_contact: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with SmtpSink() as smtp:
+        monkeypatch.setenv("MAIL_SINK_PORT", str(smtp.port))
+        async with AsyncExitStack() as stack:
+            apps = {
+                "intake": system.intake_app(
+                    kafka_bootstrap, topic_prefix, await database_urls.new("intake")
+                ),
+                "notifier": system.notifier_app(
+                    kafka_bootstrap, topic_prefix, await database_urls.new("notifier")
+                ),
+                "casework": system.casework_app(
+                    kafka_bootstrap, topic_prefix, await database_urls.new("casework")
+                ),
+                "meeting_scheduler": system.scheduler_app(
+                    kafka_bootstrap, topic_prefix, await database_urls.new("meetings")
+                ),
+            }
+            running = await system.start(stack, apps)
+            intake = running.client("intake")
+            casework = running.client("casework")
+            meetings = running.client("meeting_scheduler")
+            headers = {"content-type": "application/json"}
+
+            first = await intake.post("/v1/contacts", content=example_contact, headers=headers)
+            assert first.status_code == 202, first.text
+            reference = first.json()["case_reference"]
+
+            messages = await smtp.inbox.wait_for(1, within=15)
+            assert reference in str(messages[0]["subject"])
+
+            tasks = await eventually(
+                lambda: casework.get(f"/v1/cases/{reference}/tasks"),
+                lambda response: len(response.json()) >= len(EXPECTED_TASKS),
+                what="tasks opened",
+            )
+            assert {task["kind"] for task in tasks.json()} == EXPECTED_TASKS
+
+            meetings_list = await eventually(
+                lambda: meetings.get("/v1/meetings"),
+                lambda response: sum(m["items"] for m in response.json()) == 1,
+                what="agenda item added",
+            )
+            with_item = next(m for m in meetings_list.json() if m["items"] == 1)
+            agenda = await meetings.get(with_item["agenda_url"])
+            assert reference in agenda.text
+
+            replay = await intake.post("/v1/contacts", content=example_contact, headers=headers)
+            assert replay.status_code == 200
+            assert replay.json() == {"case_reference": reference, "outcome": "replayed"}
+
+            # Give a duplicate every chance to appear before asserting it did not.
+            await asyncio.sleep(2.0)
+            assert len(smtp.inbox.messages) == 1
+            assert len((await casework.get(f"/v1/cases/{reference}/tasks")).json()) == len(
+                EXPECTED_TASKS
+            )
+            assert sum(m["items"] for m in (await meetings.get("/v1/meetings")).json()) == 1
+
+
+async def test_changed_contact_is_an_update_with_new_needs_only(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    database_urls: DatabaseUrls,
+    example_contact: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with SmtpSink() as smtp:
+        monkeypatch.setenv("MAIL_SINK_PORT", str(smtp.port))
+        async with AsyncExitStack() as stack:
+            apps = {
+                "intake": system.intake_app(
+                    kafka_bootstrap, topic_prefix, await database_urls.new("intake")
+                ),
+                "notifier": system.notifier_app(
+                    kafka_bootstrap, topic_prefix, await database_urls.new("notifier")
+                ),
+                "casework": system.casework_app(
+                    kafka_bootstrap, topic_prefix, await database_urls.new("casework")
+                ),
+            }
+            running = await system.start(stack, apps)
+            intake, casework = running.client("intake"), running.client("casework")
+            headers = {"content-type": "application/json"}
+            reference = (
+                await intake.post("/v1/contacts", content=example_contact, headers=headers)
+            ).json()["case_reference"]
+            await eventually(
+                lambda: casework.get(f"/v1/cases/{reference}/tasks"),
+                lambda response: len(response.json()) == len(EXPECTED_TASKS),
+                what="first tasks",
+            )
+            changed = json.loads(example_contact)
+            changed["support_needs"].append("housing")
+            update = await intake.post("/v1/contacts", content=json.dumps(changed), headers=headers)
+            assert update.status_code == 202
+            assert update.json() == {"case_reference": reference, "outcome": "updated"}
+            tasks = await eventually(
+                lambda: casework.get(f"/v1/cases/{reference}/tasks"),
+                lambda response: len(response.json()) == len(EXPECTED_TASKS) + 1,
+                what="housing task added",
+            )
+            assert "housing" in {task["kind"] for task in tasks.json()}
+            await smtp.inbox.wait_for(1)
+            await asyncio.sleep(1.0)
+            assert len(smtp.inbox.messages) == 1, "an update must not raise a second alert"

@@ -1,0 +1,173 @@
+"""Service-level tests: real handlers and SQLite, FastStream's in-memory Kafka broker, fakes at the
+edges. Fast feedback; the same paths run against the real broker in tests/integration."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from faststream import AckPolicy, TestApp
+from faststream.kafka import TestKafkaBroker
+
+from services.notifier.adapters.apprise_sender import SendResult
+from services.notifier.main import create_app as create_notifier
+from services.notifier.settings import NotifierSettings
+from shared.events import (
+    District,
+    ExploitationType,
+    NrmConsent,
+    Pathway,
+    ReferralOpenedV1,
+    SupportNeed,
+    Urgency,
+)
+from shared.topics import ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS
+from tests.support.system import ROOT, TEST_VAULT_KEY
+from tests.support.waiting import eventually
+
+IN_MEMORY: dict[str, Any] = {"SAFEGUARDING_ENV": "test", "verify_topics_on_start": False, "outbox_poll_seconds": 0.2,
+             "consumer_retry_backoff_seconds": 0.01}  # fmt: skip
+
+
+class RecordingSender:
+    def __init__(self, fail_first: int = 0) -> None:
+        self.sent: list[tuple[tuple[str, ...], str, str]] = []
+        self.fail_first = fail_first
+
+    async def send(self, channels: tuple[str, ...], title: str, body: str) -> SendResult:
+        if self.fail_first:
+            self.fail_first -= 1
+            return SendResult(0, len(channels))
+        self.sent.append((channels, title, body))
+        return SendResult(len(channels), 0)
+
+
+def referral(**changes: Any) -> ReferralOpenedV1:
+    fields: dict[str, Any] = {
+        "occurred_at": datetime(2026, 11, 28, 9, 0, tzinfo=UTC),
+        "correlation_id": "c-1",
+        "producer": "intake",
+        "case_reference": "MS-2026-ABCDEF",
+        "force_code": "NFK",
+        "recorded_at": datetime(2026, 11, 28, 8, 30, tzinfo=UTC),
+        "district": District.NORWICH,
+        "exploitation_types": (ExploitationType.LABOUR,),
+        "pathway": Pathway.DUTY_TO_NOTIFY,
+        "age_unknown": False,
+        "urgency": Urgency.IMMEDIATE,
+        "immediate_risk": True,
+        "nrm_consent": NrmConsent.DECLINED,
+        "support_needs": (SupportNeed.HEALTHCARE,),
+        "operation": "Op Test",
+    }
+    return ReferralOpenedV1(**(fields | changes))
+
+
+async def test_intake_ingress_record_becomes_a_referral_and_junk_a_dead_letter(
+    tmp_path: Path, example_contact: bytes
+) -> None:
+    from services.intake.main import create_app as create_intake
+    from services.intake.settings import IntakeSettings
+
+    app = create_intake(
+        IntakeSettings(
+            **IN_MEMORY,
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/i.sqlite3",
+            vault_key=TEST_VAULT_KEY,
+            vault_key_id="t",
+        )
+    )
+    broker = app.kafka_broker
+    referrals: list[dict[str, Any]] = []
+    letters: list[dict[str, Any]] = []
+
+    @broker.subscriber(REFERRALS.name, group_id="probe-r", ack_policy=AckPolicy.ACK)
+    async def on_referral(body: dict[str, Any]) -> None:
+        referrals.append(body)
+
+    @broker.subscriber(DEAD_LETTERS.name, group_id="probe-d", ack_policy=AckPolicy.ACK)
+    async def on_letter(body: dict[str, Any]) -> None:
+        letters.append(body)
+
+    async with TestKafkaBroker(broker), TestApp(app):
+        await broker.publish(b"not json at all", topic=POLICE_CONTACTS.name)
+        await broker.publish(example_contact, topic=POLICE_CONTACTS.name)
+        await eventually(
+            lambda: _value(len(referrals)), lambda n: n == 1, within=5, what="referral"
+        )
+
+    assert referrals[0]["event_type"] == "referral.opened.v1"
+    assert referrals[0]["pathway"] == "duty_to_notify"
+    assert referrals[0]["urgency"] == "immediate"
+    assert "person" not in referrals[0]
+    assert "notes" not in referrals[0]
+    assert len(letters) == 1
+    assert letters[0]["reason"].startswith("1 invalid field(s): (body): Invalid JSON")
+
+
+async def test_notifier_alerts_once_and_retries_a_failed_delivery(tmp_path: Path) -> None:
+    sender = RecordingSender(fail_first=1)
+    app = create_notifier(
+        NotifierSettings(**IN_MEMORY, database_url=f"sqlite+aiosqlite:///{tmp_path}/n.sqlite3",
+                         rota_file=ROOT / "deploy" / "config" / "rota.yaml", dispatch_poll_seconds=0.1),
+        sender=sender,
+    )  # fmt: skip
+    broker = app.kafka_broker
+    delivered: list[dict[str, Any]] = []
+
+    @broker.subscriber(ALERTS.name, group_id="probe-a", ack_policy=AckPolicy.ACK)
+    async def on_alert(body: dict[str, Any]) -> None:
+        delivered.append(body)
+
+    event = referral()
+    async with TestKafkaBroker(broker), TestApp(app):
+        await broker.publish(event.model_dump(mode="json"), topic=REFERRALS.name)
+        await broker.publish(event.model_dump(mode="json"), topic=REFERRALS.name)  # redelivery
+        # The first attempt fails; the retry is due after 1 s of backoff.
+        await eventually(
+            lambda: _value(len(delivered)), lambda n: n == 1, within=8, what="delivered event"
+        )
+
+    assert len(sender.sent) == 1
+    _, title, body = sender.sent[0]
+    assert "MS-2026-ABCDEF" in title
+    assert body.splitlines() == [
+        "Case MS-2026-ABCDEF",
+        "Urgency: immediate",
+        "District: Norwich",
+        "Police contact: 08:30 28 Nov 2026",
+        "Operation: Op Test",
+    ]
+    assert delivered[0]["attempts"] == 2
+
+
+async def test_malformed_event_is_dead_lettered_not_retried_forever(tmp_path: Path) -> None:
+    sender = RecordingSender()
+    app = create_notifier(
+        NotifierSettings(**IN_MEMORY, database_url=f"sqlite+aiosqlite:///{tmp_path}/n.sqlite3",
+                         rota_file=ROOT / "deploy" / "config" / "rota.yaml"),
+        sender=sender,
+    )  # fmt: skip
+    broker = app.kafka_broker
+    letters: list[dict[str, Any]] = []
+
+    @broker.subscriber(DEAD_LETTERS.name, group_id="probe-d", ack_policy=AckPolicy.ACK)
+    async def on_letter(body: dict[str, Any]) -> None:
+        letters.append(body)
+
+    broken = referral().model_dump(mode="json") | {"urgency": "whenever"}
+    async with TestKafkaBroker(broker), TestApp(app):
+        await broker.publish(json.dumps(broken).encode(), topic=REFERRALS.name)
+        await eventually(
+            lambda: _value(len(letters)), lambda n: n == 1, within=5, what="dead letter"
+        )
+    assert letters[0]["attempts"] == 1
+    assert "urgency" in letters[0]["reason"]
+    assert "whenever" not in letters[0]["reason"]
+    assert sender.sent == []
+
+
+async def _value(value: int) -> int:
+    return value

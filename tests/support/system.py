@@ -1,0 +1,84 @@
+"""The four services built in-process against the real broker, each with its own database."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from faststream import TestApp
+
+from services.casework.main import create_app as create_casework
+from services.casework.settings import CaseworkSettings
+from services.intake.main import create_app as create_intake
+from services.intake.settings import IntakeSettings
+from services.meeting_scheduler.main import create_app as create_scheduler
+from services.meeting_scheduler.settings import SchedulerSettings
+from services.notifier.main import create_app as create_notifier
+from services.notifier.settings import NotifierSettings
+from shared.app import ServiceApp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def common(kafka: str, prefix: str, database_url: str) -> dict[str, Any]:
+    return {
+        "SAFEGUARDING_ENV": "test",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "database_url": database_url,
+        "consumer_retry_backoff_seconds": 0.05,
+        "outbox_poll_seconds": 0.5,
+    }
+
+
+TEST_VAULT_KEY = "dGVzdC1vbmx5LXZhdWx0LWtleS0zMi1ieXRlcyEhISE="  # 32 bytes, tests only
+
+
+def intake_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
+    return create_intake(
+        IntakeSettings(
+            **common(kafka, prefix, database_url), vault_key=TEST_VAULT_KEY, vault_key_id="test-1"
+        )
+    )
+
+
+def notifier_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
+    return create_notifier(
+        NotifierSettings(
+            **common(kafka, prefix, database_url),
+            rota_file=ROOT / "deploy" / "config" / "rota.yaml",
+            dispatch_poll_seconds=0.5,
+        )
+    )
+
+
+def casework_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
+    return create_casework(CaseworkSettings(**common(kafka, prefix, database_url)))
+
+
+def scheduler_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
+    return create_scheduler(
+        SchedulerSettings(
+            **common(kafka, prefix, database_url),
+            calendar_file=ROOT / "deploy" / "config" / "meetings.yaml",
+        )
+    )
+
+
+@dataclass
+class Running:
+    apps: dict[str, ServiceApp]
+    stack: AsyncExitStack
+
+    def client(self, service: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self.apps[service].http_app)
+        return httpx.AsyncClient(transport=transport, base_url=f"http://{service}")
+
+
+async def start(stack: AsyncExitStack, apps: dict[str, ServiceApp]) -> Running:
+    for app in apps.values():
+        await stack.enter_async_context(TestApp(app))
+    return Running(apps, stack)
