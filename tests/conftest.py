@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.kafka_broker import start_and_wait
+from deploy.kafka_broker import KAFKA_VERSION, start_and_wait
 from shared.kafka import ensure_topics
 from tests.support.databases import DatabaseUrls
 from tests.support.postgres import Cluster, start_cluster
@@ -19,13 +19,26 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONTACT = ROOT / "docs" / "examples" / "police-contact.v1.json"
 
 
+# What real infrastructure this run used, printed at the end so a reader of CI's log can see it.
+USED: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for part, description in sorted(USED.items()):
+        terminalreporter.write_line(f"real infrastructure used: {part}: {description}")
+
+
 @pytest.fixture(scope="session")
 async def kafka_bootstrap() -> AsyncIterator[str]:
     """The real broker: KAFKA_BOOTSTRAP_SERVERS if set, else one the project starts itself."""
     if existing := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        USED["kafka"] = f"existing cluster at {existing}"
         yield existing
         return
     broker = await start_and_wait()
+    USED["kafka"] = (
+        f"Apache Kafka {KAFKA_VERSION} broker (KRaft) started at {broker.bootstrap_servers}"
+    )
     try:
         yield broker.bootstrap_servers
     finally:
@@ -42,6 +55,7 @@ async def topic_prefix(kafka_bootstrap: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[Cluster]:
     cluster = start_cluster()
+    USED["postgresql"] = cluster.describe()
     try:
         yield cluster
     finally:

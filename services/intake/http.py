@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -65,7 +66,8 @@ def build_http_app(deps: IntakeDeps, max_body_bytes: int) -> FastAPI:
         except ValidationError as error:
             return _problem(422, "the contact does not match contract v1", validation_errors(error))
         correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-        received = await receive_contact(contact, deps, correlation_id)
+        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+            received = await receive_contact(contact, deps, correlation_id)
         status = 200 if received.outcome is Outcome.REPLAYED else 202
         return JSONResponse(
             ContactAccepted(

@@ -26,7 +26,7 @@ import pytest
 from deploy.kafka_broker import free_port
 from shared.topics import ALL_TOPICS, POLICE_CONTACTS
 from tests.support.kafka import produce, read_all
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -200,11 +200,7 @@ async def test_canary_identity_leaks_nowhere(
         ingress = POLICE_CONTACTS.full_name(system.prefix)
         await produce(kafka_bootstrap, ingress, contacts[1][1])
         await produce(kafka_bootstrap, ingress, json.dumps(poison).encode())
-        await eventually(
-            lambda: asyncio.sleep(0, result=len(_mails(system))),
-            lambda n: n >= 2,
-            what="two alerts",
-        )
+        await wait_until(lambda: len(_mails(system)) >= 2, what="two alerts")
         await asyncio.sleep(2.0)  # let every service log what it does with them
 
     leaks: list[str] = []

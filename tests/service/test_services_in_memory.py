@@ -25,7 +25,7 @@ from shared.events import (
 )
 from shared.topics import ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS
 from tests.support.system import ROOT, TEST_VAULT_KEY
-from tests.support.waiting import eventually
+from tests.support.waiting import wait_until
 
 IN_MEMORY: dict[str, Any] = {"SAFEGUARDING_ENV": "test", "verify_topics_on_start": False, "outbox_poll_seconds": 0.2,
              "consumer_retry_backoff_seconds": 0.01}  # fmt: skip
@@ -94,9 +94,7 @@ async def test_intake_ingress_record_becomes_a_referral_and_junk_a_dead_letter(
     async with TestKafkaBroker(broker), TestApp(app):
         await broker.publish(b"not json at all", topic=POLICE_CONTACTS.name)
         await broker.publish(example_contact, topic=POLICE_CONTACTS.name)
-        await eventually(
-            lambda: _value(len(referrals)), lambda n: n == 1, within=5, what="referral"
-        )
+        await wait_until(lambda: len(referrals) == 1, within=5, what="referral")
 
     assert referrals[0]["event_type"] == "referral.opened.v1"
     assert referrals[0]["pathway"] == "duty_to_notify"
@@ -126,9 +124,7 @@ async def test_notifier_alerts_once_and_retries_a_failed_delivery(tmp_path: Path
         await broker.publish(event.model_dump(mode="json"), topic=REFERRALS.name)
         await broker.publish(event.model_dump(mode="json"), topic=REFERRALS.name)  # redelivery
         # The first attempt fails; the retry is due after 1 s of backoff.
-        await eventually(
-            lambda: _value(len(delivered)), lambda n: n == 1, within=8, what="delivered event"
-        )
+        await wait_until(lambda: len(delivered) == 1, within=8, what="delivered event")
 
     assert len(sender.sent) == 1
     _, title, body = sender.sent[0]
@@ -160,14 +156,8 @@ async def test_malformed_event_is_dead_lettered_not_retried_forever(tmp_path: Pa
     broken = referral().model_dump(mode="json") | {"urgency": "whenever"}
     async with TestKafkaBroker(broker), TestApp(app):
         await broker.publish(json.dumps(broken).encode(), topic=REFERRALS.name)
-        await eventually(
-            lambda: _value(len(letters)), lambda n: n == 1, within=5, what="dead letter"
-        )
+        await wait_until(lambda: len(letters) == 1, within=5, what="dead letter")
     assert letters[0]["attempts"] == 1
     assert "urgency" in letters[0]["reason"]
     assert "whenever" not in letters[0]["reason"]
     assert sender.sent == []
-
-
-async def _value(value: int) -> int:
-    return value

@@ -40,6 +40,15 @@ class Cluster:
     data_dir: Path | None
     run_as: list[str]
 
+    def describe(self) -> str:
+        where = self.admin_url.rsplit("@", 1)[-1]
+        if self.data_dir is None:
+            return f"existing server at {where}"
+        version = subprocess.run(
+            [str(_bin_dir() / "postgres"), "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        return f"{version}, throwaway cluster at {where}"
+
     def stop(self) -> None:
         if self.data_dir is None:
             return

@@ -24,3 +24,14 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {within}s; last value: {value!r}")
         await asyncio.sleep(0.1)
+
+
+async def wait_until(
+    predicate: Callable[[], bool], within: float = 15.0, what: str = "condition"
+) -> None:
+    """`eventually` for a plain, synchronous check."""
+
+    async def probe() -> bool:
+        return predicate()
+
+    await eventually(probe, bool, within=within, what=what)
