@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.errors import PermanentError, TransientError
+
 PERSONAL_KEYS = frozenset(
     {
         "name", "date_of_birth", "dob", "phone", "email", "address", "postcode", "nationality",
@@ -20,16 +22,28 @@ PERSONAL_KEYS = frozenset(
     }
 )  # fmt: skip
 REDACTED = "[redacted]"
+# Exceptions whose messages we write ourselves or that describe the system, not the data.
+SAFE_MESSAGE_TYPES: tuple[type[BaseException], ...] = (
+    PermanentError, TransientError, OSError, TimeoutError, RuntimeError,
+)  # fmt: skip
 MAX_REASON = 1000
 
 
-def redact_mapping(event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def redact_mapping(event: MutableMapping[Any, Any]) -> MutableMapping[Any, Any]:
     for key in list(event):
-        if key.lower() in PERSONAL_KEYS:
+        if isinstance(key, str) and key.lower() in PERSONAL_KEYS:
             event[key] = REDACTED
-        elif isinstance(event[key], Mapping):
-            event[key] = redact_mapping(dict(event[key]))
+        else:
+            event[key] = _redact_value(event[key])
     return event
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return redact_mapping(dict(value))
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(item) for item in value)
+    return value
 
 
 def validation_errors(error: ValidationError) -> list[dict[str, str]]:
@@ -51,6 +65,10 @@ def safe_reason(error: BaseException) -> str:
         text = f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}"
     elif isinstance(error, UnicodeDecodeError):
         text = f"not UTF-8 text: invalid byte at position {error.start}"
-    else:
+    elif isinstance(error, SAFE_MESSAGE_TYPES):
         text = f"{type(error).__name__}: {error}"
+    else:
+        # Other exceptions may quote values (KeyError('<a name>'), a database error's
+        # parameters): their type is all that is safe to tell.
+        text = f"{type(error).__module__}.{type(error).__name__} (message withheld)"
     return text[:MAX_REASON]

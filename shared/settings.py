@@ -17,7 +17,10 @@ class Environment(StrEnum):
 class ServiceSettings(BaseSettings):
     """Common settings. Kafka and environment are read without the service prefix."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # hide_input_in_errors: a refused setting must not print the secret it was given.
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, hide_input_in_errors=True
+    )
 
     environment: Environment = Field(
         default=Environment.DEV, validation_alias=AliasChoices("SAFEGUARDING_ENV")

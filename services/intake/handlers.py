@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.intake.adapters.tables import cases, outbox, vault_records
+from services.intake.adapters.tables import cases, outbox, request_ids, vault_records
 from services.intake.adapters.vault import VaultCipher
 from services.intake.contract import PoliceContactV1
 from services.intake.domain import Decision, UrgencyPolicy, decide, new_case_reference
 from shared.clock import Clock
+from shared.db import insert_ignoring_duplicates
 from shared.events import ReferralOpenedV1, ReferralUpdatedV1
 from shared.logging import get_logger
 from shared.outbox import enqueue
@@ -66,6 +67,19 @@ async def receive_contact(
     raise RuntimeError("could not settle a concurrent insert of the same police contact")
 
 
+async def remember_request_id(
+    engine: AsyncEngine, request_id: str, key_id: str, now: datetime
+) -> bool:
+    """False if the id was seen before: a replayed signed request."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            insert_ignoring_duplicates(connection, request_ids).values(
+                request_id=request_id, key_id=key_id, seen_at=now
+            )
+        )
+    return bool(result.rowcount)
+
+
 async def _receive_once(
     contact: PoliceContactV1, deps: IntakeDeps, correlation_id: str
 ) -> Received:
@@ -76,13 +90,17 @@ async def _receive_once(
     async with deps.engine.begin() as connection:
         existing = (
             await connection.execute(
-                sa.select(cases.c.case_reference, cases.c.fingerprint).where(
+                sa.select(cases.c.case_reference, cases.c.fingerprint, vault_records.c.key_id)
+                .outerjoin(vault_records, vault_records.c.case_reference == cases.c.case_reference)
+                .where(
                     cases.c.force_code == contact.force_code,
                     cases.c.police_reference == contact.police_reference,
                 )
             )
         ).first()
-        if existing is not None and existing.fingerprint == fingerprint:
+        if existing is not None and existing.fingerprint == deps.vault.fingerprint(
+            document, existing.key_id
+        ):
             return Received(existing.case_reference, Outcome.REPLAYED)
         if existing is None:
             reference = new_case_reference(now)
@@ -99,7 +117,7 @@ async def _receive_once(
                     updated_at=now,
                 )
             )
-            await _store_in_vault(connection, deps.vault, reference, document, now, insert=True)
+            await _store_in_vault(connection, deps.vault, reference, document, now)
             event_type: type[ReferralOpenedV1 | ReferralUpdatedV1] = ReferralOpenedV1
             outcome = Outcome.OPENED
         else:
@@ -115,7 +133,7 @@ async def _receive_once(
                     updated_at=now,
                 )
             )
-            await _store_in_vault(connection, deps.vault, reference, document, now, insert=False)
+            await _store_in_vault(connection, deps.vault, reference, document, now)
             event_type, outcome = ReferralUpdatedV1, Outcome.UPDATED
         event = _referral_event(event_type, contact, decision, reference, now, correlation_id)
         await enqueue(connection, outbox, deps.referrals_topic, reference, event)
@@ -128,24 +146,21 @@ async def _store_in_vault(
     reference: str,
     document: dict[str, object],
     now: datetime,
-    *,
-    insert: bool,
 ) -> None:
+    """Replace the case's sealed record (also after a retention purge, when an update arrives)."""
     sealed = vault.seal(document, reference)
-    values = {
-        "key_id": sealed.key_id,
-        "nonce": sealed.nonce,
-        "ciphertext": sealed.ciphertext,
-        "stored_at": now,
-    }
-    if insert:
-        await connection.execute(vault_records.insert().values(case_reference=reference, **values))
-    else:
-        await connection.execute(
-            vault_records.update()
-            .where(vault_records.c.case_reference == reference)
-            .values(**values)
+    await connection.execute(
+        vault_records.delete().where(vault_records.c.case_reference == reference)
+    )
+    await connection.execute(
+        vault_records.insert().values(
+            case_reference=reference,
+            key_id=sealed.key_id,
+            nonce=sealed.nonce,
+            ciphertext=sealed.ciphertext,
+            stored_at=now,
         )
+    )
 
 
 def _referral_event(

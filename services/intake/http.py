@@ -1,18 +1,41 @@
-"""POST /v1/contacts: the police contact contract over HTTP."""
+"""Intake's HTTP API: police contacts in (signed), personal data out (audited)."""
 
 from __future__ import annotations
 
+import hmac
 import uuid
-from typing import Any
+from datetime import timedelta
+from typing import Annotated, Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, SecretStr, ValidationError
 
-from services.intake.contract import parse_contact
-from services.intake.handlers import IntakeDeps, Outcome, receive_contact
+from services.intake.auth import AuthenticationFailed, verify
+from services.intake.contract import PoliceContactV1, parse_contact
+from services.intake.handlers import IntakeDeps, Outcome, receive_contact, remember_request_id
+from services.intake.vault_access import NotInVault, read_personal_data
+from shared.logging import get_logger
 from shared.redaction import validation_errors
+
+log = get_logger(__name__)
+
+# Declared for OpenAPI; the values are read from the request by `verify`.
+SIGNATURE_HEADERS = [
+    Depends(APIKeyHeader(name=name, auto_error=False, scheme_name=name, description=text))
+    for name, text in (
+        ("X-Key-Id", "Which shared HMAC key signed the request."),
+        ("X-Request-Id", "Unique per request (8-128 of A-Z a-z 0-9 _ -); a repeat is refused."),
+        ("X-Timestamp", "Unix seconds; within the tolerance window (default 5 minutes)."),
+        (
+            "X-Signature",
+            'hex HMAC-SHA256 of "v1\\n{request id}\\n{timestamp}\\n{hex SHA-256 of body}".',
+        ),
+    )
+]
+bearer = HTTPBearer(auto_error=False, description="A vault reader's token (INTAKE_VAULT_READERS).")
 
 
 class ContactAccepted(BaseModel):
@@ -25,22 +48,40 @@ class Problem(BaseModel):
     errors: list[dict[str, str]] = []
 
 
-def build_http_app(deps: IntakeDeps, max_body_bytes: int) -> FastAPI:
+def build_http_app(
+    deps: IntakeDeps,
+    *,
+    max_body_bytes: int,
+    police_keys: dict[str, bytes],
+    signatures_required: bool,
+    signature_tolerance: timedelta,
+    vault_readers: dict[str, SecretStr],
+) -> FastAPI:
     app = FastAPI(
         title="Safeguarding intake",
         version="1",
-        description="Receives police contacts (contract v1) and opens referrals.",
+        description=(
+            "Receives police contacts (contract v1) and opens referrals. Requests are signed with a "
+            "shared HMAC key (see the X-* headers); personal data is readable only by named vault "
+            "readers, and every read is audited."
+        ),
     )
 
     @app.post(
         "/v1/contacts",
         status_code=202,
         response_model=ContactAccepted,
+        dependencies=SIGNATURE_HEADERS,
         responses={
             200: {"model": ContactAccepted, "description": "Replay of a contact already held"},
+            401: {"model": Problem, "description": "Missing, stale or wrong signature"},
+            403: {"model": Problem, "description": "Replayed request id"},
             413: {"model": Problem},
             415: {"model": Problem},
-            422: {"model": Problem, "description": "Each bad field's path; never its value"},
+            422: {
+                "model": Problem,
+                "description": "Each bad field's path and a message; never its value",
+            },
         },
         openapi_extra={
             "requestBody": {
@@ -61,8 +102,18 @@ def build_http_app(deps: IntakeDeps, max_body_bytes: int) -> FastAPI:
         body = await _read_limited(request, max_body_bytes)
         if body is None:
             return _problem(413, f"body larger than {max_body_bytes} bytes")
+        now = deps.clock.now()
+        if signatures_required or request.headers.get("x-signature"):
+            try:
+                signed = verify(request.headers, body, police_keys, now, signature_tolerance)
+            except AuthenticationFailed as failure:
+                log.warning("contact_refused_unauthenticated", reason=str(failure))
+                return _problem(401, str(failure))
+            if not await remember_request_id(deps.engine, signed.request_id, signed.key_id, now):
+                log.warning("contact_refused_replayed_request", key_id=signed.key_id)
+                return _problem(403, "request id already used: sign each request with a new id")
         try:
-            contact = parse_contact(body, deps.clock.now())
+            contact = parse_contact(body, now)
         except ValidationError as error:
             return _problem(422, "the contact does not match contract v1", validation_errors(error))
         correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
@@ -76,8 +127,42 @@ def build_http_app(deps: IntakeDeps, max_body_bytes: int) -> FastAPI:
             status_code=status,
         )
 
+    @app.get(
+        "/v1/cases/{case_reference}/personal-data",
+        responses={401: {"model": Problem}, 404: {"model": Problem}},
+    )
+    async def get_personal_data(
+        case_reference: str,
+        purpose: Annotated[
+            str, Query(min_length=5, max_length=500, description="Why it is read (audited).")
+        ],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Any:
+        """A case's personal data, for a named vault reader; the read is audited with its purpose."""
+        reader = _reader(credentials, vault_readers)
+        if reader is None:
+            return _problem(401, "a vault reader's bearer token is required")
+        try:
+            document = await read_personal_data(
+                deps.engine, deps.vault, case_reference, reader, purpose, deps.clock.now()
+            )
+        except NotInVault:
+            return _problem(404, "no personal data held for that case")
+        return JSONResponse(document, headers={"Cache-Control": "no-store"})
+
     _publish_contract_schema(app)
     return app
+
+
+def _reader(
+    credentials: HTTPAuthorizationCredentials | None, readers: dict[str, SecretStr]
+) -> str | None:
+    if credentials is None:
+        return None
+    for name, token in readers.items():
+        if hmac.compare_digest(credentials.credentials.encode(), token.get_secret_value().encode()):
+            return name
+    return None
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
@@ -95,10 +180,8 @@ def _problem(status: int, title: str, errors: list[dict[str, str]] | None = None
 
 
 def _publish_contract_schema(app: FastAPI) -> None:
-    """The body is read raw (for size and type checks before parsing), so FastAPI cannot see its
-    model: add the contract's JSON schema to the OpenAPI document by hand."""
-    from services.intake.contract import PoliceContactV1
-
+    """The body is read raw (for size, type and signature checks before parsing), so FastAPI cannot
+    see its model: add the contract's JSON schema to the OpenAPI document by hand."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:

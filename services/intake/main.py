@@ -6,6 +6,7 @@ Run it the FastStream way:
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from services.intake.adapters.tables import outbox
@@ -15,7 +16,9 @@ from services.intake.handlers import IntakeDeps
 from services.intake.http import build_http_app
 from services.intake.router import build_router
 from services.intake.settings import IntakeSettings
+from services.intake.vault_access import purge_expired
 from shared.app import ServiceApp, build_infrastructure, build_service_app
+from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
 from shared.topics import POLICE_CONTACTS, REFERRALS
 
@@ -28,11 +31,33 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     infra = build_infrastructure(SERVICE, settings, clock or SystemClock(), outbox)
     deps = IntakeDeps(
         engine=infra.engine,
-        vault=VaultCipher.from_base64(settings.vault_key_id, settings.vault_key.get_secret_value()),
+        vault=VaultCipher.from_base64(
+            settings.vault_key_id,
+            settings.vault_key.get_secret_value(),
+            {key_id: key.get_secret_value() for key_id, key in settings.vault_old_keys.items()},
+        ),
         clock=infra.clock,
         policy=UrgencyPolicy(child_is_immediate=settings.child_is_immediate),
         referrals_topic=settings.topic(REFERRALS.name),
         on_commit=infra.relay.wake,
     )
     infra.broker.include_router(build_router(deps, settings.topic(POLICE_CONTACTS.name)))
-    return build_service_app(infra, build_http_app(deps, settings.max_body_bytes), MIGRATIONS)
+    http_app = build_http_app(
+        deps,
+        max_body_bytes=settings.max_body_bytes,
+        police_keys=settings.police_key_bytes(),
+        signatures_required=settings.signatures_required,
+        signature_tolerance=timedelta(seconds=settings.signature_tolerance_seconds),
+        vault_readers=settings.vault_readers,
+    )
+
+    async def purge() -> None:
+        await purge_expired(
+            infra.engine,
+            infra.clock.now(),
+            timedelta(days=settings.retention_days),
+            request_id_window=timedelta(seconds=2 * settings.signature_tolerance_seconds),
+        )
+
+    purger = WakeableLoop("retention_purge", purge, settings.purge_interval_seconds)
+    return build_service_app(infra, http_app, MIGRATIONS, background=[purger])

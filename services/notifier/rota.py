@@ -15,12 +15,13 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from shared.redaction import safe_reason
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-# Innermost references first, so a default may itself hold a reference: ${A:-x${B:-1}y}.
-_ENV_REFERENCE = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^${}]*))?\}")
+_NAME = re.compile(r"[A-Z0-9_]+")
 
 
 class Role(StrEnum):
@@ -93,19 +94,39 @@ def on_duty(rota: Rota, now: datetime) -> Person:
 
 
 def _expand(text: str, environ: dict[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
+    """Shell-like `${VAR}` and `${VAR:-default}`; a default may hold references of its own and is
+    only expanded when it is used."""
+    out: list[str] = []
+    position = 0
+    while (start := text.find("${", position)) != -1:
+        out.append(text[position:start])
+        end = _closing_brace(text, start + 2)
+        name, has_default, default = text[start + 2 : end].partition(":-")
+        if not _NAME.fullmatch(name):
+            raise RotaError("a ${...} reference in the rota has an invalid variable name")
         if name in environ:
-            return environ[name]
-        if default is not None:
-            return default
-        raise RotaError(f"environment variable {name} is referenced by the rota but not set")
+            out.append(environ[name])
+        elif has_default:
+            out.append(_expand(default, environ))
+        else:
+            raise RotaError(f"environment variable {name} is referenced by the rota but not set")
+        position = end + 1
+    out.append(text[position:])
+    return "".join(out)
 
-    while True:
-        expanded = _ENV_REFERENCE.sub(value, text)
-        if expanded == text:
-            return expanded
-        text = expanded
+
+def _closing_brace(text: str, index: int) -> int:
+    depth = 1
+    while index < len(text):
+        if text.startswith("${", index):
+            depth, index = depth + 1, index + 2
+            continue
+        if text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    raise RotaError("a ${ in the rota is never closed")
 
 
 def load_rota(path: Path, environ: dict[str, str] | None = None) -> Rota:
@@ -113,4 +134,8 @@ def load_rota(path: Path, environ: dict[str, str] | None = None) -> Rota:
     raw = yaml.safe_load(path.read_text())
     for person in raw.get("people", []):
         person["channels"] = [_expand(url, environ) for url in person.get("channels", [])]
-    return Rota.model_validate(raw)
+    try:
+        return Rota.model_validate(raw)
+    except ValidationError as error:
+        # pydantic's own text quotes the (expanded) values: channel URLs hold credentials.
+        raise RotaError(f"{path.name}: {safe_reason(error)}") from None

@@ -31,14 +31,7 @@ async def test_concurrent_replays_open_exactly_one_case(
         )
         client = running.client("intake")
         responses = await asyncio.gather(
-            *(
-                client.post(
-                    "/v1/contacts",
-                    content=example_contact,
-                    headers={"content-type": "application/json"},
-                )
-                for _ in range(25)
-            )
+            *(system.post_contact(client, example_contact) for _ in range(25))
         )
         await wait_for_records(kafka_bootstrap, REFERRALS.full_name(topic_prefix), 1)
         await asyncio.sleep(1.5)  # time for a wrongly duplicated event to be relayed
@@ -84,13 +77,9 @@ async def test_redelivered_referral_event_changes_nothing(
             )
             intake, casework = running.client("intake"), running.client("casework")
             meetings = running.client("meeting_scheduler")
-            reference = (
-                await intake.post(
-                    "/v1/contacts",
-                    content=example_contact,
-                    headers={"content-type": "application/json"},
-                )
-            ).json()["case_reference"]
+            reference = (await system.post_contact(intake, example_contact)).json()[
+                "case_reference"
+            ]
             original = (
                 await wait_for_records(kafka_bootstrap, REFERRALS.full_name(topic_prefix), 1)
             )[0]

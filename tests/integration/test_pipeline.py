@@ -53,9 +53,8 @@ async def test_contact_reaches_alert_tasks_and_agenda_once(
             intake = running.client("intake")
             casework = running.client("casework")
             meetings = running.client("meeting_scheduler")
-            headers = {"content-type": "application/json"}
 
-            first = await intake.post("/v1/contacts", content=example_contact, headers=headers)
+            first = await system.post_contact(intake, example_contact)
             assert first.status_code == 202, first.text
             reference = first.json()["case_reference"]
 
@@ -78,7 +77,7 @@ async def test_contact_reaches_alert_tasks_and_agenda_once(
             agenda = await meetings.get(with_item["agenda_url"])
             assert reference in agenda.text
 
-            replay = await intake.post("/v1/contacts", content=example_contact, headers=headers)
+            replay = await system.post_contact(intake, example_contact)
             assert replay.status_code == 200
             assert replay.json() == {"case_reference": reference, "outcome": "replayed"}
 
@@ -114,10 +113,9 @@ async def test_changed_contact_is_an_update_with_new_needs_only(
             }
             running = await system.start(stack, apps)
             intake, casework = running.client("intake"), running.client("casework")
-            headers = {"content-type": "application/json"}
-            reference = (
-                await intake.post("/v1/contacts", content=example_contact, headers=headers)
-            ).json()["case_reference"]
+            reference = (await system.post_contact(intake, example_contact)).json()[
+                "case_reference"
+            ]
             await eventually(
                 lambda: casework.get(f"/v1/cases/{reference}/tasks"),
                 lambda response: len(response.json()) == len(EXPECTED_TASKS),
@@ -125,7 +123,7 @@ async def test_changed_contact_is_an_update_with_new_needs_only(
             )
             changed = json.loads(example_contact)
             changed["support_needs"].append("housing")
-            update = await intake.post("/v1/contacts", content=json.dumps(changed), headers=headers)
+            update = await system.post_contact(intake, json.dumps(changed).encode())
             assert update.status_code == 202
             assert update.json() == {"case_reference": reference, "outcome": "updated"}
             tasks = await eventually(

@@ -24,7 +24,7 @@ from shared.events import (
     Urgency,
 )
 from shared.topics import ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS
-from tests.support.system import ROOT, TEST_VAULT_KEY
+from tests.support.system import ROOT, TEST_SETTINGS_INTAKE
 from tests.support.waiting import wait_until
 
 IN_MEMORY: dict[str, Any] = {"SAFEGUARDING_ENV": "test", "verify_topics_on_start": False, "outbox_poll_seconds": 0.2,
@@ -75,8 +75,7 @@ async def test_intake_ingress_record_becomes_a_referral_and_junk_a_dead_letter(
         IntakeSettings(
             **IN_MEMORY,
             database_url=f"sqlite+aiosqlite:///{tmp_path}/i.sqlite3",
-            vault_key=TEST_VAULT_KEY,
-            vault_key_id="t",
+            **TEST_SETTINGS_INTAKE,
         )
     )
     broker = app.kafka_broker

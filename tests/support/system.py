@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import time
+import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,7 @@ from faststream import TestApp
 
 from services.casework.main import create_app as create_casework
 from services.casework.settings import CaseworkSettings
+from services.intake.auth import signed_headers
 from services.intake.main import create_app as create_intake
 from services.intake.settings import IntakeSettings
 from services.meeting_scheduler.main import create_app as create_scheduler
@@ -35,13 +39,38 @@ def common(kafka: str, prefix: str, database_url: str) -> dict[str, Any]:
 
 
 TEST_VAULT_KEY = "dGVzdC1vbmx5LXZhdWx0LWtleS0zMi1ieXRlcyEhISE="  # 32 bytes, tests only
+TEST_POLICE_KEY_ID = "police-test-1"
+TEST_POLICE_KEY = base64.b64encode(b"test-only-police-hmac-key-32byte").decode()
+TEST_SETTINGS_INTAKE: dict[str, Any] = {
+    "vault_key": TEST_VAULT_KEY,
+    "vault_key_id": "test-1",
+    "police_keys": {TEST_POLICE_KEY_ID: TEST_POLICE_KEY},
+}
+
+
+def signed(
+    body: bytes, request_id: str | None = None, timestamp: int | None = None
+) -> dict[str, str]:
+    """Headers of a correctly signed police request (plus the JSON content type)."""
+    return {
+        "content-type": "application/json",
+        **signed_headers(
+            TEST_POLICE_KEY_ID,
+            base64.b64decode(TEST_POLICE_KEY),
+            request_id or uuid.uuid4().hex,
+            timestamp if timestamp is not None else int(time.time()),
+            body,
+        ),
+    }
+
+
+async def post_contact(client: httpx.AsyncClient, body: bytes) -> httpx.Response:
+    return await client.post("/v1/contacts", content=body, headers=signed(body))
 
 
 def intake_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
     return create_intake(
-        IntakeSettings(
-            **common(kafka, prefix, database_url), vault_key=TEST_VAULT_KEY, vault_key_id="test-1"
-        )
+        IntakeSettings(**common(kafka, prefix, database_url), **TEST_SETTINGS_INTAKE)
     )
 
 

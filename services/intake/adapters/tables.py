@@ -21,6 +21,7 @@ cases = sa.Table(
     sa.Column("district", sa.String(32), nullable=False),
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("purged_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("force_code", "police_reference", name="uq_cases_police_contact"),
 )
 
@@ -37,3 +38,24 @@ vault_records = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+
+# Request ids of signed POSTs, so a captured request cannot be replayed within its window.
+request_ids = sa.Table(
+    "request_ids",
+    metadata,
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+)
+
+# Every read of personal data (and every purge): who, when, why.
+vault_access_log = sa.Table(
+    "vault_access_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_reference", sa.String(32), nullable=False),
+    sa.Column("accessor", sa.String(128), nullable=False),
+    sa.Column("purpose", sa.String(500), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("accessed_at", UtcDateTime, nullable=False),
+)

@@ -33,8 +33,12 @@ class VaultCipher:
         self._current = current_key_id
 
     @classmethod
-    def from_base64(cls, key_id: str, key_b64: str) -> VaultCipher:
-        return cls({key_id: base64.b64decode(key_b64)}, key_id)
+    def from_base64(
+        cls, key_id: str, key_b64: str, old_keys: dict[str, str] | None = None
+    ) -> VaultCipher:
+        keys = {old_id: base64.b64decode(old) for old_id, old in (old_keys or {}).items()}
+        keys[key_id] = base64.b64decode(key_b64)
+        return cls(keys, key_id)
 
     def seal(self, document: dict[str, Any], case_reference: str) -> Sealed:
         nonce = os.urandom(12)
@@ -49,9 +53,11 @@ class VaultCipher:
         document: dict[str, Any] = json.loads(plaintext)
         return document
 
-    def fingerprint(self, document: dict[str, Any]) -> str:
+    def fingerprint(self, document: dict[str, Any], key_id: str | None = None) -> str:
         """A keyed hash of the content, to tell a replay from a change without keeping plaintext.
-        Keyed, so nobody holding the database can test guesses of a person's details against it."""
+        Keyed, so nobody holding the database can test guesses of a person's details against it.
+        Compare with the key of the stored record (`key_id`): a replay after a key rotation is
+        still recognised as a replay."""
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-        key = self._raw[self._current]
+        key = self._raw[key_id if key_id in self._raw else self._current]
         return hmac.new(key, canonical, hashlib.sha256).hexdigest()
