@@ -22,7 +22,7 @@ from shared.logging import configure_logging, route_library_loggers
 from shared.outbox import OutboxRelay
 from shared.reliability import RetryPolicy, dead_letter_middleware
 from shared.settings import ServiceSettings
-from shared.topics import ALL_TOPICS, DEAD_LETTERS
+from shared.topics import ALL_TOPICS, DEAD_LETTERS, TopicSpec
 
 
 class ServiceApp(AsgiFastStream):
@@ -69,6 +69,17 @@ def build_broker(service: str, settings: ServiceSettings, clock: Clock) -> Kafka
         ],
     )
     return broker
+
+
+def document_publications(
+    broker: KafkaBroker, settings: ServiceSettings, publications: Sequence[tuple[TopicSpec, Any]]
+) -> None:
+    """Declare what the service publishes, with each topic's event schema, so FastStream's AsyncAPI
+    shows it. The outbox relay publishes the bytes; these declarations are its contract."""
+    for spec, schema in publications:
+        broker.publisher(
+            settings.topic(spec.name), title=spec.name, description=spec.description, schema=schema
+        )
 
 
 def add_health_routes(http_app: FastAPI, broker: KafkaBroker, engine: AsyncEngine) -> None:
@@ -126,6 +137,7 @@ def build_infrastructure(
     configure_logging(service, settings.log_level)
     engine = create_engine(settings.database_url)
     broker = build_broker(service, settings, clock)
+    document_publications(broker, settings, [(DEAD_LETTERS, DeadLetterV1)])
 
     async def publish(topic: str, key: bytes, value: bytes, correlation_id: str) -> None:
         await publish_bytes(broker, topic, key, value, correlation_id)

@@ -110,13 +110,23 @@ class ReferralOpenedV1(ReferralFacts):
     event_type: Literal["referral.opened.v1"] = "referral.opened.v1"
 
 
+class ChildReferralOpenedV1(ReferralFacts):
+    """A child (or a person whose age is unknown) was met. This service does not take the case,
+    but it must never be dropped: the children's safeguarding contact and the coordinator are
+    alerted at once, and casework tracks the handover. NRM referral is mandatory for children."""
+
+    event_type: Literal["child_referral.opened.v1"] = "child_referral.opened.v1"
+
+
 class ReferralUpdatedV1(ReferralFacts):
     """The police sent a changed contact for an existing case; the facts are the new ones."""
 
     event_type: Literal["referral.updated.v1"] = "referral.updated.v1"
 
 
-ReferralEvent = Annotated[ReferralOpenedV1 | ReferralUpdatedV1, Field(discriminator="event_type")]
+ReferralEvent = Annotated[
+    ReferralOpenedV1 | ChildReferralOpenedV1 | ReferralUpdatedV1, Field(discriminator="event_type")
+]
 
 
 class AlertDeliveredV1(Event):

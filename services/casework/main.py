@@ -13,8 +13,9 @@ from services.casework.handlers import CaseworkDeps
 from services.casework.http import build_http_app
 from services.casework.router import build_router
 from services.casework.settings import CaseworkSettings
-from shared.app import ServiceApp, build_infrastructure, build_service_app
+from shared.app import ServiceApp, build_infrastructure, build_service_app, document_publications
 from shared.clock import Clock, SystemClock
+from shared.events import TaskOpenedV1
 from shared.topics import REFERRALS, TASKS
 
 SERVICE = "casework"
@@ -31,5 +32,6 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
         tasks_topic=settings.topic(TASKS.name),
         on_commit=infra.relay.wake,
     )
+    document_publications(infra.broker, settings, [(TASKS, TaskOpenedV1)])
     infra.broker.include_router(build_router(deps, settings.topic(REFERRALS.name)))
     return build_service_app(infra, build_http_app(infra.engine), MIGRATIONS)

@@ -18,11 +18,12 @@ from services.intake.contract import PoliceContactV1
 from services.intake.domain import Decision, UrgencyPolicy, decide, new_case_reference
 from shared.clock import Clock
 from shared.db import insert_ignoring_duplicates
-from shared.events import ReferralOpenedV1, ReferralUpdatedV1
+from shared.events import ChildReferralOpenedV1, Pathway, ReferralOpenedV1, ReferralUpdatedV1
 from shared.logging import get_logger
 from shared.outbox import enqueue
 
 log = get_logger(__name__)
+ReferralEventType = type[ReferralOpenedV1 | ChildReferralOpenedV1 | ReferralUpdatedV1]
 PRODUCER = "intake"
 
 
@@ -90,7 +91,12 @@ async def _receive_once(
     async with deps.engine.begin() as connection:
         existing = (
             await connection.execute(
-                sa.select(cases.c.case_reference, cases.c.fingerprint, vault_records.c.key_id)
+                sa.select(
+                    cases.c.case_reference,
+                    cases.c.fingerprint,
+                    cases.c.pathway,
+                    vault_records.c.key_id,
+                )
                 .outerjoin(vault_records, vault_records.c.case_reference == cases.c.case_reference)
                 .where(
                     cases.c.force_code == contact.force_code,
@@ -118,7 +124,9 @@ async def _receive_once(
                 )
             )
             await _store_in_vault(connection, deps.vault, reference, document, now)
-            event_type: type[ReferralOpenedV1 | ReferralUpdatedV1] = ReferralOpenedV1
+            event_type: ReferralEventType = (
+                ChildReferralOpenedV1 if decision.pathway is Pathway.CHILD else ReferralOpenedV1
+            )
             outcome = Outcome.OPENED
         else:
             reference = existing.case_reference
@@ -134,7 +142,12 @@ async def _receive_once(
                 )
             )
             await _store_in_vault(connection, deps.vault, reference, document, now)
-            event_type, outcome = ReferralUpdatedV1, Outcome.UPDATED
+            # A corrected age that makes an adult's case a child's opens the child referral now.
+            became_child = (
+                decision.pathway is Pathway.CHILD and existing.pathway != Pathway.CHILD.value
+            )
+            event_type = ChildReferralOpenedV1 if became_child else ReferralUpdatedV1
+            outcome = Outcome.UPDATED
         event = _referral_event(event_type, contact, decision, reference, now, correlation_id)
         await enqueue(connection, outbox, deps.referrals_topic, reference, event)
     return Received(reference, outcome)
@@ -164,13 +177,13 @@ async def _store_in_vault(
 
 
 def _referral_event(
-    event_type: type[ReferralOpenedV1 | ReferralUpdatedV1],
+    event_type: ReferralEventType,
     contact: PoliceContactV1,
     decision: Decision,
     reference: str,
     now: datetime,
     correlation_id: str,
-) -> ReferralOpenedV1 | ReferralUpdatedV1:
+) -> ReferralOpenedV1 | ChildReferralOpenedV1 | ReferralUpdatedV1:
     """Only non-identifying facts leave intake."""
     return event_type(
         occurred_at=now,

@@ -17,9 +17,10 @@ from services.intake.http import build_http_app
 from services.intake.router import build_router
 from services.intake.settings import IntakeSettings
 from services.intake.vault_access import purge_expired
-from shared.app import ServiceApp, build_infrastructure, build_service_app
+from shared.app import ServiceApp, build_infrastructure, build_service_app, document_publications
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
+from shared.events import ReferralEvent
 from shared.topics import POLICE_CONTACTS, REFERRALS
 
 SERVICE = "intake"
@@ -41,7 +42,10 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         referrals_topic=settings.topic(REFERRALS.name),
         on_commit=infra.relay.wake,
     )
-    infra.broker.include_router(build_router(deps, settings.topic(POLICE_CONTACTS.name)))
+    document_publications(infra.broker, settings, [(REFERRALS, ReferralEvent)])
+    infra.broker.include_router(
+        build_router(deps, settings.topic(POLICE_CONTACTS.name), settings.max_body_bytes)
+    )
     http_app = build_http_app(
         deps,
         max_body_bytes=settings.max_body_bytes,

@@ -13,8 +13,9 @@ from services.meeting_scheduler.handlers import SchedulerDeps
 from services.meeting_scheduler.http import build_http_app
 from services.meeting_scheduler.router import build_router
 from services.meeting_scheduler.settings import SchedulerSettings
-from shared.app import ServiceApp, build_infrastructure, build_service_app
+from shared.app import ServiceApp, build_infrastructure, build_service_app, document_publications
 from shared.clock import Clock, SystemClock
+from shared.events import AgendaItemAddedV1
 from shared.topics import AGENDA, REFERRALS
 
 SERVICE = "meeting_scheduler"
@@ -32,5 +33,6 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
         agenda_topic=settings.topic(AGENDA.name),
         on_commit=infra.relay.wake,
     )
+    document_publications(infra.broker, settings, [(AGENDA, AgendaItemAddedV1)])
     infra.broker.include_router(build_router(deps, settings.topic(REFERRALS.name)))
     return build_service_app(infra, build_http_app(infra.engine, calendar, infra.clock), MIGRATIONS)

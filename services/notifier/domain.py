@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from services.notifier.rota import Person, Role, Rota, on_duty
-from shared.events import Pathway, ReferralOpenedV1, Urgency
+from shared.events import ChildReferralOpenedV1, ReferralOpenedV1, Urgency
+
+Alertable = ReferralOpenedV1 | ChildReferralOpenedV1
 
 SMS_LIMIT = 306  # two concatenated SMS segments
 
@@ -34,7 +36,7 @@ class AlertText(BaseModel):
     body: str
 
 
-def alert_fields(event: ReferralOpenedV1, timezone: str) -> AlertFields:
+def alert_fields(event: Alertable, timezone: str) -> AlertFields:
     local = event.recorded_at.astimezone(ZoneInfo(timezone))
     return AlertFields(
         case_reference=event.case_reference,
@@ -45,10 +47,8 @@ def alert_fields(event: ReferralOpenedV1, timezone: str) -> AlertFields:
     )
 
 
-def render_alert(fields: AlertFields, pathway: Pathway) -> AlertText:
-    heading = (
-        "CHILD safeguarding referral" if pathway is Pathway.CHILD else "Modern slavery referral"
-    )
+def render_alert(fields: AlertFields, child: bool) -> AlertText:
+    heading = "CHILD safeguarding referral" if child else "Modern slavery referral"
     title = f"[{fields.urgency.value.upper()}] {heading} {fields.case_reference}"
     lines = [
         f"Case {fields.case_reference}",
@@ -62,11 +62,11 @@ def render_alert(fields: AlertFields, pathway: Pathway) -> AlertText:
     return AlertText(title=title, body=body[:SMS_LIMIT])
 
 
-def recipients(rota: Rota, event: ReferralOpenedV1, now: datetime) -> tuple[Person, ...]:
+def recipients(rota: Rota, event: Alertable, now: datetime) -> tuple[Person, ...]:
     """The on-duty advisor always; for the child pathway also the children's safeguarding contact
     and the coordinator, at once (this service does not take the case, but must not drop it)."""
     chosen = [on_duty(rota, now)]
-    if event.pathway is Pathway.CHILD:
+    if isinstance(event, ChildReferralOpenedV1):
         chosen += [
             *rota.with_role(Role.CHILDRENS_SAFEGUARDING),
             *rota.with_role(Role.MEETING_COORDINATOR),

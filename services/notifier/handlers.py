@@ -17,12 +17,18 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters.tables import alerts, outbox, processed_events
-from services.notifier.domain import alert_fields, recipients, render_alert, retry_delay_seconds
+from services.notifier.domain import (
+    Alertable,
+    alert_fields,
+    recipients,
+    render_alert,
+    retry_delay_seconds,
+)
 from services.notifier.ports import Sender
 from services.notifier.rota import Rota
 from shared.clock import Clock
 from shared.db import claim_event, insert_ignoring_duplicates
-from shared.events import AlertDeliveredV1, ReferralOpenedV1
+from shared.events import AlertDeliveredV1, ChildReferralOpenedV1
 from shared.logging import get_logger
 from shared.outbox import enqueue
 
@@ -42,10 +48,12 @@ class NotifierDeps:
     wake_outbox: Callable[[], None]
 
 
-async def record_alerts(event: ReferralOpenedV1, deps: NotifierDeps) -> int:
+async def record_alerts(event: Alertable, deps: NotifierDeps) -> int:
     """Returns how many alerts were recorded (0 for a redelivered event)."""
     now = deps.clock.now()
-    text = render_alert(alert_fields(event, deps.rota.timezone), event.pathway)
+    text = render_alert(
+        alert_fields(event, deps.rota.timezone), child=isinstance(event, ChildReferralOpenedV1)
+    )
     people = recipients(deps.rota, event, now)
     async with deps.engine.begin() as connection:
         if not await claim_event(connection, processed_events, str(event.event_id), now):

@@ -17,9 +17,10 @@ from services.notifier.ports import Sender
 from services.notifier.rota import load_rota
 from services.notifier.router import build_router
 from services.notifier.settings import NotifierSettings
-from shared.app import ServiceApp, build_infrastructure, build_service_app
+from shared.app import ServiceApp, build_infrastructure, build_service_app, document_publications
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
+from shared.events import AlertDeliveredV1
 from shared.topics import ALERTS, REFERRALS
 
 SERVICE = "notifier"
@@ -46,6 +47,7 @@ def create_app(
         wake_dispatcher=dispatcher.wake,
         wake_outbox=infra.relay.wake,
     )
+    document_publications(infra.broker, settings, [(ALERTS, AlertDeliveredV1)])
     infra.broker.include_router(build_router(deps, settings.topic(REFERRALS.name)))
     http_app = FastAPI(title="Safeguarding notifier", version="1")
     return build_service_app(infra, http_app, MIGRATIONS, background=[dispatcher])

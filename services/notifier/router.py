@@ -6,7 +6,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
 from services.notifier.handlers import NotifierDeps, record_alerts
-from shared.events import ReferralEvent, ReferralOpenedV1
+from shared.events import ReferralEvent, ReferralUpdatedV1
 
 
 def build_router(deps: NotifierDeps, referrals_topic: str) -> KafkaRouter:
@@ -20,8 +20,9 @@ def build_router(deps: NotifierDeps, referrals_topic: str) -> KafkaRouter:
         description="Alerts the on-duty advisor for each new referral.",
     )
     async def on_referral(event: ReferralEvent) -> None:
-        # Updates do not re-alert in this version (escalation on changed risk is issue #4's).
-        if isinstance(event, ReferralOpenedV1):
+        """Alerts the on-duty advisor for a new referral; for a child's, also the children's
+        safeguarding contact and the coordinator. Updates do not alert again (yet)."""
+        if not isinstance(event, ReferralUpdatedV1):
             await record_alerts(event, deps)
 
     return router

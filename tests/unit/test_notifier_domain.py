@@ -19,6 +19,7 @@ from services.notifier.domain import (
 )
 from services.notifier.rota import Rota, load_rota
 from shared.events import (
+    ChildReferralOpenedV1,
     District,
     ExploitationType,
     NrmConsent,
@@ -32,6 +33,11 @@ from tests.unit.builders import ROTA_FILE
 CASE = "MS-2026-7KQ2M4"
 DAYTIME = datetime(2026, 6, 15, 11, 0, tzinfo=UTC)  # 12:00 BST: advisor-day
 NIGHT = datetime(2026, 6, 15, 22, 0, tzinfo=UTC)  # 23:00 BST: advisor-night
+
+
+def _child_event(**changes: Any) -> ChildReferralOpenedV1:
+    fields = _event(pathway=Pathway.CHILD).model_dump(exclude={"event_type"})
+    return ChildReferralOpenedV1(**(fields | changes))
 
 
 def _event(**changes: Any) -> ReferralOpenedV1:
@@ -72,7 +78,7 @@ def test_alert_fields_are_the_allow_listed_facts_in_london_time() -> None:
 
 
 def test_render_alert_says_exactly_the_allow_listed_facts() -> None:
-    text = render_alert(alert_fields(_event(), "Europe/London"), Pathway.DUTY_TO_NOTIFY)
+    text = render_alert(alert_fields(_event(), "Europe/London"), child=False)
     assert text.title == f"[IMMEDIATE] Modern slavery referral {CASE}"
     assert text.body == (
         f"Case {CASE}\n"
@@ -85,7 +91,7 @@ def test_render_alert_says_exactly_the_allow_listed_facts() -> None:
 
 def test_render_alert_leaks_nothing_else_from_the_event() -> None:
     event = _event()
-    text = render_alert(alert_fields(event, "Europe/London"), event.pathway)
+    text = render_alert(alert_fields(event, "Europe/London"), child=False)
     rendered = f"{text.title}\n{text.body}".lower()
     for other in (
         "canary-correlation-5", "canary-producer", "canfrc", "organ", "financial",
@@ -95,14 +101,14 @@ def test_render_alert_leaks_nothing_else_from_the_event() -> None:
 
 
 def test_render_alert_without_operation_has_no_operation_line() -> None:
-    text = render_alert(alert_fields(_event(operation=None), "Europe/London"), Pathway.NRM)
+    text = render_alert(alert_fields(_event(operation=None), "Europe/London"), child=False)
     assert "Operation" not in text.body
     assert text.body.splitlines()[-1] == "Police contact: 00:30 15 Jun 2026"
 
 
 def test_child_alert_heading() -> None:
     fields = alert_fields(_event(urgency=Urgency.PRIORITY), "Europe/London")
-    assert render_alert(fields, Pathway.CHILD).title == (
+    assert render_alert(fields, child=True).title == (
         f"[PRIORITY] CHILD safeguarding referral {CASE}"
     )
 
@@ -121,7 +127,7 @@ def test_alert_fields_refuse_extra_fields() -> None:
 
 def test_alert_body_fits_two_sms_segments() -> None:
     fields = alert_fields(_event(operation="Operation " + "X" * 400), "Europe/London")
-    body = render_alert(fields, Pathway.NRM).body
+    body = render_alert(fields, child=False).body
     assert len(body) == SMS_LIMIT == 306
     assert body.startswith(f"Case {CASE}\n")
 
@@ -137,7 +143,7 @@ def test_recipients_for_an_adult_are_the_on_duty_advisor(rota: Rota) -> None:
 def test_child_recipients_add_childrens_safeguarding_and_coordinator(
     rota: Rota, now: datetime, advisor: str
 ) -> None:
-    chosen = recipients(rota, _event(pathway=Pathway.CHILD), now)
+    chosen = recipients(rota, _child_event(), now)
     assert [person.id for person in chosen] == [advisor, "childrens-safeguarding", "coordinator"]
     assert [person.role.value for person in chosen] == [
         "advisor",
@@ -154,7 +160,7 @@ def test_recipients_are_not_repeated(tmp_path: Path) -> None:
         "  - {id: kids, role: childrens_safeguarding, channels: ['json://localhost/b']}\n"
         "last_resort: coord\n"
     )
-    chosen = recipients(load_rota(path, environ={}), _event(pathway=Pathway.CHILD), DAYTIME)
+    chosen = recipients(load_rota(path, environ={}), _child_event(), DAYTIME)
     assert [person.id for person in chosen] == ["coord", "kids"]
 
 
