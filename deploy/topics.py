@@ -6,15 +6,20 @@ python -m deploy.topics            # uses KAFKA_BOOTSTRAP_SERVERS, default 127.0
 from __future__ import annotations
 
 import asyncio
-import os
 
-from shared.kafka import ensure_topics
+from shared.kafka import ensure_topics, security_from
+from shared.settings import ServiceSettings
 
 
 def main() -> None:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    prefix = os.environ.get("KAFKA_TOPIC_PREFIX", "")
-    created = asyncio.run(ensure_topics(bootstrap, prefix))
+    settings = ServiceSettings()
+    created = asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap_servers,
+            settings.topic_prefix,
+            security=security_from(settings),
+        )
+    )
     print(f"topics created: {', '.join(created) or 'none (all present)'}")
 
 

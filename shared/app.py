@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from shared.clock import Clock
 from shared.db import create_engine, migrate
 from shared.events import DeadLetterV1
-from shared.kafka import create_broker, verify_topics
+from shared.kafka import create_broker, security_from, verify_topics
 from shared.logging import configure_logging, route_library_loggers
 from shared.outbox import OutboxRelay
 from shared.reliability import RetryPolicy, dead_letter_middleware
@@ -57,6 +57,7 @@ def build_broker(service: str, settings: ServiceSettings, clock: Clock) -> Kafka
     broker = create_broker(
         settings.kafka_bootstrap_servers,
         client_id=service,
+        security=security_from(settings),
         middlewares=[
             dead_letter_middleware(
                 consumer=service,
@@ -164,6 +165,7 @@ def build_service_app(
             await verify_topics(
                 settings.kafka_bootstrap_servers,
                 [settings.topic(spec.name) for spec in ALL_TOPICS],
+                security_from(settings),
             )
         await migrate(infra.engine, migrations, version_table=f"alembic_version_{infra.service}")
         # FastStream starts the broker after uvicorn's "startup complete"; a failure there would

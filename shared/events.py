@@ -100,7 +100,10 @@ class ReferralFacts(Event):
     nrm_consent: NrmConsent
     support_needs: tuple[SupportNeed, ...]
     operation: str | None = Field(
-        default=None, description="Police operation name; groups a raid's contacts."
+        default=None, description="Police operation name, as the police wrote it."
+    )
+    operation_group: str | None = Field(
+        default=None, description="Normalised force + operation key grouping one raid's contacts."
     )
 
 

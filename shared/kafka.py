@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker
-from faststream.security import BaseSecurity
+from faststream.kafka.security import parse_security
+from faststream.security import BaseSecurity, SASLScram512
 
 from shared.logging import get_logger
 from shared.topics import ALL_TOPICS, TopicSpec
+
+if TYPE_CHECKING:
+    from shared.settings import ServiceSettings
 
 log = get_logger(__name__)
 
@@ -23,6 +28,29 @@ PRODUCER_SAFETY: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
 
 class MissingTopicsError(RuntimeError):
     """A service refuses to start rather than wait for topics that auto-creation would invent."""
+
+
+def security_from(settings: ServiceSettings) -> BaseSecurity | None:
+    """TLS (verified against KAFKA_CA_FILE or the system store), optionally with SCRAM-SHA-512."""
+    if settings.kafka_security == "plaintext":
+        return None
+    context = ssl.create_default_context(
+        cafile=str(settings.kafka_ca_file) if settings.kafka_ca_file else None
+    )
+    if settings.kafka_security == "ssl":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    if not (settings.kafka_username and settings.kafka_password):
+        raise ValueError("SCRAM needs KAFKA_USERNAME and KAFKA_PASSWORD")
+    return SASLScram512(
+        settings.kafka_username,
+        settings.kafka_password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=True,
+    )
+
+
+def _admin(bootstrap_servers: str, security: BaseSecurity | None) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **parse_security(security))
 
 
 def create_broker(
@@ -44,10 +72,13 @@ def create_broker(
 
 
 async def ensure_topics(
-    bootstrap_servers: str, prefix: str = "", specs: Iterable[TopicSpec] = ALL_TOPICS
+    bootstrap_servers: str,
+    prefix: str = "",
+    specs: Iterable[TopicSpec] = ALL_TOPICS,
+    security: BaseSecurity | None = None,
 ) -> list[str]:
     """Create the missing topics from their one definition; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = _admin(bootstrap_servers, security)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -76,8 +107,10 @@ def _single_broker(cluster: dict[str, Any]) -> bool:
     return len(cluster.get("brokers", [])) < 3
 
 
-async def verify_topics(bootstrap_servers: str, names: Iterable[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+async def verify_topics(
+    bootstrap_servers: str, names: Iterable[str], security: BaseSecurity | None = None
+) -> None:
+    admin = _admin(bootstrap_servers, security)
     await admin.start()
     try:
         missing = sorted(set(names) - set(await admin.list_topics()))

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 SCHEME = "v1"
-REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+# Used with fullmatch: `$` would also accept a trailing newline.
+REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{8,128}")
+TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() also accepts "²"
+SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 HEADERS = ("x-key-id", "x-request-id", "x-timestamp", "x-signature")
 
 
@@ -65,20 +68,23 @@ def verify(
 ) -> VerifiedRequest:
     """Check the signature and freshness. Replay of the request id is checked by the caller,
     which must record ids atomically (services/intake/handlers.py)."""
-    values = {name: headers.get(name) for name in HEADERS}
+    lowered = {name.lower(): value for name, value in headers.items()}
+    values = {name: lowered.get(name) for name in HEADERS}
     missing = [name for name, value in values.items() if not value]
     if missing:
         raise AuthenticationFailed(f"missing header(s): {', '.join(missing)}")
     key_id, request_id, timestamp, signature = (str(values[name]) for name in HEADERS)
     if key_id not in keys:
         raise AuthenticationFailed("unknown key id")
-    if not REQUEST_ID.match(request_id):
+    if not REQUEST_ID.fullmatch(request_id):
         raise AuthenticationFailed("X-Request-Id must be 8-128 of A-Z a-z 0-9 _ -")
-    if not timestamp.isdigit():
+    if not TIMESTAMP.fullmatch(timestamp):
         raise AuthenticationFailed("X-Timestamp must be Unix seconds")
     skew = abs(now.timestamp() - int(timestamp))
     if skew > tolerance.total_seconds():
         raise AuthenticationFailed("X-Timestamp outside the accepted window")
+    if not SIGNATURE.fullmatch(signature):
+        raise AuthenticationFailed("X-Signature must be 64 hex digits")
     expected = sign(keys[key_id], request_id, int(timestamp), body)
     if not hmac.compare_digest(expected, signature.lower()):
         raise AuthenticationFailed("signature does not match")

@@ -7,7 +7,7 @@ reach a log line or an error by accident. `reveal()` is for the vault alone.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -20,11 +20,16 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
+from shared.clock import LONDON
 from shared.events import District, ExploitationType, NrmConsent, SupportNeed
 
 CLOCK_SKEW = timedelta(minutes=5)
+# Sanity bounds: older values are typing errors, and would overflow time-zone arithmetic.
+EARLIEST_CONTACT = datetime(1900, 1, 1, tzinfo=UTC)
+EARLIEST_BIRTH = date(1900, 1, 1)
 
 PoliceReference = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9/_-]+$")
@@ -96,7 +101,21 @@ class PoliceContactV1(_Strict):
         now = (info.context or {}).get("now")
         if isinstance(now, datetime) and value > now + CLOCK_SKEW:
             raise ValueError("recorded_at is in the future")
+        if value < EARLIEST_CONTACT:
+            raise ValueError("recorded_at is before 1900")
         return value
+
+    @model_validator(mode="after")
+    def _born_before_met(self) -> PoliceContactV1:
+        birth = self.person.date_of_birth
+        if birth is not None:
+            born = birth.get_secret_value()
+            if born < EARLIEST_BIRTH:
+                raise ValueError("person.date_of_birth is before 1900")
+            # The London calendar, as the age decision uses (services/intake/domain.py).
+            if born > self.recorded_at.astimezone(LONDON).date():
+                raise ValueError("person.date_of_birth is after recorded_at")
+        return self
 
     @field_validator("exploitation_types", "support_needs")
     @classmethod

@@ -71,6 +71,19 @@ def decide(contact: PoliceContactV1, policy: UrgencyPolicy) -> Decision:
     return Decision(pathway, age_unknown, decide_urgency(contact, pathway, policy))
 
 
+def operation_group(contact: PoliceContactV1) -> str | None:
+    """A key shared by the contacts of one police operation, so a raid's dozens of referrals can be
+    grouped (the notifier's burst handling builds on it). Spelling variants of one operation name
+    ("Op Example", "op  example", "OP EXAMPLE") fall in one group; forces do not mix."""
+    if contact.operation is None:
+        return None
+    words = contact.operation.casefold().split()
+    if words and words[0] in {"op", "op.", "operation"}:
+        words = words[1:]
+    name = "-".join(words)
+    return f"{contact.force_code.upper()}:{name}" if name else None
+
+
 def new_case_reference(now: datetime) -> str:
     """`MS-2026-7KQ2M4` style: year for humans, 30 bits of randomness against guessing."""
     tail = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))

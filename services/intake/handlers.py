@@ -15,7 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.intake.adapters.tables import cases, outbox, request_ids, vault_records
 from services.intake.adapters.vault import VaultCipher
 from services.intake.contract import PoliceContactV1
-from services.intake.domain import Decision, UrgencyPolicy, decide, new_case_reference
+from services.intake.domain import (
+    Decision,
+    UrgencyPolicy,
+    decide,
+    new_case_reference,
+    operation_group,
+)
 from shared.clock import Clock
 from shared.db import insert_ignoring_duplicates
 from shared.events import ChildReferralOpenedV1, Pathway, ReferralOpenedV1, ReferralUpdatedV1
@@ -139,6 +145,7 @@ async def _receive_once(
                     urgency=decision.urgency.value,
                     district=contact.location.district.value,
                     updated_at=now,
+                    purged_at=None,  # personal data is held again, and the retention clock restarts
                 )
             )
             await _store_in_vault(connection, deps.vault, reference, document, now)
@@ -201,4 +208,5 @@ def _referral_event(
         nrm_consent=contact.nrm_consent,
         support_needs=tuple(contact.support_needs),
         operation=contact.operation,
+        operation_group=operation_group(contact),
     )

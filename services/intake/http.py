@@ -94,7 +94,8 @@ def build_http_app(
     )
     async def post_contact(request: Request) -> Any:
         """Accept a police contact. 202 for a new or changed contact, 200 for an exact replay."""
-        if not request.headers.get("content-type", "").startswith("application/json"):
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
             return _problem(415, "Content-Type must be application/json")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
