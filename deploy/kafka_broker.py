@@ -194,8 +194,12 @@ def start_local_kafka(
 
 
 def _kafka_uuid() -> str:
-    """Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. Like Kafka's
+    own Uuid.randomUuid, refuse one starting with "-": the storage tool would read it as a flag."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 async def start_and_wait(run_dir: Path | None = None, port: int | None = None) -> LocalKafka:

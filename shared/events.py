@@ -132,15 +132,68 @@ ReferralEvent = Annotated[
 ]
 
 
+class AlertRaisedV1(Event):
+    """The notifier raised an alert (its escalation policy is snapshotted)."""
+
+    event_type: Literal["alert.raised.v1"] = "alert.raised.v1"
+    alert_id: str
+    kind: str
+    urgency: Urgency
+    case_references: tuple[str, ...]
+
+
 class AlertDeliveredV1(Event):
-    """An alert for a case reached at least one channel of its recipient."""
+    """One notification of an alert reached a person on one channel."""
 
     event_type: Literal["alert.delivered.v1"] = "alert.delivered.v1"
-    case_reference: str
     alert_id: str
-    recipient_role: str
-    channels_succeeded: int
+    case_references: tuple[str, ...]
+    person_id: str
+    channel: str
     attempts: int
+    latency_ms: int
+
+
+class AlertDeliveryFailedV1(Event):
+    """A channel gave up after its attempts; the next channel of the person takes over, if any."""
+
+    event_type: Literal["alert.delivery_failed.v1"] = "alert.delivery_failed.v1"
+    alert_id: str
+    person_id: str
+    channel: str
+    attempts: int
+    fallback_channel: str | None
+
+
+class AlertEscalatedV1(Event):
+    """An escalation step fired because nobody had acknowledged the alert."""
+
+    event_type: Literal["alert.escalated.v1"] = "alert.escalated.v1"
+    alert_id: str
+    step: int
+    targets: tuple[str, ...]
+    person_ids: tuple[str, ...]
+
+
+class AlertAcknowledgedV1(Event):
+    """Someone acknowledged the alert: every pending notification and step was cancelled.
+    Casework assigns the cases' tasks to `person_id`."""
+
+    event_type: Literal["alert.acknowledged.v1"] = "alert.acknowledged.v1"
+    alert_id: str
+    case_references: tuple[str, ...]
+    person_id: str
+    via: Literal["link", "code"]
+
+
+AlertEvent = Annotated[
+    AlertRaisedV1
+    | AlertDeliveredV1
+    | AlertDeliveryFailedV1
+    | AlertEscalatedV1
+    | AlertAcknowledgedV1,
+    Field(discriminator="event_type"),
+]
 
 
 class TaskOpenedV1(Event):
@@ -153,6 +206,43 @@ class TaskOpenedV1(Event):
     due_at: AwareDatetime
 
 
+class TaskOverdueV1(Event):
+    """A task passed a chasing threshold: `due` reminds the assignee, `escalated` the head of
+    service. Published once per task and threshold."""
+
+    event_type: Literal["task.overdue.v1"] = "task.overdue.v1"
+    case_reference: str
+    task_id: str
+    kind: str
+    due_at: AwareDatetime
+    threshold: Literal["due", "escalated"]
+    assignee: str | None = Field(
+        default=None, description="Staff id (rota person id), if assigned."
+    )
+
+
+TaskEvent = Annotated[TaskOpenedV1 | TaskOverdueV1, Field(discriminator="event_type")]
+
+
+class AgendaAttachment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    filename: str
+    content_type: str
+    content_base64: str
+
+
+class AgendaPublishedV1(Event):
+    """A meeting's agenda was published (or revised) for the coordinator."""
+
+    event_type: Literal["agenda.published.v1"] = "agenda.published.v1"
+    meeting_series: str
+    meeting_starts_at: AwareDatetime
+    title: str
+    version: int
+    attachments: tuple[AgendaAttachment, ...] = ()
+
+
 class AgendaItemAddedV1(Event):
     """A case was put on a meeting's agenda."""
 
@@ -161,6 +251,9 @@ class AgendaItemAddedV1(Event):
     meeting_series: str
     meeting_starts_at: AwareDatetime
     late: bool
+
+
+AgendaEvent = Annotated[AgendaItemAddedV1 | AgendaPublishedV1, Field(discriminator="event_type")]
 
 
 class DeadLetterV1(Event):

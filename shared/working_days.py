@@ -15,8 +15,12 @@ def _bank_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
 
 
+def is_bank_holiday(day: date) -> bool:
+    return day in _bank_holidays(day.year)
+
+
 def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in _bank_holidays(day.year)
+    return day.weekday() < 5 and not is_bank_holiday(day)
 
 
 def add_working_days(day: date, count: int) -> date:

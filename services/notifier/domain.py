@@ -1,80 +1,139 @@
-"""What an alert says and to whom: pure decisions.
+"""What the notifier says, to whom and when: pure decisions with an explicit `now`.
 
-Alert texts are built from `AlertFields` alone, an allow-list: the model has no field that could
-hold a name, date of birth, phone, address, nationality or notes, so no template can render one.
+Messages are rendered from allow-listed fields only (services/notifier/policy.py): the events the
+notifier receives carry no personal data, and the templates cannot name anything but these fields.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
+from services.notifier.policy import SMS_LIMIT, AlertingPolicy, Target, Templates, render
+from services.notifier.rota import ChannelKind, Person, Role, Rota, backups, on_duty
+from shared.events import ReferralFacts, Urgency
 
-from services.notifier.rota import Person, Role, Rota, on_duty
-from shared.events import ChildReferralOpenedV1, ReferralOpenedV1, Urgency
-
-Alertable = ReferralOpenedV1 | ChildReferralOpenedV1
-
-SMS_LIMIT = 306  # two concatenated SMS segments
+ACK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read out over the phone
+SHORT_CHANNELS = frozenset({ChannelKind.SMS, ChannelKind.VOICE})
 
 
-class AlertFields(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    case_reference: str
-    urgency: Urgency
-    district: str
-    time: str
-    operation: str | None
+@dataclass(frozen=True)
+class PlannedStep:
+    step: int
+    due_at: datetime
+    targets: tuple[str, ...]  # Target values, or "person:<id>"
 
 
-class AlertText(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True)
+class Message:
     title: str
     body: str
 
 
-def alert_fields(event: Alertable, timezone: str) -> AlertFields:
+def referral_fields(event: ReferralFacts, timezone: str) -> dict[str, str]:
     local = event.recorded_at.astimezone(ZoneInfo(timezone))
-    return AlertFields(
-        case_reference=event.case_reference,
-        urgency=event.urgency,
-        district=event.district.value.replace("_", " ").title(),
-        time=local.strftime("%H:%M %d %b %Y"),
-        operation=event.operation,
-    )
+    return {
+        "case_reference": event.case_reference,
+        "urgency": event.urgency.value,
+        "URGENCY": event.urgency.value.upper(),
+        "district": district_name(event.district.value),
+        "time": local.strftime("%H:%M %d %b %Y"),
+        "operation": event.operation or "none recorded",
+    }
 
 
-def render_alert(fields: AlertFields, child: bool) -> AlertText:
-    heading = "CHILD safeguarding referral" if child else "Modern slavery referral"
-    title = f"[{fields.urgency.value.upper()}] {heading} {fields.case_reference}"
-    lines = [
-        f"Case {fields.case_reference}",
-        f"Urgency: {fields.urgency.value}",
-        f"District: {fields.district}",
-        f"Police contact: {fields.time}",
-    ]
-    if fields.operation:
-        lines.append(f"Operation: {fields.operation}")
-    body = "\n".join(lines)
-    return AlertText(title=title, body=body[:SMS_LIMIT])
+def district_name(district: str) -> str:
+    return district.replace("_", " ").title()
 
 
-def recipients(rota: Rota, event: Alertable, now: datetime) -> tuple[Person, ...]:
-    """The on-duty advisor always; for the child pathway also the children's safeguarding contact
-    and the coordinator, at once (this service does not take the case, but must not drop it)."""
-    chosen = [on_duty(rota, now)]
-    if isinstance(event, ChildReferralOpenedV1):
-        chosen += [
-            *rota.with_role(Role.CHILDRENS_SAFEGUARDING),
-            *rota.with_role(Role.MEETING_COORDINATOR),
-        ]
-    unique: dict[str, Person] = {person.id: person for person in chosen}
-    return tuple(unique.values())
+def render_message(templates: Templates, fields: dict[str, str], channel: ChannelKind) -> Message:
+    """SMS and voice get the short template, cut to two SMS segments; email and chat the full one."""
+    title = render(templates.title, fields)
+    if channel in SHORT_CHANNELS:
+        return Message(title, render(templates.short, fields)[:SMS_LIMIT])
+    return Message(title, render(templates.body, fields))
+
+
+def plan_steps(
+    policy: AlertingPolicy,
+    urgency: Urgency,
+    raised_at: datetime,
+    first_targets: tuple[str, ...] = (),
+) -> list[PlannedStep]:
+    """The escalation policy for `urgency`, snapshotted as concrete due times. `first_targets` are
+    added to the first step (a child's alert goes to children's safeguarding at once)."""
+    start = routine_start(policy, raised_at) if urgency is Urgency.ROUTINE else raised_at
+    planned = []
+    for number, (delay, targets) in enumerate(policy.escalation[urgency].schedule()):
+        names = tuple(target.value for target in targets)
+        if number == 0:
+            names = tuple(dict.fromkeys((*names, *first_targets)))
+        planned.append(PlannedStep(number, start + delay, names))
+    return planned
+
+
+def routine_start(
+    policy: AlertingPolicy, moment: datetime, timezone: str = "Europe/London"
+) -> datetime:
+    """Routine alerts wait for working hours (weekday, not a bank holiday, within routine_hours)."""
+    from shared.working_days import is_working_day
+
+    zone = ZoneInfo(timezone)
+    local = moment.astimezone(zone)
+    opens, closes = policy.routine_hours
+    if is_working_day(local.date()) and opens <= local.time() < closes:
+        return moment
+    day = local.date() if local.time() < opens else local.date() + timedelta(days=1)
+    while not is_working_day(day):
+        day += timedelta(days=1)
+    return datetime.combine(day, opens, tzinfo=zone)
+
+
+def resolve_targets(rota: Rota, targets: tuple[str, ...], now: datetime) -> tuple[Person, ...]:
+    """People for a step, at the moment it fires (so a re-notify reaches whoever is on duty then)."""
+    people: list[Person] = []
+    for target in targets:
+        if target.startswith("person:"):
+            person_id = target.removeprefix("person:")
+            if any(person.id == person_id for person in rota.people):
+                people.append(rota.person(person_id))
+            else:
+                people.append(on_duty(rota, now))
+            continue
+        match Target(target):
+            case Target.ON_DUTY:
+                people.append(on_duty(rota, now))
+            case Target.BACKUP:
+                people.extend(backups(rota, now) or (rota.person(rota.last_resort),))
+            case Target.HEAD_OF_SERVICE:
+                people.extend(
+                    rota.with_role(Role.HEAD_OF_SERVICE) or (rota.person(rota.last_resort),)
+                )
+            case Target.COORDINATOR:
+                people.extend(rota.with_role(Role.MEETING_COORDINATOR))
+            case Target.CHILDRENS_SAFEGUARDING:
+                people.extend(rota.with_role(Role.CHILDRENS_SAFEGUARDING))
+    return tuple({person.id: person for person in people}.values())
+
+
+def channels_for(person: Person, wanted: tuple[ChannelKind, ...]) -> tuple[ChannelKind, ...]:
+    """The urgency's channel kinds that the person has; if none, their first (preferred) one."""
+    chosen = tuple(kind for kind in wanted if kind in person.channels)
+    return chosen or person.channel_order()[:1]
+
+
+def fallback_channel(person: Person, used: set[str]) -> ChannelKind | None:
+    """The person's next channel kind, in their order of preference, not yet tried for this step."""
+    return next((kind for kind in person.channel_order() if kind.value not in used), None)
 
 
 def retry_delay_seconds(attempts: int, cap: float = 300.0) -> float:
-    """Exponential backoff for a failed delivery, capped: an alert is retried until delivered."""
+    """Exponential backoff for a failed delivery, capped."""
     return float(min(cap, 2 ** max(0, attempts - 1)))
+
+
+def new_ack_code() -> str:
+    """Eight characters of a 32-letter alphabet: 40 bits, short enough to read out or text back."""
+    return "".join(secrets.choice(ACK_CODE_ALPHABET) for _ in range(8))

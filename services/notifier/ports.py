@@ -1,11 +1,21 @@
-"""What the notifier's handlers need from the outside world."""
+"""What the notifier's use cases need from the outside world."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
-from services.notifier.adapters.apprise_sender import SendResult
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes
 
 
 class Sender(Protocol):
-    async def send(self, channels: tuple[str, ...], title: str, body: str) -> SendResult: ...
+    async def send(
+        self, url: str, title: str, body: str, attachments: tuple[Attachment, ...] = ()
+    ) -> bool:
+        """True if the provider accepted the message."""
+        ...

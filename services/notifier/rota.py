@@ -1,26 +1,33 @@
-"""People, channels and the weekly rota, loaded from YAML; `on_duty` is a pure decision.
+"""People, channels and the rota, loaded from YAML; who is on duty is a pure decision.
 
-Channel URLs are apprise URLs. Credentials never sit in the YAML: write `${VAR}` (or
-`${VAR:-default}`) and the value comes from the environment when the file is loaded.
+The rota is a weekly pattern of shifts in wall-clock time (so BST/GMT changes need no special
+case), where `bank_holiday` is a day of its own (an English bank holiday uses the shifts that list
+it instead of its weekday's), plus dated overrides: `cover` (someone else is on duty) and `leave`
+(the person is away; their shifts fall to the last resort unless someone covers).
+
+Channel URLs are apprise URLs, by kind (sms, voice, email, chat), in order of preference.
+Credentials never sit in the YAML: write `${VAR}` (or `${VAR:-default}`) and the value comes from
+the environment, or `${file:/run/secrets/x}` for a secret file, when the file is loaded.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.redaction import safe_reason
+from shared.working_days import is_bank_holiday
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "bank_holiday"]
 _NAME = re.compile(r"[A-Z0-9_]+")
 
 
@@ -29,6 +36,13 @@ class Role(StrEnum):
     HEAD_OF_SERVICE = "head_of_service"
     MEETING_COORDINATOR = "meeting_coordinator"
     CHILDRENS_SAFEGUARDING = "childrens_safeguarding"
+
+
+class ChannelKind(StrEnum):
+    SMS = "sms"
+    VOICE = "voice"
+    EMAIL = "email"
+    CHAT = "chat"
 
 
 class RotaError(ValueError):
@@ -42,7 +56,15 @@ class _Frozen(BaseModel):
 class Person(_Frozen):
     id: str
     role: Role
-    channels: Annotated[tuple[str, ...], Field(min_length=1)]
+    channels: Annotated[dict[ChannelKind, str], Field(min_length=1)]
+
+    def channel_order(self) -> tuple[ChannelKind, ...]:
+        return tuple(self.channels)
+
+
+def day_kind(day: date) -> str:
+    """A bank holiday is its own kind of day; any other day is its weekday."""
+    return "bank_holiday" if is_bank_holiday(day) else WEEKDAYS[day.weekday()]
 
 
 class Shift(_Frozen):
@@ -51,27 +73,61 @@ class Shift(_Frozen):
     end: time  # end <= start means the shift runs past midnight into the next day
     person: str
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 20:00 as the number 1200 (base 60): refuse, do not guess.
+        if isinstance(value, int | float):
+            raise ValueError('write shift times in quotes, e.g. "20:00"')
+        return value
+
     def covers(self, local: datetime) -> bool:
-        weekday = WEEKDAYS[local.weekday()]
-        previous_day = WEEKDAYS[(local.weekday() - 1) % 7]
+        today = day_kind(local.date())
+        yesterday = day_kind(local.date() - timedelta(days=1))
         clock = local.time()
         if self.start < self.end:
-            return weekday in self.days and self.start <= clock < self.end
-        return (weekday in self.days and clock >= self.start) or (
-            previous_day in self.days and clock < self.end
+            return today in self.days and self.start <= clock < self.end
+        return (today in self.days and clock >= self.start) or (
+            yesterday in self.days and clock < self.end
         )
+
+
+class Override(_Frozen):
+    """`cover`: `person` is on duty from `start` to `end` (local wall-clock times), whatever the
+    weekly pattern says. `leave`: `person` is away; their shifts in that time are uncovered."""
+
+    kind: Literal["cover", "leave"]
+    person: str
+    start: datetime
+    end: datetime
+
+    @field_validator("start", "end")
+    @classmethod
+    def _london_wall_clock(cls, value: datetime) -> datetime:
+        """Overrides compare with London wall-clock time; one written with an offset is converted."""
+        if value.tzinfo is not None:
+            return value.astimezone(ZoneInfo("Europe/London")).replace(tzinfo=None)
+        return value
+
+    def active(self, local_naive: datetime) -> bool:
+        return self.start <= local_naive < self.end
 
 
 class Rota(_Frozen):
     timezone: str = "Europe/London"
     people: Annotated[tuple[Person, ...], Field(min_length=1)]
     weekly: tuple[Shift, ...] = ()
+    overrides: tuple[Override, ...] = ()
     last_resort: str = Field(description="Who is alerted when no shift covers the time.")
 
     @model_validator(mode="after")
     def _people_exist(self) -> Rota:
         ids = {person.id for person in self.people}
-        named = {shift.person for shift in self.weekly} | {self.last_resort}
+        named = (
+            {shift.person for shift in self.weekly}
+            | {override.person for override in self.overrides}
+            | {self.last_resort}
+        )
         if unknown := named - ids:
             raise ValueError(f"rota names unknown people: {', '.join(sorted(unknown))}")
         return self
@@ -83,14 +139,67 @@ class Rota(_Frozen):
         return tuple(person for person in self.people if person.role is role)
 
 
-def on_duty(rota: Rota, now: datetime) -> Person:
-    """The first shift covering `now` in the rota's time zone (wall-clock, so BST/GMT changes need
-    no special case); otherwise the last-resort person, so an alert always has a recipient."""
+def scheduled(rota: Rota, now: datetime) -> Person | None:
+    """Who the rota puts on duty at `now`: a cover override first, then the first weekly shift
+    covering the time whose person is not on leave. None is a gap."""
     local = now.astimezone(ZoneInfo(rota.timezone))
+    naive = local.replace(tzinfo=None)
+    for override in rota.overrides:
+        if override.kind == "cover" and override.active(naive):
+            return rota.person(override.person)
+    away = {o.person for o in rota.overrides if o.kind == "leave" and o.active(naive)}
     for shift in rota.weekly:
-        if shift.covers(local):
+        if shift.covers(local) and shift.person not in away:
             return rota.person(shift.person)
-    return rota.person(rota.last_resort)
+    return None
+
+
+def on_duty(rota: Rota, now: datetime) -> Person:
+    """The scheduled person, or the last-resort person in a gap: an alert always has a recipient."""
+    return scheduled(rota, now) or rota.person(rota.last_resort)
+
+
+def backups(rota: Rota, now: datetime) -> tuple[Person, ...]:
+    """Advisors other than the one on duty and not on leave: the escalation's backup step."""
+    naive = now.astimezone(ZoneInfo(rota.timezone)).replace(tzinfo=None)
+    away = {o.person for o in rota.overrides if o.kind == "leave" and o.active(naive)}
+    duty = on_duty(rota, now).id
+    return tuple(
+        person
+        for person in rota.with_role(Role.ADVISOR)
+        if person.id != duty and person.id not in away
+    )
+
+
+def find_gaps(
+    rota: Rota, start: datetime, end: datetime, step: timedelta = timedelta(minutes=15)
+) -> list[tuple[datetime, datetime]]:
+    """Stretches between `start` and `end` that no shift or cover fills (sampled every `step`,
+    which is finer than any shift boundary the rota format can express in practice)."""
+    gaps: list[tuple[datetime, datetime]] = []
+    # Sample on a fixed grid (multiples of `step` since the epoch), and trace a gap already open
+    # at `start` back to where it began: a gap's start is then the same on every call, which
+    # makes it a stable key for warning once.
+    grid = step.total_seconds()
+    moment = datetime.fromtimestamp((start.timestamp() // grid) * grid, start.tzinfo)
+    earliest = moment - timedelta(days=7)
+    while (
+        moment > earliest
+        and scheduled(rota, moment - step) is None
+        and scheduled(rota, moment) is None
+    ):
+        moment -= step
+    open_gap = None
+    while moment < end:
+        if scheduled(rota, moment) is None:
+            open_gap = open_gap or moment
+        elif open_gap is not None:
+            gaps.append((open_gap, moment))
+            open_gap = None
+        moment += step
+    if open_gap is not None:
+        gaps.append((open_gap, end))
+    return gaps
 
 
 def _expand(text: str, environ: dict[str, str]) -> str:
@@ -102,9 +211,11 @@ def _expand(text: str, environ: dict[str, str]) -> str:
         out.append(text[position:start])
         end = _closing_brace(text, start + 2)
         name, has_default, default = text[start + 2 : end].partition(":-")
-        if not _NAME.fullmatch(name):
+        if not (_NAME.fullmatch(name) or name.startswith("file:/")):
             raise RotaError("a ${...} reference in the rota has an invalid variable name")
-        if name in environ:
+        if name.startswith("file:"):
+            out.append(_read_secret_file(name.removeprefix("file:")))
+        elif name in environ:
             out.append(environ[name])
         elif has_default:
             out.append(_expand(default, environ))
@@ -113,6 +224,13 @@ def _expand(text: str, environ: dict[str, str]) -> str:
         position = end + 1
     out.append(text[position:])
     return "".join(out)
+
+
+def _read_secret_file(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        raise RotaError(f"secret file {path} referenced by the rota cannot be read") from None
 
 
 def _closing_brace(text: str, index: int) -> int:
@@ -131,9 +249,17 @@ def _closing_brace(text: str, index: int) -> int:
 
 def load_rota(path: Path, environ: dict[str, str] | None = None) -> Rota:
     environ = dict(os.environ) if environ is None else environ
-    raw = yaml.safe_load(path.read_text())
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise RotaError(f"{path.name} is not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise RotaError(f"{path.name} must be a mapping with people, weekly and last_resort")
     for person in raw.get("people", []):
-        person["channels"] = [_expand(url, environ) for url in person.get("channels", [])]
+        channels = person.get("channels") or {}
+        if isinstance(channels, dict):
+            expanded = {kind: _expand(str(url), environ) for kind, url in channels.items()}
+            person["channels"] = {kind: url for kind, url in expanded.items() if url}
     try:
         return Rota.model_validate(raw)
     except ValidationError as error:

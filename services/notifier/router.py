@@ -1,28 +1,59 @@
-"""Notifier's subscribers: translate the message, call a handler, nothing more."""
+"""Notifier's subscribers: translate the message, call a use case, nothing more."""
 
 from __future__ import annotations
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
-from services.notifier.handlers import NotifierDeps, record_alerts
-from shared.events import ReferralEvent, ReferralUpdatedV1
+from services.notifier.deps import NotifierDeps
+from services.notifier.raising import raise_for_agenda, raise_for_overdue_task, raise_for_referral
+from shared.events import (
+    AgendaEvent,
+    AgendaPublishedV1,
+    ReferralEvent,
+    ReferralUpdatedV1,
+    TaskEvent,
+    TaskOverdueV1,
+)
 
 
-def build_router(deps: NotifierDeps, referrals_topic: str) -> KafkaRouter:
+def build_router(deps: NotifierDeps, referrals: str, tasks: str, agenda: str) -> KafkaRouter:
     router = KafkaRouter()
 
+    # One consumer group per subscription: members of one group subscribed to different topics
+    # make every start a chain of rebalances, seconds in which no alert is read.
     @router.subscriber(
-        referrals_topic,
+        referrals,
         group_id="notifier",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
-        description="Alerts the on-duty advisor for each new referral.",
     )
     async def on_referral(event: ReferralEvent) -> None:
-        """Alerts the on-duty advisor for a new referral; for a child's, also the children's
-        safeguarding contact and the coordinator. Updates do not alert again (yet)."""
+        """Alerts the on-duty advisor for a new referral (grouped with its operation's during a
+        raid); for a child's, also children's safeguarding and the coordinator, at once."""
         if not isinstance(event, ReferralUpdatedV1):
-            await record_alerts(event, deps)
+            await raise_for_referral(event, deps)
+
+    @router.subscriber(
+        tasks,
+        group_id="notifier.tasks",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+    )
+    async def on_task_event(event: TaskEvent) -> None:
+        """Reminds the assignee of an overdue task, then the head of service."""
+        if isinstance(event, TaskOverdueV1):
+            await raise_for_overdue_task(event, deps)
+
+    @router.subscriber(
+        agenda,
+        group_id="notifier.agenda",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+    )
+    async def on_agenda_event(event: AgendaEvent) -> None:
+        """Emails a published agenda, with its files, to the meeting coordinator."""
+        if isinstance(event, AgendaPublishedV1):
+            await raise_for_agenda(event, deps)
 
     return router

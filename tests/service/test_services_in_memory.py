@@ -11,8 +11,8 @@ from typing import Any
 from faststream import AckPolicy, TestApp
 from faststream.kafka import TestKafkaBroker
 
-from services.notifier.adapters.apprise_sender import SendResult
 from services.notifier.main import create_app as create_notifier
+from services.notifier.ports import Attachment
 from services.notifier.settings import NotifierSettings
 from shared.events import (
     District,
@@ -24,7 +24,7 @@ from shared.events import (
     Urgency,
 )
 from shared.topics import ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS
-from tests.support.system import ROOT, TEST_SETTINGS_INTAKE
+from tests.support.system import TEST_SETTINGS_INTAKE, TEST_SETTINGS_NOTIFIER
 from tests.support.waiting import wait_until
 
 IN_MEMORY: dict[str, Any] = {"SAFEGUARDING_ENV": "test", "verify_topics_on_start": False, "outbox_poll_seconds": 0.2,
@@ -33,15 +33,17 @@ IN_MEMORY: dict[str, Any] = {"SAFEGUARDING_ENV": "test", "verify_topics_on_start
 
 class RecordingSender:
     def __init__(self, fail_first: int = 0) -> None:
-        self.sent: list[tuple[tuple[str, ...], str, str]] = []
+        self.sent: list[tuple[str, str, str]] = []
         self.fail_first = fail_first
 
-    async def send(self, channels: tuple[str, ...], title: str, body: str) -> SendResult:
+    async def send(
+        self, url: str, title: str, body: str, attachments: tuple[Attachment, ...] = ()
+    ) -> bool:
         if self.fail_first:
             self.fail_first -= 1
-            return SendResult(0, len(channels))
-        self.sent.append((channels, title, body))
-        return SendResult(len(channels), 0)
+            return False
+        self.sent.append((url, title, body))
+        return True
 
 
 def referral(**changes: Any) -> ReferralOpenedV1:
@@ -108,7 +110,7 @@ async def test_notifier_alerts_once_and_retries_a_failed_delivery(tmp_path: Path
     sender = RecordingSender(fail_first=1)
     app = create_notifier(
         NotifierSettings(**IN_MEMORY, database_url=f"sqlite+aiosqlite:///{tmp_path}/n.sqlite3",
-                         rota_file=ROOT / "deploy" / "config" / "rota.yaml", dispatch_poll_seconds=0.1),
+                         **TEST_SETTINGS_NOTIFIER, dispatch_poll_seconds=0.1),
         sender=sender,
     )  # fmt: skip
     broker = app.kafka_broker
@@ -123,26 +125,35 @@ async def test_notifier_alerts_once_and_retries_a_failed_delivery(tmp_path: Path
         await broker.publish(event.model_dump(mode="json"), topic=REFERRALS.name)
         await broker.publish(event.model_dump(mode="json"), topic=REFERRALS.name)  # redelivery
         # The first attempt fails; the retry is due after 1 s of backoff.
-        await wait_until(lambda: len(delivered) == 1, within=8, what="delivered event")
+        await wait_until(
+            lambda: any(event["event_type"] == "alert.delivered.v1" for event in delivered),
+            within=8,
+            what="delivered event",
+        )
 
     assert len(sender.sent) == 1
-    _, title, body = sender.sent[0]
-    assert "MS-2026-ABCDEF" in title
-    assert body.splitlines() == [
+    url, title, body = sender.sent[0]
+    assert url.startswith("mailto://")  # the shipped rota gives people email only by default
+    assert title == "[IMMEDIATE] Modern slavery referral MS-2026-ABCDEF"
+    lines = body.splitlines()
+    assert lines[:5] == [
         "Case MS-2026-ABCDEF",
         "Urgency: immediate",
         "District: Norwich",
         "Police contact: 08:30 28 Nov 2026",
         "Operation: Op Test",
     ]
-    assert delivered[0]["attempts"] == 2
+    assert lines[5].startswith("Acknowledge: http://127.0.0.1:8002/ack/")
+    delivered_events = [event for event in delivered if event["event_type"] == "alert.delivered.v1"]
+    assert len(delivered_events) == 1
+    assert delivered_events[0]["attempts"] == 2
 
 
 async def test_malformed_event_is_dead_lettered_not_retried_forever(tmp_path: Path) -> None:
     sender = RecordingSender()
     app = create_notifier(
         NotifierSettings(**IN_MEMORY, database_url=f"sqlite+aiosqlite:///{tmp_path}/n.sqlite3",
-                         rota_file=ROOT / "deploy" / "config" / "rota.yaml"),
+                         **TEST_SETTINGS_NOTIFIER),
         sender=sender,
     )  # fmt: skip
     broker = app.kafka_broker

@@ -48,6 +48,13 @@ TEST_SETTINGS_INTAKE: dict[str, Any] = {
 }
 
 
+TEST_SETTINGS_NOTIFIER: dict[str, Any] = {
+    "ack_secret": base64.b64encode(b"test-only-ack-link-secret-000000").decode(),
+    "rota_file": ROOT / "deploy" / "config" / "rota.yaml",
+    "alerting_file": ROOT / "deploy" / "config" / "alerting.yaml",
+}
+
+
 def signed(
     body: bytes, request_id: str | None = None, timestamp: int | None = None
 ) -> dict[str, str]:
@@ -78,8 +85,8 @@ def notifier_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
     return create_notifier(
         NotifierSettings(
             **common(kafka, prefix, database_url),
-            rota_file=ROOT / "deploy" / "config" / "rota.yaml",
-            dispatch_poll_seconds=0.5,
+            **TEST_SETTINGS_NOTIFIER,
+            dispatch_poll_seconds=0.2,
         )
     )
 

@@ -1,32 +1,34 @@
-"""Sends an alert through apprise to each of a person's channel URLs."""
+"""Sends one message to one apprise URL (an SMS gateway, a voice provider, an SMTP server, …)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tempfile
+from pathlib import Path
 
 import apprise
 
-
-@dataclass(frozen=True)
-class SendResult:
-    succeeded: int
-    failed: int
+from services.notifier.ports import Attachment
 
 
 class AppriseSender:
-    async def send(self, channels: tuple[str, ...], title: str, body: str) -> SendResult:
-        succeeded = failed = 0
-        # One Apprise instance per channel, so one failing URL is counted (and retried) alone.
-        for url in channels:
-            notifier = apprise.Apprise()
-            if not notifier.add(url):
-                failed += 1  # an unparseable URL; the rota loader rejects most of these earlier
-                continue
+    async def send(
+        self, url: str, title: str, body: str, attachments: tuple[Attachment, ...] = ()
+    ) -> bool:
+        # A new Apprise object per message: apprise throttles consecutive sends through one
+        # plugin instance, which would add seconds to every alert after the first.
+        notifier = apprise.Apprise()
+        if not notifier.add(url):
+            return False
+        with tempfile.TemporaryDirectory(prefix="notifier-") as folder:
+            attach = apprise.AppriseAttachment()
+            for item in attachments:
+                path = Path(folder) / Path(item.filename).name
+                path.write_bytes(item.content)
+                attach.add(str(path))
             result = await notifier.async_notify(
-                body=body, title=title, body_format=apprise.NotifyFormat.TEXT
+                body=body,
+                title=title,
+                body_format=apprise.NotifyFormat.TEXT,
+                attach=attach if attachments else None,
             )
-            if result:
-                succeeded += 1
-            else:
-                failed += 1
-        return SendResult(succeeded, failed)
+        return bool(result)

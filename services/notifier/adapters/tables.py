@@ -1,5 +1,6 @@
-"""Notifier's tables: one row per alert to one person, with its delivery state (durable: a restart
-picks up whatever was not yet delivered)."""
+"""Notifier's tables. Everything that must survive a restart is here: the alert, its snapshotted
+escalation steps (durable timers), every notification to a person on a channel, and the ledger
+of delivery attempts."""
 
 from __future__ import annotations
 
@@ -14,19 +15,94 @@ alerts = sa.Table(
     "alerts",
     metadata,
     sa.Column("alert_id", sa.String(64), primary_key=True),
-    sa.Column("case_reference", sa.String(32), nullable=False),
-    sa.Column("recipient_id", sa.String(64), nullable=False),
-    sa.Column("recipient_role", sa.String(32), nullable=False),
+    # What the alert is about: a case (referral), an operation (grouped follow-up), a task, …
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subject_key", sa.String(200), nullable=False),
+    sa.Column("case_reference", sa.String(32), nullable=True),
+    sa.Column("operation_group", sa.String(200), nullable=True),
     sa.Column("urgency", sa.String(16), nullable=False),
-    sa.Column("title", sa.String(200), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open | acknowledged
+    sa.Column("fields", sa.Text, nullable=False),  # the allow-listed fields, JSON
     sa.Column("correlation_id", sa.String(128), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("raised_at", UtcDateTime, nullable=False),
+    sa.Column("acknowledged_at", UtcDateTime, nullable=True),
+    sa.Column("acknowledged_by", sa.String(64), nullable=True),
+    # One alert per subject: a redelivered event or a replayed contact raises nothing new.
+    sa.UniqueConstraint("kind", "subject_key", name="uq_alerts_subject"),
+)
+
+escalation_steps = sa.Table(
+    "escalation_steps",
+    metadata,
+    sa.Column("alert_id", sa.String(64), sa.ForeignKey("alerts.alert_id"), primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True),
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.Column("targets", sa.String(200), nullable=False),  # comma-separated Target values
+    sa.Column("status", sa.String(16), nullable=False),  # pending | fired | cancelled
+    sa.Column("fired_at", UtcDateTime, nullable=True),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("notification_id", sa.String(64), primary_key=True),
+    sa.Column("alert_id", sa.String(64), sa.ForeignKey("alerts.alert_id"), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("ack_code", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | failed | cancelled
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("title", sa.String(300), nullable=True),  # erased after the retention period
+    sa.Column("body", sa.Text, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("delivered_at", UtcDateTime, nullable=True),
-    sa.UniqueConstraint("case_reference", "recipient_id", name="uq_alerts_case_recipient"),
+    # Firing a step twice (a crash between firing and recording) cannot notify twice.
+    sa.UniqueConstraint("alert_id", "step", "person_id", "channel", name="uq_notifications_step"),
+    sa.UniqueConstraint("ack_code", name="uq_notifications_ack_code"),
+)
+
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("notification_id", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # delivered | failed
+    sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Column("attempted_at", UtcDateTime, nullable=False),
+)
+
+burst_batches = sa.Table(
+    "burst_batches",
+    metadata,
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column("operation_group", sa.String(200), nullable=False),
+    sa.Column("case_references", sa.Text, nullable=False),  # comma-separated, in arrival order
+    sa.Column("district", sa.String(32), nullable=False),
+    sa.Column("operation", sa.String(100), nullable=False),
+    sa.Column("urgency", sa.String(16), nullable=False),
+    sa.Column("correlation_id", sa.String(128), nullable=False),
+    sa.Column("send_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # collecting | sent
+)
+
+alert_attachments = sa.Table(
+    "alert_attachments",
+    metadata,
+    sa.Column("alert_id", sa.String(64), sa.ForeignKey("alerts.alert_id"), primary_key=True),
+    sa.Column("filename", sa.String(200), primary_key=True),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+)
+
+rota_warnings = sa.Table(
+    "rota_warnings",
+    metadata,
+    sa.Column("gap_start", UtcDateTime, primary_key=True),
+    sa.Column("warned_at", UtcDateTime, nullable=False),
 )
 
 outbox = outbox_table(metadata)

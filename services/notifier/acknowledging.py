@@ -1,0 +1,114 @@
+"""Acknowledging an alert stops it: every pending step and notification is cancelled in the same
+transaction that records who acknowledged, and the event tells casework who took the case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.notifier.adapters.tables import (
+    alerts,
+    burst_batches,
+    escalation_steps,
+    notifications,
+    outbox,
+)
+from services.notifier.deps import PRODUCER, NotifierDeps
+from shared.events import AlertAcknowledgedV1
+from shared.logging import get_logger
+from shared.outbox import enqueue
+
+log = get_logger(__name__)
+
+
+class UnknownAck(LookupError):
+    """No alert matches that code or link."""
+
+
+@dataclass(frozen=True)
+class AckResult:
+    alert_id: str
+    kind: str
+    case_references: tuple[str, ...]
+    acknowledged_by: str
+    acknowledged_at: datetime
+    already: bool  # someone had acknowledged it before
+
+
+async def alert_for_code(deps: NotifierDeps, code: str) -> tuple[str, str]:
+    async with deps.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                sa.select(notifications.c.alert_id, notifications.c.person_id).where(
+                    notifications.c.ack_code == code.strip().upper()
+                )
+            )
+        ).first()
+    if row is None:
+        raise UnknownAck(code)
+    return str(row.alert_id), str(row.person_id)
+
+
+async def acknowledge(
+    deps: NotifierDeps, alert_id: str, person_id: str, via: Literal["link", "code"]
+) -> AckResult:
+    now = deps.clock.now()
+    async with deps.engine.begin() as connection:
+        alert = (
+            await connection.execute(sa.select(alerts).where(alerts.c.alert_id == alert_id))
+        ).first()
+        if alert is None:
+            raise UnknownAck(alert_id)
+        references = await _case_references(connection, alert)
+        won = await connection.execute(
+            alerts.update()
+            .where(alerts.c.alert_id == alert_id, alerts.c.status == "open")
+            .values(status="acknowledged", acknowledged_at=now, acknowledged_by=person_id)
+        )
+        if won.rowcount != 1:
+            return AckResult(
+                alert_id,
+                alert.kind,
+                references,
+                str(alert.acknowledged_by),
+                alert.acknowledged_at,
+                already=True,
+            )
+        await connection.execute(
+            escalation_steps.update()
+            .where(escalation_steps.c.alert_id == alert_id, escalation_steps.c.status == "pending")
+            .values(status="cancelled")
+        )
+        await connection.execute(
+            notifications.update()
+            .where(notifications.c.alert_id == alert_id, notifications.c.status == "pending")
+            .values(status="cancelled")
+        )
+        await enqueue(
+            connection, outbox, deps.alerts_topic, alert.subject_key,
+            AlertAcknowledgedV1(
+                occurred_at=now, correlation_id=alert.correlation_id, producer=PRODUCER,
+                alert_id=alert_id, case_references=references, person_id=person_id, via=via,
+            ),
+        )  # fmt: skip
+    deps.wake_outbox()
+    log.info("alert_acknowledged", alert_id=alert_id, person_id=person_id, via=via)
+    return AckResult(alert_id, alert.kind, references, person_id, now, already=False)
+
+
+async def _case_references(connection: AsyncConnection, alert: sa.Row[Any]) -> tuple[str, ...]:
+    """A case alert names its case; a grouped alert, every case of its batch."""
+    if alert.case_reference:
+        return (str(alert.case_reference),)
+    batch = (
+        await connection.execute(
+            sa.select(burst_batches.c.case_references).where(
+                burst_batches.c.batch_id == alert.subject_key
+            )
+        )
+    ).first()
+    return tuple(batch.case_references.split(",")) if batch else ()

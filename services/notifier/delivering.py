@@ -1,0 +1,212 @@
+"""Delivering notifications: per-channel retries with backoff, fallback to the person's next
+channel, and a ledger of every attempt. A notification is claimed with a lease before it is sent,
+so two dispatchers (or one restarted after a crash) do not both send it; the one duplicate left
+possible is a process dying after the provider accepted a message and before the commit."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.notifier.adapters.tables import (
+    alert_attachments,
+    alerts,
+    delivery_attempts,
+    notifications,
+    outbox,
+)
+from services.notifier.deps import PRODUCER, NotifierDeps
+from services.notifier.domain import fallback_channel, retry_delay_seconds
+from services.notifier.escalating import notification_values
+from services.notifier.ports import Attachment
+from services.notifier.rota import ChannelKind
+from shared.events import AlertDeliveredV1, AlertDeliveryFailedV1
+from shared.logging import get_logger
+from shared.outbox import enqueue
+
+log = get_logger(__name__)
+
+
+async def deliver_due(deps: NotifierDeps) -> int:
+    now = deps.clock.now()
+    async with deps.engine.connect() as connection:
+        due = (
+            (
+                await connection.execute(
+                    sa.select(notifications.c.notification_id)
+                    .where(
+                        notifications.c.status == "pending", notifications.c.next_attempt_at <= now
+                    )
+                    .order_by(notifications.c.created_at)
+                    .limit(50)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    delivered = 0
+    for notification_id in due:
+        delivered += await _deliver_one(deps, notification_id)
+    return delivered
+
+
+async def _deliver_one(deps: NotifierDeps, notification_id: str) -> int:
+    now = deps.clock.now()
+    async with deps.engine.begin() as connection:
+        claimed = await connection.execute(
+            notifications.update()
+            .where(
+                notifications.c.notification_id == notification_id,
+                notifications.c.status == "pending",
+                notifications.c.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + deps.lease)
+        )
+        if claimed.rowcount != 1:
+            return 0
+        row = (
+            await connection.execute(
+                sa.select(notifications).where(notifications.c.notification_id == notification_id)
+            )
+        ).one()
+        alert = (
+            await connection.execute(sa.select(alerts).where(alerts.c.alert_id == row.alert_id))
+        ).one()
+        files = (
+            await connection.execute(
+                sa.select(alert_attachments).where(alert_attachments.c.alert_id == row.alert_id)
+            )
+        ).all()
+    person = next((p for p in deps.rota.people if p.id == row.person_id), None)
+    url = person.channels.get(ChannelKind(row.channel)) if person else None
+    started = time.monotonic()
+    accepted = False
+    if url is not None:
+        try:
+            accepted = await deps.sender.send(
+                url,
+                row.title or "",
+                row.body or "",
+                tuple(Attachment(f.filename, f.content_type, f.content) for f in files),
+            )
+        except Exception as error:  # noqa: BLE001 - any provider failure is retried
+            log.warning(
+                "send_raised", notification_id=notification_id, error_type=type(error).__name__
+            )
+    latency_ms = round((time.monotonic() - started) * 1000)
+    attempts = row.attempts + 1
+    finished = deps.clock.now()
+    references = tuple(filter(None, [alert.case_reference]))
+    async with deps.engine.begin() as connection:
+        await connection.execute(
+            delivery_attempts.insert().values(
+                notification_id=notification_id,
+                channel=row.channel,
+                attempt=attempts,
+                outcome="delivered" if accepted else "failed",
+                latency_ms=latency_ms,
+                attempted_at=finished,
+            )
+        )
+        if accepted:
+            await connection.execute(
+                notifications.update()
+                .where(notifications.c.notification_id == notification_id)
+                .values(status="delivered", attempts=attempts, delivered_at=finished)
+            )
+            await enqueue(
+                connection, outbox, deps.alerts_topic, alert.subject_key,
+                AlertDeliveredV1(
+                    occurred_at=finished, correlation_id=alert.correlation_id, producer=PRODUCER,
+                    alert_id=alert.alert_id, case_references=references, person_id=row.person_id,
+                    channel=row.channel, attempts=attempts, latency_ms=latency_ms,
+                ),
+            )  # fmt: skip
+        else:
+            await _after_failure(connection, deps, row, alert, attempts, finished)
+    deps.wake_outbox()
+    log.info(
+        "notification_attempted", notification_id=notification_id, alert_id=row.alert_id,
+        channel=row.channel, attempt=attempts, delivered=accepted, latency_ms=latency_ms,
+    )  # fmt: skip
+    return int(accepted)
+
+
+async def _after_failure(
+    connection: AsyncConnection,
+    deps: NotifierDeps,
+    row: sa.Row[Any],
+    alert: sa.Row[Any],
+    attempts: int,
+    now: datetime,
+) -> None:
+    """Retry with backoff; after max attempts, hand over to the person's next channel kind if
+    there is one. The last channel left keeps retrying (capped backoff): an alert is never dropped
+    while it is open, and escalation runs alongside on its own schedule."""
+    person = next((p for p in deps.rota.people if p.id == row.person_id), None)
+    fallback = None
+    if attempts >= deps.policy.max_attempts_per_channel and person is not None:
+        used = set(
+            (
+                await connection.execute(
+                    sa.select(notifications.c.channel).where(
+                        notifications.c.alert_id == row.alert_id,
+                        notifications.c.step == row.step,
+                        notifications.c.person_id == row.person_id,
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        fallback = fallback_channel(person, used)
+    if person is None or fallback is None:
+        await connection.execute(
+            notifications.update()
+            .where(notifications.c.notification_id == row.notification_id)
+            .values(
+                attempts=attempts,
+                next_attempt_at=now + timedelta(seconds=retry_delay_seconds(attempts)),
+            )
+        )
+        return
+    await connection.execute(
+        notifications.update()
+        .where(notifications.c.notification_id == row.notification_id)
+        .values(status="failed", attempts=attempts)
+    )
+    await connection.execute(
+        notifications.insert().values(
+            **notification_values(deps, alert, row.step, person, fallback)
+        )
+    )
+    await enqueue(
+        connection, outbox, deps.alerts_topic, str(alert.subject_key),
+        AlertDeliveryFailedV1(
+            occurred_at=now, correlation_id=str(alert.correlation_id), producer=PRODUCER,
+            alert_id=str(row.alert_id), person_id=str(row.person_id), channel=str(row.channel),
+            attempts=attempts, fallback_channel=fallback.value,
+        ),
+    )  # fmt: skip
+    log.warning(
+        "channel_failed_falling_back",
+        alert_id=row.alert_id,
+        channel=row.channel,
+        fallback=fallback.value,
+    )
+
+
+async def erase_old_messages(deps: NotifierDeps) -> int:
+    """The ledger keeps channel, attempts, outcome and latency; message texts go after retention."""
+    cutoff = deps.clock.now() - timedelta(days=deps.policy.message_retention_days)
+    async with deps.engine.begin() as connection:
+        result = await connection.execute(
+            notifications.update()
+            .where(notifications.c.created_at < cutoff, notifications.c.body.is_not(None))
+            .values(title=None, body=None)
+        )
+    return result.rowcount or 0

@@ -1,0 +1,31 @@
+"""What the notifier's use cases are given by the composition root (services/notifier/main.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notifier.policy import AlertingPolicy
+from services.notifier.ports import Sender
+from services.notifier.rota import Rota
+from shared.clock import Clock
+
+PRODUCER = "notifier"
+
+
+@dataclass(frozen=True)
+class NotifierDeps:
+    engine: AsyncEngine
+    rota: Rota
+    policy: AlertingPolicy
+    sender: Sender
+    clock: Clock
+    alerts_topic: str
+    public_url: str
+    ack_secret: bytes
+    lease: timedelta
+    wake_scheduler: Callable[[], None]
+    wake_outbox: Callable[[], None]

@@ -1,0 +1,142 @@
+"""Firing escalation steps: the durable timers. A step fires once, in the same transaction that
+creates its notifications; a crash before the commit leaves it pending, a crash after it leaves it
+fired with its notifications waiting for the dispatcher. Either way: exactly once."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.notifier.acks import make_token
+from services.notifier.adapters.tables import alerts, escalation_steps, notifications, outbox
+from services.notifier.deps import PRODUCER, NotifierDeps
+from services.notifier.domain import channels_for, new_ack_code, render_message, resolve_targets
+from services.notifier.rota import ChannelKind, Person
+from shared.db import insert_ignoring_duplicates
+from shared.events import AlertEscalatedV1, Urgency
+from shared.logging import get_logger
+from shared.outbox import enqueue
+
+log = get_logger(__name__)
+
+
+async def fire_due_steps(deps: NotifierDeps) -> int:
+    now = deps.clock.now()
+    async with deps.engine.connect() as connection:
+        due = (
+            await connection.execute(
+                sa.select(escalation_steps.c.alert_id, escalation_steps.c.step)
+                .where(escalation_steps.c.status == "pending", escalation_steps.c.due_at <= now)
+                .order_by(escalation_steps.c.due_at)
+                .limit(100)
+            )
+        ).all()
+    fired = 0
+    for alert_id, step in due:
+        async with deps.engine.begin() as connection:
+            fired += await _fire(connection, deps, alert_id, step)
+    if fired:
+        deps.wake_scheduler()
+        deps.wake_outbox()
+    return fired
+
+
+async def _fire(connection: AsyncConnection, deps: NotifierDeps, alert_id: str, step: int) -> int:
+    now = deps.clock.now()
+    claimed = await connection.execute(
+        escalation_steps.update()
+        .where(
+            escalation_steps.c.alert_id == alert_id,
+            escalation_steps.c.step == step,
+            escalation_steps.c.status == "pending",
+        )
+        .values(status="fired", fired_at=now)
+    )
+    if claimed.rowcount != 1:
+        return 0  # another dispatcher fired it, or an acknowledgement cancelled it
+    alert = (await connection.execute(sa.select(alerts).where(alerts.c.alert_id == alert_id))).one()
+    row = (
+        await connection.execute(
+            sa.select(escalation_steps.c.targets).where(
+                escalation_steps.c.alert_id == alert_id, escalation_steps.c.step == step
+            )
+        )
+    ).one()
+    targets = tuple(filter(None, row.targets.split(",")))
+    people = resolve_targets(deps.rota, targets, now)
+    for person in people:
+        await _notify(connection, deps, alert, step, person)
+    if step > 0:
+        await enqueue(
+            connection,
+            outbox,
+            deps.alerts_topic,
+            alert.subject_key,
+            AlertEscalatedV1(
+                occurred_at=now,
+                correlation_id=alert.correlation_id,
+                producer=PRODUCER,
+                alert_id=alert_id,
+                step=step,
+                targets=targets,
+                person_ids=tuple(person.id for person in people),
+            ),
+        )
+        log.warning("alert_escalated", alert_id=alert_id, step=step, targets=",".join(targets))
+    return 1
+
+
+async def _notify(
+    connection: AsyncConnection, deps: NotifierDeps, alert: sa.Row[Any], step: int, person: Person
+) -> None:
+    urgency = Urgency(str(alert.urgency))
+    kinds = channels_for(person, deps.policy.channels[urgency])
+    if alert.kind == "agenda":  # attachments travel by email only
+        kinds = (
+            tuple(kind for kind in person.channel_order() if kind is ChannelKind.EMAIL)[:1] or kinds
+        )
+    for kind in kinds:
+        await connection.execute(
+            insert_ignoring_duplicates(connection, notifications).values(
+                **notification_values(deps, alert, step, person, kind)
+            )
+        )
+
+
+def notification_values(
+    deps: NotifierDeps, alert: sa.Row[Any], step: int, person: Person, kind: ChannelKind
+) -> dict[str, Any]:
+    """A notification row: the message rendered for this channel, with its own ack code and a
+    signed link for this person."""
+    now = deps.clock.now()
+    code = new_ack_code()
+    token = make_token(
+        deps.ack_secret,
+        str(alert.alert_id),
+        person.id,
+        now + timedelta(hours=deps.policy.ack_link_hours),
+    )
+    fields = json.loads(str(alert.fields)) | {
+        "ack_link": f"{deps.public_url}/ack/{token}",
+        "ack_code": code,
+    }
+    message = render_message(deps.policy.templates[alert.kind], fields, kind)
+    return {
+        "notification_id": str(uuid.uuid4()),
+        "alert_id": alert.alert_id,
+        "step": step,
+        "person_id": person.id,
+        "channel": kind.value,
+        "ack_code": code,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "title": message.title,
+        "body": message.body,
+        "created_at": now,
+    }

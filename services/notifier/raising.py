@@ -1,0 +1,302 @@
+"""Raising alerts: one transaction records the alert, its snapshotted escalation steps and the
+event, with the consumed event's id, so a redelivered event raises nothing new."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.notifier.adapters.tables import (
+    alert_attachments,
+    alerts,
+    burst_batches,
+    escalation_steps,
+    outbox,
+    processed_events,
+)
+from services.notifier.deps import PRODUCER, NotifierDeps
+from services.notifier.domain import district_name, plan_steps, referral_fields
+from services.notifier.policy import Target
+from services.notifier.ports import Attachment
+from shared.db import claim_event, insert_ignoring_duplicates
+from shared.events import (
+    AgendaPublishedV1,
+    AlertRaisedV1,
+    ChildReferralOpenedV1,
+    ReferralOpenedV1,
+    TaskOverdueV1,
+    Urgency,
+)
+from shared.logging import get_logger
+from shared.outbox import enqueue
+
+log = get_logger(__name__)
+
+
+async def raise_for_referral(
+    event: ReferralOpenedV1 | ChildReferralOpenedV1, deps: NotifierDeps
+) -> str:
+    """Returns what happened: raised, grouped (waiting in a burst batch) or duplicate."""
+    now = deps.clock.now()
+    child = isinstance(event, ChildReferralOpenedV1)
+    async with deps.engine.begin() as connection:
+        if not await claim_event(connection, processed_events, str(event.event_id), now):
+            return "duplicate"
+        joinable = isinstance(event, ReferralOpenedV1) and event.urgency is not Urgency.IMMEDIATE
+        if joinable and event.operation_group and await _join_burst(connection, event, deps, now):
+            return "grouped"
+        first_targets = (
+            (Target.CHILDRENS_SAFEGUARDING.value, Target.COORDINATOR.value) if child else ()
+        )
+        raised = await raise_alert(
+            connection,
+            deps,
+            kind="child_referral" if child else "referral",
+            subject_key=event.case_reference,
+            urgency=event.urgency,
+            fields=referral_fields(event, deps.rota.timezone),
+            correlation_id=event.correlation_id,
+            case_references=(event.case_reference,),
+            operation_group=event.operation_group,
+            first_targets=first_targets,
+        )
+    deps.wake_scheduler()
+    return "raised" if raised else "duplicate"
+
+
+async def _join_burst(
+    connection: AsyncConnection,
+    event: ReferralOpenedV1 | ChildReferralOpenedV1,
+    deps: NotifierDeps,
+    now: datetime,
+) -> bool:
+    """A raid: if this operation already alerted within the window, wait in the operation's batch
+    for one grouped follow-up instead of a separate page."""
+    bursts = deps.policy.bursts
+    recent = (
+        await connection.execute(
+            sa.select(alerts.c.alert_id).where(
+                alerts.c.operation_group == event.operation_group,
+                alerts.c.raised_at >= now - timedelta(minutes=bursts.window_minutes),
+            )
+        )
+    ).first()
+    if recent is None:
+        return False
+    batch = (
+        await connection.execute(
+            sa.select(burst_batches).where(
+                burst_batches.c.operation_group == event.operation_group,
+                burst_batches.c.status == "collecting",
+            )
+        )
+    ).first()
+    if batch is None:
+        await connection.execute(
+            burst_batches.insert().values(
+                batch_id=str(uuid.uuid4()),
+                operation_group=event.operation_group,
+                case_references=event.case_reference,
+                district=event.district.value,
+                operation=event.operation or "",
+                urgency=event.urgency.value,
+                correlation_id=event.correlation_id,
+                send_at=now + timedelta(minutes=bursts.batch_minutes),
+                status="collecting",
+            )
+        )
+    else:
+        references = [*batch.case_references.split(","), event.case_reference]
+        await connection.execute(
+            burst_batches.update()
+            .where(burst_batches.c.batch_id == batch.batch_id)
+            .values(case_references=",".join(dict.fromkeys(references)))
+        )
+    log.info(
+        "referral_grouped",
+        case_reference=event.case_reference,
+        operation_group=event.operation_group,
+    )
+    return True
+
+
+async def flush_bursts(deps: NotifierDeps) -> int:
+    """Turn every batch whose time has come into one grouped alert."""
+    now = deps.clock.now()
+    sent = 0
+    async with deps.engine.begin() as connection:
+        due = (
+            await connection.execute(
+                sa.select(burst_batches).where(
+                    burst_batches.c.status == "collecting", burst_batches.c.send_at <= now
+                )
+            )
+        ).all()
+        for batch in due:
+            references = tuple(batch.case_references.split(","))
+            await raise_alert(
+                connection,
+                deps,
+                kind="grouped",
+                subject_key=batch.batch_id,
+                urgency=Urgency(batch.urgency),
+                fields={
+                    "count": str(len(references)),
+                    "case_references": ", ".join(references),
+                    "operation": batch.operation,
+                    "district": district_name(batch.district),
+                    "urgency": batch.urgency,
+                    "URGENCY": batch.urgency.upper(),
+                },
+                correlation_id=batch.correlation_id,
+                case_references=references,
+                operation_group=batch.operation_group,
+            )
+            await connection.execute(
+                burst_batches.update()
+                .where(burst_batches.c.batch_id == batch.batch_id)
+                .values(status="sent")
+            )
+            sent += 1
+    if sent:
+        deps.wake_scheduler()
+    return sent
+
+
+async def raise_for_overdue_task(event: TaskOverdueV1, deps: NotifierDeps) -> None:
+    """`due` goes to the assignee (or whoever is on duty), `escalated` to the head of service."""
+    now = deps.clock.now()
+    target = (
+        Target.HEAD_OF_SERVICE.value
+        if event.threshold == "escalated"
+        else (f"person:{event.assignee}" if event.assignee else Target.ON_DUTY.value)
+    )
+    async with deps.engine.begin() as connection:
+        if not await claim_event(connection, processed_events, str(event.event_id), now):
+            return
+        await raise_alert(
+            connection,
+            deps,
+            kind="reminder",
+            subject_key=f"{event.task_id}:{event.threshold}",
+            urgency=Urgency.PRIORITY,
+            fields={
+                "case_reference": event.case_reference,
+                "detail": f"{event.kind.replace('_', ' ')} was due {event.due_at:%H:%M %d %b %Y} UTC",
+            },
+            correlation_id=event.correlation_id,
+            case_references=(event.case_reference,),
+            single_step=(target,),
+        )
+    deps.wake_scheduler()
+
+
+async def raise_for_agenda(event: AgendaPublishedV1, deps: NotifierDeps) -> None:
+    """The coordinator gets the agenda by email with its files attached."""
+    import base64
+
+    now = deps.clock.now()
+    async with deps.engine.begin() as connection:
+        if not await claim_event(connection, processed_events, str(event.event_id), now):
+            return
+        alert_id = await raise_alert(
+            connection,
+            deps,
+            kind="agenda",
+            subject_key=f"{event.meeting_series}:{event.meeting_starts_at.isoformat()}:v{event.version}",
+            urgency=Urgency.ROUTINE,
+            fields={"detail": f"{event.title}, {event.meeting_starts_at:%d %b %Y}" + (
+                f" (revision {event.version})" if event.version > 1 else "")},
+            correlation_id=event.correlation_id,
+            case_references=(),
+            single_step=(Target.COORDINATOR.value,),
+            attachments=tuple(
+                Attachment(item.filename, item.content_type, base64.b64decode(item.content_base64))
+                for item in event.attachments
+            ),
+        )  # fmt: skip
+    if alert_id:
+        deps.wake_scheduler()
+
+
+async def raise_alert(
+    connection: AsyncConnection,
+    deps: NotifierDeps,
+    *,
+    kind: str,
+    subject_key: str,
+    urgency: Urgency,
+    fields: dict[str, str],
+    correlation_id: str,
+    case_references: tuple[str, ...],
+    operation_group: str | None = None,
+    first_targets: tuple[str, ...] = (),
+    single_step: tuple[str, ...] | None = None,
+    attachments: tuple[Attachment, ...] = (),
+) -> str | None:
+    """Record an alert and its steps; None if one exists for the same subject already."""
+    now = deps.clock.now()
+    alert_id = str(uuid.uuid4())
+    inserted = await connection.execute(
+        insert_ignoring_duplicates(connection, alerts).values(
+            alert_id=alert_id,
+            kind=kind,
+            subject_key=subject_key,
+            case_reference=case_references[0] if len(case_references) == 1 else None,
+            operation_group=operation_group,
+            urgency=urgency.value,
+            status="open",
+            fields=json.dumps(fields, sort_keys=True),
+            correlation_id=correlation_id,
+            raised_at=now,
+        )
+    )
+    if not inserted.rowcount:
+        return None
+    if single_step is not None:
+        steps = [(0, now, single_step)]
+    else:
+        steps = [
+            (p.step, p.due_at, p.targets)
+            for p in plan_steps(deps.policy, urgency, now, first_targets)
+        ]
+    for number, due_at, targets in steps:
+        await connection.execute(
+            escalation_steps.insert().values(
+                alert_id=alert_id,
+                step=number,
+                due_at=due_at,
+                targets=",".join(targets),
+                status="pending",
+            )
+        )
+    for item in attachments:
+        await connection.execute(
+            alert_attachments.insert().values(
+                alert_id=alert_id,
+                filename=item.filename,
+                content_type=item.content_type,
+                content=item.content,
+            )
+        )
+    await enqueue(
+        connection,
+        outbox,
+        deps.alerts_topic,
+        subject_key,
+        AlertRaisedV1(
+            occurred_at=now,
+            correlation_id=correlation_id,
+            producer=PRODUCER,
+            alert_id=alert_id,
+            kind=kind,
+            urgency=urgency,
+            case_references=case_references,
+        ),
+    )
+    log.info("alert_raised", alert_id=alert_id, kind=kind, urgency=urgency.value, steps=len(steps))
+    return alert_id

@@ -1,0 +1,68 @@
+"""The notifier's clock: one loop that flushes burst batches, fires due escalation steps,
+delivers due notifications and, hourly, warns of rota gaps and erases old message texts. Every
+timer lives in the database, so a restart picks up exactly where the last process stopped."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from services.notifier.adapters.tables import rota_warnings
+from services.notifier.delivering import deliver_due, erase_old_messages
+from services.notifier.deps import NotifierDeps
+from services.notifier.escalating import fire_due_steps
+from services.notifier.policy import Target
+from services.notifier.raising import flush_bursts, raise_alert
+from services.notifier.rota import find_gaps
+from shared.clock import LONDON
+from shared.db import insert_ignoring_duplicates
+from shared.events import Urgency
+
+HOUSEKEEPING_EVERY = timedelta(hours=1)
+
+
+class NotifierClock:
+    def __init__(self, deps: NotifierDeps) -> None:
+        self._deps = deps
+        self._housekept_at: datetime | None = None
+
+    async def tick(self) -> None:
+        await flush_bursts(self._deps)
+        await fire_due_steps(self._deps)
+        await deliver_due(self._deps)
+        now = self._deps.clock.now()
+        if self._housekept_at is None or now - self._housekept_at >= HOUSEKEEPING_EVERY:
+            await warn_rota_gaps(self._deps)
+            await erase_old_messages(self._deps)
+            self._housekept_at = now
+
+
+async def warn_rota_gaps(deps: NotifierDeps) -> int:
+    """Tell the head of service, once per gap, days before a stretch of the rota has no one."""
+    now = deps.clock.now()
+    gaps = find_gaps(deps.rota, now, now + timedelta(days=deps.policy.gap_warning_days))
+    warned = 0
+    for start, end in gaps:
+        async with deps.engine.begin() as connection:
+            new = await connection.execute(
+                insert_ignoring_duplicates(connection, rota_warnings).values(
+                    gap_start=start, warned_at=now
+                )
+            )
+            if not new.rowcount:
+                continue
+            detail = f"from {start.astimezone(LONDON):%H:%M %a %d %b} to {end.astimezone(LONDON):%H:%M %a %d %b}"
+            await raise_alert(
+                connection,
+                deps,
+                kind="rota_gap",
+                subject_key=start.isoformat(),
+                urgency=Urgency.PRIORITY,
+                fields={"detail": detail},
+                correlation_id=f"rota-gap-{start.isoformat()}",
+                case_references=(),
+                single_step=(Target.HEAD_OF_SERVICE.value,),
+            )
+            warned += 1
+    if warned:
+        deps.wake_scheduler()
+    return warned

@@ -1,0 +1,199 @@
+"""The notifier against real servers: an SMTP server and an HTTP server standing in for the SMS and
+voice gateways, on the real broker. Escalation delays are seconds here (a test policy), minutes in
+deploy/config/alerting.yaml."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.notifier.main import create_app as create_notifier
+from services.notifier.settings import NotifierSettings
+from shared.events import (
+    ReferralOpenedV1,
+    Urgency,
+)
+from shared.topics import ALERTS, REFERRALS
+from tests.support import system
+from tests.support.http_gateway import Gateway, RunningGateway
+from tests.support.kafka import produce, read_all
+from tests.support.notifier import PEOPLE, referral, write_policy, write_rota
+from tests.support.smtp import SmtpSink
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Harness:
+    gateway: Gateway
+    smtp: SmtpSink
+    client: httpx.AsyncClient
+    kafka: str
+    prefix: str
+
+    async def publish(self, event: ReferralOpenedV1) -> None:
+        await produce(self.kafka, REFERRALS.full_name(self.prefix), event.model_dump_json().encode(),
+                      key=event.case_reference.encode())  # fmt: skip
+
+    def sms(self, person: str) -> list[str]:
+        return [item.message for item in self.gateway.to(f"sms/{person}")]
+
+
+@pytest.fixture
+async def harness(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Harness]:
+    step_seconds, repeat_times = getattr(request, "param", (3.0, 0))
+    async with RunningGateway() as gateway, AsyncExitStack() as stack:
+        smtp = stack.enter_context(SmtpSink())
+        settings = NotifierSettings(
+            **system.common(kafka_bootstrap, topic_prefix, f"sqlite+aiosqlite:///{tmp_path}/notifier.sqlite3"),
+            **system.TEST_SETTINGS_NOTIFIER | {
+                "rota_file": write_rota(tmp_path, gateway, smtp.port),
+                "alerting_file": write_policy(tmp_path, step_seconds, repeat_times),
+            },
+            dispatch_poll_seconds=0.2,
+        )  # fmt: skip
+        running = await system.start(stack, {"notifier": create_notifier(settings)})
+        yield Harness(gateway, smtp, running.client("notifier"), kafka_bootstrap, topic_prefix)
+
+
+async def alert_events(harness: Harness) -> list[dict[str, Any]]:
+    return [
+        json.loads(r.value)
+        for r in await read_all(harness.kafka, [ALERTS.full_name(harness.prefix)], quiet_for=0.5)
+    ]
+
+
+async def test_immediate_alert_reaches_every_channel_and_escalates_on_schedule(
+    harness: Harness,
+) -> None:
+    await harness.publish(referral(1, Urgency.IMMEDIATE))
+    await wait_until(lambda: len(harness.gateway.to("voice/advisor-a")) >= 1, what="voice call")
+    await harness.smtp.inbox.wait_for(1)
+    assert len(harness.sms("advisor-a")) == 1
+    first = harness.gateway.to("sms/advisor-a")[0].at
+
+    # Nobody acknowledges: re-notify the on-duty advisor, then the backup, then the head of service.
+    await wait_until(lambda: len(harness.sms("head")) == 1, within=20, what="head of service paged")
+    sms_times = {
+        person: [item.at - first for item in harness.gateway.to(f"sms/{person}")]
+        for person in PEOPLE
+    }
+    assert len(sms_times["advisor-a"]) == 2
+    assert 2.5 <= sms_times["advisor-a"][1] <= 5.5, sms_times
+    assert 5.5 <= sms_times["advisor-b"][0] <= 8.5, sms_times
+    assert 8.5 <= sms_times["head"][0] <= 11.5, sms_times
+    for body in harness.sms("advisor-a") + harness.sms("head"):
+        assert body.startswith("IMMEDIATE modern slavery referral MS-2026-T00001, Norwich")
+    events = [event["event_type"] for event in await alert_events(harness)]
+    assert events.count("alert.raised.v1") == 1
+    assert events.count("alert.escalated.v1") == 3
+
+
+async def test_acknowledging_by_code_stops_every_further_message(harness: Harness) -> None:
+    await harness.publish(referral(2, Urgency.IMMEDIATE))
+    await wait_until(lambda: len(harness.sms("advisor-a")) == 1, what="first SMS")
+    code = re.search(r"Ack ([A-Z2-9]{8}) ", harness.sms("advisor-a")[0])
+    assert code is not None
+    response = await harness.client.post("/v1/acks", json={"code": code.group(1)})
+    assert response.status_code == 200
+    assert response.json()["case_references"] == ["MS-2026-T00002"]
+    assert response.json()["acknowledged_by"] == "advisor-a"
+    sent = len(harness.gateway.received)
+    await asyncio.sleep(10)  # past every escalation step of the test policy
+    assert len(harness.gateway.received) == sent, "messages after the acknowledgement"
+    events = await alert_events(harness)
+    acknowledged = [e for e in events if e["event_type"] == "alert.acknowledged.v1"]
+    assert [(e["person_id"], e["via"]) for e in acknowledged] == [("advisor-a", "code")]
+    assert not [e for e in events if e["event_type"] == "alert.escalated.v1"]
+    again = await harness.client.post("/v1/acks", json={"code": code.group(1)})
+    assert again.json()["already_acknowledged"] is True
+
+
+async def test_acknowledging_by_link_shows_a_page_then_acknowledges_on_post(
+    harness: Harness,
+) -> None:
+    await harness.publish(referral(3, Urgency.PRIORITY))
+    messages = await harness.smtp.inbox.wait_for(1)
+    body = messages[0].get_body(preferencelist=("plain",))
+    assert body is not None
+    link = re.search(r"Acknowledge: http://127\.0\.0\.1:8002(/ack/\S+) ", body.get_content())
+    assert link is not None
+    page = await harness.client.get(link.group(1))
+    assert page.status_code == 200
+    assert "MS-2026-T00003" in page.text
+    assert "<form method='post'>" in page.text
+    done = await harness.client.post(link.group(1))
+    assert "is acknowledged" in done.text
+    forged = await harness.client.post(link.group(1)[:-3] + "abc")
+    assert forged.status_code == 403
+
+
+async def test_provider_outage_delays_but_never_loses_the_alert(harness: Harness) -> None:
+    harness.gateway.outage(4.0)
+    await harness.publish(referral(4, Urgency.PRIORITY))
+    await harness.smtp.inbox.wait_for(1)  # email is another provider: not down
+    await wait_until(
+        lambda: len(harness.sms("advisor-a")) >= 1, within=20, what="SMS after the outage"
+    )
+    assert harness.gateway.refused >= 2
+    alert_id = next(
+        e["alert_id"] for e in await alert_events(harness) if e["event_type"] == "alert.raised.v1"
+    )
+    status = (await harness.client.get(f"/v1/alerts/{alert_id}")).json()
+    sms_attempts = [row for row in status["ledger"] if row["channel"] == "sms"]
+    assert [row["outcome"] for row in sms_attempts][:2] == ["failed", "failed"]
+    assert "delivered" in [row["outcome"] for row in sms_attempts] or any(
+        n["channel"] == "email" and n["status"] == "delivered" for n in status["notifications"]
+    )
+
+
+@pytest.mark.parametrize("harness", [(120.0, 0)], indirect=True)  # no re-notify within the test
+async def test_a_raid_pages_once_then_groups_but_never_hides_an_immediate_case(
+    harness: Harness,
+) -> None:
+    immediate = {5, 11, 17, 23, 29}
+    for number in range(30):
+        urgency = Urgency.IMMEDIATE if number in immediate else Urgency.PRIORITY
+        await harness.publish(referral(100 + number, urgency, operation="Op Kestrel"))
+
+    def grouped_emails() -> list[str]:
+        texts = []
+        for message in harness.smtp.inbox.messages:
+            if "more referrals from Op Kestrel" in str(message["subject"]):
+                body = message.get_body(preferencelist=("plain",))
+                texts.append(body.get_content() if body is not None else "")
+        return texts
+
+    def grouped_cases() -> list[str]:
+        return re.findall(r"MS-2026-T\d{5}", " ".join(grouped_emails()))
+
+    await wait_until(
+        lambda: len(set(grouped_cases())) >= 24, within=30, what="every case in a follow-up"
+    )
+    await asyncio.sleep(1.0)
+    pages = [m for m in harness.sms("advisor-a") if "modern slavery referral" in m]
+    paged_cases = {re.search(r"MS-2026-T\d{5}", m).group(0) for m in pages}  # type: ignore[union-attr]
+    immediate_cases = {f"MS-2026-T{100 + n:05d}" for n in immediate}
+    # Partitions interleave: whichever non-immediate case came first is paged; every immediate one is.
+    assert immediate_cases <= paged_cases
+    assert len(paged_cases - immediate_cases) == 1
+    assert len(pages) == 6, "one page per paged case, no repeats"
+    assert len(grouped_cases()) == 24, "each grouped case in exactly one follow-up"
+    assert set(grouped_cases()).isdisjoint(paged_cases)
+    grouped_sms = [m for m in harness.sms("advisor-a") if "more referrals from Op Kestrel" in m]
+    assert 1 <= len(grouped_sms) <= 3, grouped_sms  # a few batches at most, not a storm
+    assert all(len(m) <= 306 for m in grouped_sms)
+    assert sum(int(m.split(" ", 1)[0]) for m in grouped_sms) == 24
+    print(f"\nraid of 30: {len(pages)} individual pages, {len(grouped_sms)} grouped follow-up(s)")

@@ -1,0 +1,85 @@
+"""A real HTTP server standing in for SMS and voice gateways: apprise's json:// plugin POSTs to
+it; it records every request and can be told to answer 503 (an outage)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from deploy.kafka_broker import free_port
+
+
+@dataclass
+class Received:
+    path: str
+    title: str
+    message: str
+    at: float
+
+
+@dataclass
+class Gateway:
+    port: int = field(default_factory=free_port)
+    received: list[Received] = field(default_factory=list)
+    refused: int = 0
+    down_until: float = 0.0
+
+    def url(self, path: str) -> str:
+        return f"json://127.0.0.1:{self.port}/{path.strip('/')}"
+
+    def outage(self, seconds: float) -> None:
+        self.down_until = time.monotonic() + seconds
+
+    def to(self, path: str) -> list[Received]:
+        return [item for item in self.received if item.path == "/" + path.strip("/")]
+
+    async def handle(self, request: Request) -> JSONResponse:
+        if time.monotonic() < self.down_until:
+            self.refused += 1
+            return JSONResponse({"error": "unavailable"}, status_code=503)
+        payload: dict[str, Any] = json.loads(await request.body())
+        self.received.append(
+            Received(
+                request.url.path,
+                str(payload.get("title", "")),
+                str(payload.get("message", "")),
+                time.monotonic(),
+            )
+        )
+        return JSONResponse({"status": "queued"})
+
+
+class RunningGateway:
+    """`async with RunningGateway() as gateway:` serves on 127.0.0.1 until the block ends."""
+
+    def __init__(self) -> None:
+        self.gateway = Gateway()
+        app = Starlette(routes=[Route("/{path:path}", self.gateway.handle, methods=["POST"])])
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.gateway.port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Gateway:
+        self._task = asyncio.create_task(self._server.serve())
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("gateway did not start")
+            await asyncio.sleep(0.02)
+        return self.gateway
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task

@@ -1,0 +1,91 @@
+"""Notifier test configuration: a rota whose channels point at the test servers, a policy with
+escalation steps seconds apart, and referral events built by hand."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from shared.events import (
+    District,
+    ExploitationType,
+    NrmConsent,
+    Pathway,
+    ReferralOpenedV1,
+    SupportNeed,
+    Urgency,
+)
+from tests.support.http_gateway import Gateway
+from tests.support.system import ROOT
+
+PEOPLE = ("advisor-a", "advisor-b", "head")
+
+
+def write_rota(folder: Path, gateway: Gateway, smtp_port: int) -> Path:
+    """advisor-a is on duty around the clock; advisor-b is the backup; head is head of service."""
+
+    def channels(person: str) -> dict[str, str]:
+        return {
+            "sms": gateway.url(f"sms/{person}"),
+            "voice": gateway.url(f"voice/{person}"),
+            "email": f"mailto://127.0.0.1:{smtp_port}?from=alerts@test.local&to={person}@test.local&mode=insecure",
+        }
+
+    rota = {
+        "people": [
+            {"id": "advisor-a", "role": "advisor", "channels": channels("advisor-a")},
+            {"id": "advisor-b", "role": "advisor", "channels": channels("advisor-b")},
+            {"id": "head", "role": "head_of_service", "channels": channels("head")},
+        ],
+        "weekly": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun", "bank_holiday"],
+                    "start": "00:00", "end": "00:00", "person": "advisor-a"}],
+        "last_resort": "head",
+    }  # fmt: skip
+    path = folder / "rota.yaml"
+    path.write_text(json.dumps(rota))  # JSON is YAML
+    return path
+
+
+def write_policy(
+    folder: Path, step_seconds: float, repeat_times: int = 0, batch_seconds: float = 2.0
+) -> Path:
+    policy = yaml.safe_load((ROOT / "deploy" / "config" / "alerting.yaml").read_text())
+    minutes = step_seconds / 60
+    for urgency in ("immediate", "priority", "routine"):
+        policy["escalation"][urgency] = {
+            "steps": [
+                {"after_minutes": 0, "notify": ["on_duty"]},
+                {"after_minutes": minutes, "notify": ["on_duty"]},
+                {"after_minutes": 2 * minutes, "notify": ["backup"]},
+                {"after_minutes": 3 * minutes, "notify": ["head_of_service"]},
+            ],
+            "repeat_every_minutes": minutes,
+            "repeat_times": repeat_times,
+        }
+    policy["channels"] = {
+        "immediate": ["sms", "voice", "email"],
+        "priority": ["sms", "email"],
+        "routine": ["sms"],
+    }
+    policy["max_attempts_per_channel"] = 3
+    policy["bursts"] = {"window_minutes": 10, "batch_minutes": batch_seconds / 60}
+    path = folder / "alerting.yaml"
+    path.write_text(json.dumps(policy))
+    return path
+
+
+def referral(
+    number: int, urgency: Urgency = Urgency.PRIORITY, operation: str | None = None
+) -> ReferralOpenedV1:
+    return ReferralOpenedV1(
+        occurred_at=datetime.now(UTC), correlation_id=f"c-{number}", producer="intake",
+        case_reference=f"MS-2026-T{number:05d}", force_code="NFK",
+        recorded_at=datetime(2026, 11, 28, 8, 30, tzinfo=UTC), district=District.NORWICH,
+        exploitation_types=(ExploitationType.LABOUR,), pathway=Pathway.DUTY_TO_NOTIFY,
+        age_unknown=False, urgency=urgency, immediate_risk=urgency is Urgency.IMMEDIATE,
+        nrm_consent=NrmConsent.DECLINED, support_needs=(SupportNeed.HEALTHCARE,),
+        operation=operation, operation_group=f"NFK:{operation.lower()}" if operation else None,
+    )  # fmt: skip
