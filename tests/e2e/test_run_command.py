@@ -18,6 +18,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 
 import httpx
@@ -25,6 +28,7 @@ import pytest
 
 from deploy.kafka_broker import free_port
 from shared.topics import ALL_TOPICS, POLICE_CONTACTS
+from tests.support.allow_list import check_messages
 from tests.support.kafka import produce, read_all
 from tests.support.waiting import eventually, wait_until
 
@@ -105,6 +109,13 @@ async def running_system(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[
             process.wait()
 
 
+def _plain_text(mail: Path) -> str:
+    message = message_from_bytes(mail.read_bytes(), policy=default)
+    assert isinstance(message, EmailMessage)
+    body = message.get_body(preferencelist=("plain",))
+    return body.get_content() if body is not None else ""
+
+
 def _mails(system: System) -> list[Path]:
     folder = system.state_dir / "mail"
     return sorted(folder.glob("*.eml")) if folder.exists() else []
@@ -128,6 +139,7 @@ async def test_new_user_journey(running_system: System, example_contact: bytes) 
         print(f"\nalert email at the mail sink {alert_seconds:.2f} s after the POST")
         assert alert_seconds < 5.0
         assert reference in _mails(system)[0].read_text()
+        check_messages([_plain_text(mail) for mail in _mails(system)])
 
         tasks = await eventually(
             lambda: client.get(f"{system.url(3)}/v1/cases/{reference}/tasks"),

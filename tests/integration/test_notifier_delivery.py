@@ -5,11 +5,13 @@ deploy/config/alerting.yaml."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,13 @@ import pytest
 from services.notifier.main import create_app as create_notifier
 from services.notifier.settings import NotifierSettings
 from shared.events import (
+    AgendaAttachment,
+    AgendaPublishedV1,
     ReferralOpenedV1,
+    TaskOverdueV1,
     Urgency,
 )
-from shared.topics import ALERTS, REFERRALS
+from shared.topics import AGENDA, ALERTS, REFERRALS, TASKS
 from tests.support import system
 from tests.support.http_gateway import Gateway, RunningGateway
 from tests.support.kafka import produce, read_all
@@ -197,3 +202,57 @@ async def test_a_raid_pages_once_then_groups_but_never_hides_an_immediate_case(
     assert all(len(m) <= 306 for m in grouped_sms)
     assert sum(int(m.split(" ", 1)[0]) for m in grouped_sms) == 24
     print(f"\nraid of 30: {len(pages)} individual pages, {len(grouped_sms)} grouped follow-up(s)")
+
+
+@pytest.mark.parametrize("harness", [(120.0, 0)], indirect=True)
+async def test_overdue_task_reminds_the_assignee_then_the_head_of_service(harness: Harness) -> None:
+    tasks_topic = TASKS.full_name(harness.prefix)
+    due = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    for threshold in ("due", "escalated"):
+        event = TaskOverdueV1(
+            occurred_at=datetime.now(UTC), correlation_id="c-task", producer="casework",
+            case_reference="MS-2026-T00900", task_id="task-1", kind="safe_accommodation",
+            due_at=due, threshold=threshold, assignee="advisor-b",
+        )  # fmt: skip
+        await produce(harness.kafka, tasks_topic, event.model_dump_json().encode())
+        await produce(harness.kafka, tasks_topic, event.model_dump_json().encode())  # redelivered
+    await wait_until(
+        lambda: len(harness.sms("head")) == 1 and len(harness.sms("advisor-b")) == 1,
+        what="reminders",
+    )
+    await asyncio.sleep(1.0)
+    assert harness.sms("advisor-b") == [
+        "Task overdue on case MS-2026-T00900: safe accommodation was due 10:00 28 Nov 2026 UTC"
+    ]
+    assert len(harness.sms("head")) == 1
+    assert harness.sms("advisor-a") == [], "a reminder goes to the assignee, not whoever is on duty"
+
+
+async def test_published_agenda_is_emailed_to_the_coordinator_with_its_files(
+    harness: Harness,
+) -> None:
+    pdf = b"%PDF-1.4 agenda test bytes"
+    event = AgendaPublishedV1(
+        occurred_at=datetime.now(UTC), correlation_id="c-agenda", producer="meeting_scheduler",
+        meeting_series="case-panel", meeting_starts_at=datetime(2026, 12, 2, 10, 0, tzinfo=UTC),
+        title="Multi-agency safeguarding meeting", version=1,
+        attachments=(
+            AgendaAttachment(filename="agenda.pdf", content_type="application/pdf",
+                             content_base64=base64.b64encode(pdf).decode()),
+            AgendaAttachment(filename="meeting.ics", content_type="text/calendar",
+                             content_base64=base64.b64encode(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n").decode()),
+        ),
+    )  # fmt: skip
+    await produce(harness.kafka, AGENDA.full_name(harness.prefix), event.model_dump_json().encode())
+    messages = await harness.smtp.inbox.wait_for(1)
+    message = messages[0]
+    assert str(message["to"]) == "coordinator@test.local"
+    assert str(message["subject"]) == "Agenda: Multi-agency safeguarding meeting, 02 Dec 2026"
+    files = {part.get_filename(): part.get_content() for part in message.iter_attachments()}
+    assert files["agenda.pdf"] == pdf
+    assert "BEGIN:VCALENDAR" in str(
+        files["meeting.ics"]
+        if isinstance(files["meeting.ics"], str)
+        else files["meeting.ics"].decode()
+    )
+    assert harness.gateway.received == [], "agendas go by email only"

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from deploy.kafka_broker import free_port
+from tests.support.allow_list import check_messages
 
 
 @dataclass
@@ -79,7 +80,11 @@ class RunningGateway:
             await asyncio.sleep(0.02)
         return self.gateway
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
         self._server.should_exit = True
         if self._task is not None:
             await self._task
+        if exc_type is None:  # every message the notifier sent in the test must be allow-listed
+            check_messages(
+                [text for item in self.gateway.received for text in (item.title, item.message)]
+            )

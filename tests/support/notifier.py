@@ -39,6 +39,7 @@ def write_rota(folder: Path, gateway: Gateway, smtp_port: int) -> Path:
             {"id": "advisor-a", "role": "advisor", "channels": channels("advisor-a")},
             {"id": "advisor-b", "role": "advisor", "channels": channels("advisor-b")},
             {"id": "head", "role": "head_of_service", "channels": channels("head")},
+            {"id": "coordinator", "role": "meeting_coordinator", "channels": {"email": channels("coordinator")["email"]}},
         ],
         "weekly": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun", "bank_holiday"],
                     "start": "00:00", "end": "00:00", "person": "advisor-a"}],

@@ -13,6 +13,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from deploy.kafka_broker import free_port
+from tests.support.allow_list import check_messages
 
 
 @dataclass
@@ -27,6 +28,16 @@ class Inbox:
         assert isinstance(message, EmailMessage)
         self.messages.append(message)
         return "250 OK"
+
+    def texts(self) -> list[str]:
+        """Subject and plain-text body of every message."""
+        found = []
+        for message in self.messages:
+            found.append(str(message["subject"]))
+            body = message.get_body(preferencelist=("plain",))
+            if body is not None:
+                found.append(body.get_content())
+        return found
 
     async def wait_for(self, count: int, within: float = 15.0) -> list[EmailMessage]:
         deadline = time.monotonic() + within
@@ -49,5 +60,7 @@ class SmtpSink:
         self._controller.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self._controller.stop()
+        if exc_type is None:  # every message the notifier sent in the test must be allow-listed
+            check_messages(self.inbox.texts())
