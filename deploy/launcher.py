@@ -110,6 +110,8 @@ class Launcher:
             ],
             env,
         )
+        notifier = next(service for service in self.services if service.name == "notifier")
+        env.setdefault("NOTIFIER_PUBLIC_URL", notifier.base_url)  # acknowledgement links point here
         for service in self.services:
             database = self.state_dir / "db" / f"{service.name}.sqlite3"
             env.setdefault(f"{service.env_prefix}_DATABASE_URL", f"sqlite+aiosqlite:///{database}")
