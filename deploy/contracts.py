@@ -43,9 +43,19 @@ def _apps() -> dict[str, Callable[[], ServiceApp]]:
     return {
         "intake": lambda: intake(IntakeSettings(environment="dev", **DOCUMENTED)),
         "notifier": lambda: notifier(
-            NotifierSettings(**DOCUMENTED, rota_file=ROOT / "deploy" / "config" / "rota.yaml")
+            NotifierSettings(
+                **DOCUMENTED,
+                rota_file=ROOT / "deploy" / "config" / "rota.yaml",
+                alerting_file=ROOT / "deploy" / "config" / "alerting.yaml",
+            )
         ),
-        "casework": lambda: casework(CaseworkSettings(**DOCUMENTED)),
+        "casework": lambda: casework(
+            CaseworkSettings(
+                **DOCUMENTED,
+                config_file=ROOT / "deploy" / "config" / "casework.yaml",
+                rota_file=ROOT / "deploy" / "config" / "rota.yaml",
+            )
+        ),
         "meeting_scheduler": lambda: meetings(
             SchedulerSettings(
                 **DOCUMENTED, calendar_file=ROOT / "deploy" / "config" / "meetings.yaml"

@@ -221,7 +221,33 @@ class TaskOverdueV1(Event):
     )
 
 
-TaskEvent = Annotated[TaskOpenedV1 | TaskOverdueV1, Field(discriminator="event_type")]
+class TaskClosedV1(Event):
+    """A task ended: done, not needed, or referred to another organisation."""
+
+    event_type: Literal["task.closed.v1"] = "task.closed.v1"
+    case_reference: str
+    task_id: str
+    kind: str
+    status: Literal["done", "not_needed", "referred"]
+    organisation: str | None = None
+
+
+class CaseworkFiguresV1(Event):
+    """What the service reports to its funder (and the NASN summary uses): counts only."""
+
+    event_type: Literal["casework.figures.v1"] = "casework.figures.v1"
+    people_supported: int
+    target: int
+    open_tasks_by_need: dict[str, int]
+    overdue_tasks_by_need: dict[str, int]
+    median_hours_to_first_contact: float | None
+    referrals_by_organisation: dict[str, int]
+
+
+TaskEvent = Annotated[
+    TaskOpenedV1 | TaskOverdueV1 | TaskClosedV1 | CaseworkFiguresV1,
+    Field(discriminator="event_type"),
+]
 
 
 class AgendaAttachment(BaseModel):

@@ -1,30 +1,56 @@
-"""Casework use case: open the tasks a referral needs, never twice."""
+"""Casework use cases: open the tasks a referral needs (never twice), assign them, change them
+with a history, and chase overdue ones exactly once per threshold."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.casework.adapters.tables import outbox, processed_events, tasks
+from services.casework.adapters.tables import (
+    case_owners,
+    cases,
+    outbox,
+    processed_events,
+    task_chases,
+    task_history,
+    tasks,
+)
 from services.casework.domain import DeadlinePolicy, plan_tasks
+from services.casework.lifecycle import ACTIVE, Change, ChasePolicy, Status, check_transition
 from shared.clock import Clock
 from shared.db import claim_event, insert_ignoring_duplicates
-from shared.events import ReferralFacts, TaskOpenedV1
+from shared.events import (
+    AlertAcknowledgedV1,
+    ReferralFacts,
+    TaskClosedV1,
+    TaskOpenedV1,
+    TaskOverdueV1,
+)
 from shared.logging import get_logger
 from shared.outbox import enqueue
+from shared.rota import Rota, on_duty
 
 log = get_logger(__name__)
 PRODUCER = "casework"
+SYSTEM = "system"
+
+
+class TaskNotFound(LookupError):
+    pass
 
 
 @dataclass(frozen=True)
 class CaseworkDeps:
     engine: AsyncEngine
     policy: DeadlinePolicy
+    chase: ChasePolicy
+    rota: Rota
     clock: Clock
     tasks_topic: str
     on_commit: Callable[[], None]
@@ -32,55 +58,218 @@ class CaseworkDeps:
 
 async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
     """Opened and updated referrals alike: tasks for needs not yet held are added, the rest kept.
-    Returns how many tasks were opened."""
+    Each goes to whoever took the case (acknowledged its alert), else the advisor on duty."""
     now = deps.clock.now()
     planned = plan_tasks(referral, deps.policy, referral.occurred_at)
     opened = 0
     async with deps.engine.begin() as connection:
         if not await claim_event(connection, processed_events, str(referral.event_id), now):
             return 0
+        await connection.execute(
+            insert_ignoring_duplicates(connection, cases).values(
+                case_reference=referral.case_reference, pathway=referral.pathway.value,
+                recorded_at=referral.recorded_at, opened_at=referral.occurred_at,
+            )
+        )  # fmt: skip
+        owner = (
+            await connection.execute(
+                sa.select(case_owners.c.person_id).where(
+                    case_owners.c.case_reference == referral.case_reference
+                )
+            )
+        ).scalar()
+        assignee, assigned_by = (
+            (owner, "acknowledged") if owner else (on_duty(deps.rota, now).id, "on_duty")
+        )
         for task in planned:
             task_id = str(uuid.uuid4())
             result = await connection.execute(
                 insert_ignoring_duplicates(connection, tasks).values(
-                    task_id=task_id,
-                    case_reference=referral.case_reference,
-                    kind=task.kind,
-                    status="open",
-                    due_at=task.due_at,
-                    created_at=now,
+                    task_id=task_id, case_reference=referral.case_reference, kind=task.kind,
+                    status=Status.OPEN.value, due_at=task.due_at, created_at=now,
+                    assignee=assignee, assigned_by=assigned_by, updated_at=now,
                 )
-            )
+            )  # fmt: skip
             if not result.rowcount:
                 continue
             opened += 1
-            await enqueue(
+            await _history(
                 connection,
-                outbox,
-                deps.tasks_topic,
-                referral.case_reference,
+                task_id,
+                SYSTEM,
+                "opened",
+                None,
+                Status.OPEN.value,
+                f"assigned to {assignee}",
+                now,
+            )
+            await enqueue(
+                connection, outbox, deps.tasks_topic, referral.case_reference,
                 TaskOpenedV1(
-                    occurred_at=now,
-                    correlation_id=referral.correlation_id,
-                    causation_id=str(referral.event_id),
-                    producer=PRODUCER,
-                    case_reference=referral.case_reference,
-                    task_id=task_id,
-                    kind=task.kind,
+                    occurred_at=now, correlation_id=referral.correlation_id,
+                    causation_id=str(referral.event_id), producer=PRODUCER,
+                    case_reference=referral.case_reference, task_id=task_id, kind=task.kind,
                     due_at=task.due_at,
                 ),
-            )
+            )  # fmt: skip
     if opened:
         deps.on_commit()
     log.info("tasks_opened", case_reference=referral.case_reference, opened=opened)
     return opened
 
 
-async def case_tasks(engine: AsyncEngine, case_reference: str) -> list[dict[str, object]]:
-    async with engine.connect() as connection:
-        rows = await connection.execute(
-            sa.select(tasks.c.task_id, tasks.c.kind, tasks.c.status, tasks.c.due_at)
-            .where(tasks.c.case_reference == case_reference)
-            .order_by(tasks.c.due_at, tasks.c.kind)
+async def assign_to_acknowledger(event: AlertAcknowledgedV1, deps: CaseworkDeps) -> int:
+    """Whoever acknowledged the alert takes the cases' tasks, unless the head of service has
+    reassigned them. Works whichever of the two events arrives first."""
+    now = deps.clock.now()
+    moved = 0
+    async with deps.engine.begin() as connection:
+        if not await claim_event(connection, processed_events, str(event.event_id), now):
+            return 0
+        for reference in event.case_references:
+            known = await connection.execute(
+                case_owners.update()
+                .where(case_owners.c.case_reference == reference)
+                .values(person_id=event.person_id, since=now)
+            )
+            if not known.rowcount:
+                await connection.execute(
+                    case_owners.insert().values(
+                        case_reference=reference, person_id=event.person_id, since=now
+                    )
+                )
+            rows = (
+                await connection.execute(
+                    sa.select(tasks.c.task_id, tasks.c.assignee).where(
+                        tasks.c.case_reference == reference,
+                        tasks.c.status.in_([s.value for s in ACTIVE]),
+                        sa.or_(tasks.c.assigned_by.is_(None), tasks.c.assigned_by == "on_duty"),
+                    )
+                )
+            ).all()
+            for row in rows:
+                await connection.execute(
+                    tasks.update()
+                    .where(tasks.c.task_id == row.task_id)
+                    .values(assignee=event.person_id, assigned_by="acknowledged", updated_at=now)
+                )
+                await _history(
+                    connection, row.task_id, event.person_id, "assigned", row.assignee, event.person_id,
+                    "acknowledged the alert", now,
+                )  # fmt: skip
+                moved += 1
+    log.info("tasks_assigned_on_acknowledgement", person_id=event.person_id, tasks=moved)
+    return moved
+
+
+async def change_status(
+    deps: CaseworkDeps, task_id: str, change: Change, actor: str
+) -> dict[str, Any]:
+    now = deps.clock.now()
+    async with deps.engine.begin() as connection:
+        row = await _task(connection, task_id)
+        check_transition(Status(row.status), change)
+        detail = change.reason or change.outcome or row.detail
+        values: dict[str, Any] = {
+            "status": change.status.value,
+            "updated_at": now,
+            "detail": detail,
+        }
+        if change.organisation:
+            values["organisation"] = change.organisation
+        closing = change.status not in ACTIVE  # referred counts: the task left our hands
+        if closing:
+            values["closed_at"] = now
+        await connection.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
+        await _history(connection, task_id, actor, "status", row.status, change.status.value,
+                       change.organisation or detail, now)  # fmt: skip
+        if closing:
+            await enqueue(
+                connection, outbox, deps.tasks_topic, row.case_reference,
+                TaskClosedV1(
+                    occurred_at=now, correlation_id=row.case_reference, producer=PRODUCER,
+                    case_reference=row.case_reference, task_id=task_id, kind=row.kind,
+                    status=change.status.value,
+                    organisation=values.get("organisation", row.organisation),
+                ),
+            )  # fmt: skip
+        updated = await _task(connection, task_id)
+    deps.on_commit()
+    return dict(updated._mapping)
+
+
+async def reassign(deps: CaseworkDeps, task_id: str, person_id: str, actor: str) -> dict[str, Any]:
+    now = deps.clock.now()
+    async with deps.engine.begin() as connection:
+        row = await _task(connection, task_id)
+        await connection.execute(
+            tasks.update()
+            .where(tasks.c.task_id == task_id)
+            .values(assignee=person_id, assigned_by="reassigned", updated_at=now)
         )
-        return [dict(row._mapping) for row in rows]
+        await _history(
+            connection, task_id, actor, "assigned", row.assignee, person_id, "reassigned", now
+        )
+        updated = await _task(connection, task_id)
+    return dict(updated._mapping)
+
+
+async def chase_overdue(deps: CaseworkDeps) -> int:
+    """Publish TaskOverdueV1 once per active task and threshold crossed. The chase row and the
+    event commit together, so a restart neither skips nor repeats a reminder."""
+    now = deps.clock.now()
+    async with deps.engine.connect() as connection:
+        due = (
+            await connection.execute(
+                sa.select(tasks).where(
+                    tasks.c.status.in_([s.value for s in ACTIVE]), tasks.c.due_at <= now
+                )
+            )
+        ).all()
+    published = 0
+    for row in due:
+        for threshold in deps.chase.crossed(row.due_at, now):
+            async with deps.engine.begin() as connection:
+                new = await connection.execute(
+                    insert_ignoring_duplicates(connection, task_chases).values(
+                        task_id=row.task_id, threshold=threshold, chased_at=now
+                    )
+                )
+                if not new.rowcount:
+                    continue
+                await enqueue(
+                    connection, outbox, deps.tasks_topic, row.case_reference,
+                    TaskOverdueV1(
+                        occurred_at=now, correlation_id=row.case_reference, producer=PRODUCER,
+                        case_reference=row.case_reference, task_id=row.task_id, kind=row.kind,
+                        due_at=row.due_at, threshold=threshold,
+                        assignee=row.assignee,
+                    ),
+                )  # fmt: skip
+                await _history(
+                    connection, row.task_id, SYSTEM, "overdue", None, threshold, None, now
+                )
+                published += 1
+    if published:
+        deps.on_commit()
+        log.info("overdue_tasks_chased", reminders=published)
+    return published
+
+
+async def _task(connection: AsyncConnection, task_id: str) -> sa.Row[Any]:
+    row = (await connection.execute(sa.select(tasks).where(tasks.c.task_id == task_id))).first()
+    if row is None:
+        raise TaskNotFound(task_id)
+    return row
+
+
+async def _history(
+    connection: AsyncConnection, task_id: str, actor: str, change: str,
+    from_value: str | None, to_value: str | None, detail: str | None, at: datetime,
+) -> None:  # fmt: skip
+    await connection.execute(
+        task_history.insert().values(
+            task_id=task_id, actor=actor, change=change, from_value=from_value, to_value=to_value,
+            detail=detail, at=at,
+        )
+    )  # fmt: skip

@@ -1,27 +1,146 @@
-from __future__ import annotations
+"""Casework's HTTP API, for advisors and the head of service. Every request carries a staff
+bearer token; an advisor sees and changes their own and unassigned tasks, the head of service all
+of them and may reassign.
 
+No `from __future__ import annotations` here: FastAPI must see the `Staff` dependency alias,
+defined inside build_http_app, as an object rather than a string it cannot resolve."""
+
+import hmac
 from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
 
-from services.casework.handlers import case_tasks
+from services.casework.handlers import CaseworkDeps, TaskNotFound, change_status, reassign
+from services.casework.lifecycle import Change, Status, TransitionRefused
+from services.casework.queries import TaskFilter, Viewer, figures, history_of, list_tasks, task_for
+from shared.rota import Role
+
+bearer = HTTPBearer(auto_error=False, description="A staff member's token (CASEWORK_STAFF_TOKENS).")
 
 
 class TaskView(BaseModel):
     task_id: str
+    case_reference: str
     kind: str
     status: str
     due_at: datetime
+    assignee: str | None
+    assigned_by: str | None
+    organisation: str | None
+    detail: str | None
+    created_at: datetime
+    updated_at: datetime | None
+    closed_at: datetime | None
 
 
-def build_http_app(engine: AsyncEngine) -> FastAPI:
+class StatusChange(BaseModel):
+    status: Status
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    organisation: Annotated[str, Field(max_length=64)] | None = None
+    outcome: Annotated[str, Field(max_length=500)] | None = None
+
+
+class Reassignment(BaseModel):
+    person_id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def build_http_app(deps: CaseworkDeps, tokens: dict[str, str], target: int) -> FastAPI:
     app = FastAPI(title="Safeguarding casework", version="1")
 
+    async def viewer(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Viewer:
+        if credentials is not None:
+            for person_id, token in tokens.items():
+                if hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+                    person = next((p for p in deps.rota.people if p.id == person_id), None)
+                    if person is not None:
+                        return Viewer(person_id, person.role)
+        raise HTTPException(
+            401, "a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    Staff = Annotated[Viewer, Depends(viewer)]
+
+    async def visible_task(task_id: str, staff: Viewer) -> dict[str, Any]:
+        task = await task_for(deps.engine, staff, task_id)
+        if task is None:
+            everyone = Viewer(staff.person_id, Role.HEAD_OF_SERVICE)
+            if await task_for(deps.engine, everyone, task_id) is not None:
+                raise HTTPException(403, "this task is assigned to someone else")
+            raise HTTPException(404, "no such task")
+        return task
+
+    @app.get("/v1/tasks", response_model=list[TaskView])
+    async def tasks(
+        staff: Staff,
+        status: Status | None = None,
+        kind: str | None = None,
+        case_reference: str | None = None,
+        assignee: str | None = None,
+        overdue: bool | None = None,
+        sort: Annotated[
+            Literal["due_at", "-due_at", "created_at", "-created_at"], Query()
+        ] = "due_at",
+    ) -> list[dict[str, Any]]:
+        """Tasks the caller may see, filtered and sorted."""
+        wanted = TaskFilter(
+            status.value if status else None, kind, case_reference, assignee, overdue, sort
+        )
+        return await list_tasks(deps.engine, staff, wanted, deps.clock.now())
+
     @app.get("/v1/cases/{case_reference}/tasks", response_model=list[TaskView])
-    async def list_case_tasks(case_reference: str) -> list[dict[str, object]]:
-        """A case's tasks, soonest due first."""
-        return await case_tasks(engine, case_reference)
+    async def case_tasks(case_reference: str, staff: Staff) -> list[dict[str, Any]]:
+        """A case's tasks (those the caller may see), soonest due first."""
+        return await list_tasks(
+            deps.engine, staff, TaskFilter(case_reference=case_reference), deps.clock.now()
+        )
+
+    @app.get("/v1/tasks/{task_id}", response_model=TaskView)
+    async def task(task_id: str, staff: Staff) -> dict[str, Any]:
+        return await visible_task(task_id, staff)
+
+    @app.get("/v1/tasks/{task_id}/history")
+    async def history(task_id: str, staff: Staff) -> list[dict[str, Any]]:
+        """Every change to the task: who, when, from what to what."""
+        await visible_task(task_id, staff)
+        return await history_of(deps.engine, task_id)
+
+    @app.post("/v1/tasks/{task_id}/status", response_model=TaskView)
+    async def set_status(task_id: str, body: StatusChange, staff: Staff) -> dict[str, Any]:
+        """open → in_progress → done | not_needed (reason) | referred (organisation, outcome)."""
+        await visible_task(task_id, staff)
+        try:
+            return await change_status(
+                deps,
+                task_id,
+                Change(body.status, body.reason, body.organisation, body.outcome),
+                staff.person_id,
+            )
+        except TransitionRefused as refused:
+            raise HTTPException(409, str(refused)) from None
+        except TaskNotFound:
+            raise HTTPException(404, "no such task") from None
+
+    @app.post("/v1/tasks/{task_id}/assignee", response_model=TaskView)
+    async def set_assignee(task_id: str, body: Reassignment, staff: Staff) -> dict[str, Any]:
+        """Head of service only."""
+        if not staff.sees_all:
+            raise HTTPException(403, "only the head of service reassigns tasks")
+        if not any(person.id == body.person_id for person in deps.rota.people):
+            raise HTTPException(422, "no such person in the rota")
+        try:
+            return await reassign(deps, task_id, body.person_id, staff.person_id)
+        except TaskNotFound:
+            raise HTTPException(404, "no such task") from None
+
+    @app.get("/v1/figures")
+    async def funder_figures(staff: Staff) -> dict[str, Any]:
+        """People supported against the target, open and overdue tasks by need, hours from police
+        contact to first contact, referrals made by organisation."""
+        return await figures(deps.engine, deps.clock.now(), target)
 
     return app

@@ -5,18 +5,23 @@ faststream run services.casework.main:create_app --factory --host 127.0.0.1 --po
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from services.casework.adapters.tables import outbox
-from services.casework.domain import DeadlinePolicy
-from services.casework.handlers import CaseworkDeps
+from services.casework.config import load_config
+from services.casework.handlers import PRODUCER, CaseworkDeps, chase_overdue
 from services.casework.http import build_http_app
+from services.casework.queries import figures
 from services.casework.router import build_router
 from services.casework.settings import CaseworkSettings
 from shared.app import ServiceApp, build_infrastructure, build_service_app, document_publications
+from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
-from shared.events import TaskOpenedV1
-from shared.topics import REFERRALS, TASKS
+from shared.events import CaseworkFiguresV1, TaskEvent
+from shared.outbox import enqueue
+from shared.rota import load_rota
+from shared.topics import ALERTS, REFERRALS, TASKS
 
 SERVICE = "casework"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -25,13 +30,39 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = None) -> ServiceApp:
     settings = settings or CaseworkSettings()
     infra = build_infrastructure(SERVICE, settings, clock or SystemClock(), outbox)
+    config = load_config(settings.config_file)
+    rota = load_rota(settings.rota_file)
     deps = CaseworkDeps(
         engine=infra.engine,
-        policy=DeadlinePolicy(),
+        policy=config.deadline_policy(),
+        chase=config.chase_policy(),
+        rota=rota,
         clock=infra.clock,
         tasks_topic=settings.topic(TASKS.name),
         on_commit=infra.relay.wake,
     )
-    document_publications(infra.broker, settings, [(TASKS, TaskOpenedV1)])
-    infra.broker.include_router(build_router(deps, settings.topic(REFERRALS.name)))
-    return build_service_app(infra, build_http_app(infra.engine), MIGRATIONS)
+    document_publications(infra.broker, settings, [(TASKS, TaskEvent)])
+    infra.broker.include_router(
+        build_router(deps, settings.topic(REFERRALS.name), settings.topic(ALERTS.name))
+    )
+
+    async def publish_figures() -> None:
+        now: datetime = infra.clock.now()
+        counts = await figures(infra.engine, now, config.people_supported_target)
+        async with infra.engine.begin() as connection:
+            await enqueue(
+                connection, outbox, deps.tasks_topic, "figures",
+                CaseworkFiguresV1(occurred_at=now, correlation_id=f"figures-{now:%Y%m%d%H}", producer=PRODUCER, **counts),
+            )  # fmt: skip
+        infra.relay.wake()
+
+    chaser = WakeableLoop(
+        "overdue_chaser", lambda: chase_overdue(deps), settings.chase_poll_seconds
+    )
+    reporter = WakeableLoop(
+        "figures_reporter", publish_figures, settings.figures_every_hours * 3600
+    )
+    http_app = build_http_app(
+        deps, settings.tokens([p.id for p in rota.people]), config.people_supported_target
+    )
+    return build_service_app(infra, http_app, MIGRATIONS, background=[chaser, reporter])

@@ -3,11 +3,11 @@ from __future__ import annotations
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
-from services.casework.handlers import CaseworkDeps, open_tasks
-from shared.events import ReferralEvent
+from services.casework.handlers import CaseworkDeps, assign_to_acknowledger, open_tasks
+from shared.events import AlertAcknowledgedV1, AlertEvent, ReferralEvent
 
 
-def build_router(deps: CaseworkDeps, referrals_topic: str) -> KafkaRouter:
+def build_router(deps: CaseworkDeps, referrals_topic: str, alerts_topic: str) -> KafkaRouter:
     router = KafkaRouter()
 
     @router.subscriber(
@@ -15,9 +15,20 @@ def build_router(deps: CaseworkDeps, referrals_topic: str) -> KafkaRouter:
         group_id="casework",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
-        description="Opens a task per support need (plus standard tasks) for each referral.",
     )
     async def on_referral(event: ReferralEvent) -> None:
+        """Opens a task per support need (plus standard tasks) for each referral or update."""
         await open_tasks(event, deps)
+
+    @router.subscriber(
+        alerts_topic,
+        group_id="casework.alerts",  # its own group: see services/notifier/router.py
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+    )
+    async def on_alert_event(event: AlertEvent) -> None:
+        """Assigns a case's tasks to whoever acknowledged its alert."""
+        if isinstance(event, AlertAcknowledgedV1):
+            await assign_to_acknowledger(event, deps)
 
     return router

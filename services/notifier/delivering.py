@@ -23,10 +23,10 @@ from services.notifier.deps import PRODUCER, NotifierDeps
 from services.notifier.domain import fallback_channel, retry_delay_seconds
 from services.notifier.escalating import notification_values
 from services.notifier.ports import Attachment
-from services.notifier.rota import ChannelKind
 from shared.events import AlertDeliveredV1, AlertDeliveryFailedV1
 from shared.logging import get_logger
 from shared.outbox import enqueue
+from shared.rota import ChannelKind
 
 log = get_logger(__name__)
 

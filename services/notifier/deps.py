@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.policy import AlertingPolicy
 from services.notifier.ports import Sender
-from services.notifier.rota import Rota
 from shared.clock import Clock
+from shared.rota import Rota
 
 PRODUCER = "notifier"
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.notifier.policy import SMS_LIMIT, AlertingPolicy, Target, Templates, render
-from services.notifier.rota import ChannelKind, Person, Role, Rota, backups, on_duty
 from shared.events import ReferralFacts, Urgency
+from shared.rota import ChannelKind, Person, Role, Rota, backups, on_duty
 
 ACK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read out over the phone
 SHORT_CHANNELS = frozenset({ChannelKind.SMS, ChannelKind.VOICE})

@@ -16,11 +16,11 @@ from services.notifier.acks import make_token
 from services.notifier.adapters.tables import alerts, escalation_steps, notifications, outbox
 from services.notifier.deps import PRODUCER, NotifierDeps
 from services.notifier.domain import channels_for, new_ack_code, render_message, resolve_targets
-from services.notifier.rota import ChannelKind, Person
 from shared.db import insert_ignoring_duplicates
 from shared.events import AlertEscalatedV1, Urgency
 from shared.logging import get_logger
 from shared.outbox import enqueue
+from shared.rota import ChannelKind, Person
 
 log = get_logger(__name__)
 

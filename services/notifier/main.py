@@ -15,7 +15,6 @@ from services.notifier.deps import NotifierDeps
 from services.notifier.http import build_http_app
 from services.notifier.policy import load_policy
 from services.notifier.ports import Sender
-from services.notifier.rota import load_rota
 from services.notifier.router import build_router
 from services.notifier.scheduling import NotifierClock
 from services.notifier.settings import NotifierSettings
@@ -23,6 +22,7 @@ from shared.app import ServiceApp, build_infrastructure, build_service_app, docu
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
 from shared.events import AlertEvent
+from shared.rota import load_rota
 from shared.topics import AGENDA, ALERTS, REFERRALS, TASKS
 
 SERVICE = "notifier"

@@ -16,9 +16,9 @@ from typing import Annotated, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from services.notifier.rota import ChannelKind, RotaError
 from shared.events import Urgency
 from shared.redaction import safe_reason
+from shared.rota import ChannelKind, RotaError
 
 ALLOWED_FIELDS = frozenset(
     {"case_reference", "urgency", "URGENCY", "district", "time", "operation", "ack_link", "ack_code",

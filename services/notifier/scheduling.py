@@ -12,10 +12,10 @@ from services.notifier.deps import NotifierDeps
 from services.notifier.escalating import fire_due_steps
 from services.notifier.policy import Target
 from services.notifier.raising import flush_bursts, raise_alert
-from services.notifier.rota import find_gaps
 from shared.clock import LONDON
 from shared.db import insert_ignoring_duplicates
 from shared.events import Urgency
+from shared.rota import find_gaps
 
 HOUSEKEEPING_EVERY = timedelta(hours=1)
 

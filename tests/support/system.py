@@ -55,6 +55,19 @@ TEST_SETTINGS_NOTIFIER: dict[str, Any] = {
 }
 
 
+STAFF_TOKENS = {
+    "head-of-service": "test-token-head",
+    "advisor-day": "test-token-advisor-day",
+    "advisor-night": "test-token-advisor-night",
+}
+TEST_SETTINGS_CASEWORK: dict[str, Any] = {
+    "staff_tokens": STAFF_TOKENS,
+    "config_file": ROOT / "deploy" / "config" / "casework.yaml",
+    "rota_file": ROOT / "deploy" / "config" / "rota.yaml",
+    "chase_poll_seconds": 0.5,
+}
+
+
 def signed(
     body: bytes, request_id: str | None = None, timestamp: int | None = None
 ) -> dict[str, str]:
@@ -92,7 +105,9 @@ def notifier_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
 
 
 def casework_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
-    return create_casework(CaseworkSettings(**common(kafka, prefix, database_url)))
+    return create_casework(
+        CaseworkSettings(**common(kafka, prefix, database_url), **TEST_SETTINGS_CASEWORK)
+    )
 
 
 def scheduler_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
@@ -109,9 +124,13 @@ class Running:
     apps: dict[str, ServiceApp]
     stack: AsyncExitStack
 
-    def client(self, service: str) -> httpx.AsyncClient:
+    def client(self, service: str, as_person: str = "head-of-service") -> httpx.AsyncClient:
+        """Casework requires a staff token: by default the head of service's, who sees all."""
         transport = httpx.ASGITransport(app=self.apps[service].http_app)
-        return httpx.AsyncClient(transport=transport, base_url=f"http://{service}")
+        headers = (
+            {"Authorization": f"Bearer {STAFF_TOKENS[as_person]}"} if service == "casework" else {}
+        )
+        return httpx.AsyncClient(transport=transport, base_url=f"http://{service}", headers=headers)
 
 
 async def start(stack: AsyncExitStack, apps: dict[str, ServiceApp]) -> Running:

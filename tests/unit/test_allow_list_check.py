@@ -9,7 +9,7 @@ import pytest
 
 from services.notifier.domain import render_message
 from services.notifier.policy import load_policy
-from services.notifier.rota import ChannelKind
+from shared.rota import ChannelKind
 from tests.support.allow_list import allow_listed
 from tests.support.system import ROOT
 

@@ -30,7 +30,6 @@ from services.notifier.policy import (
     load_policy,
     render,
 )
-from services.notifier.rota import ChannelKind, Person, Role, Rota, load_rota
 from shared.clock import LONDON
 from shared.events import (
     ChildReferralOpenedV1,
@@ -42,6 +41,7 @@ from shared.events import (
     SupportNeed,
     Urgency,
 )
+from shared.rota import ChannelKind, Person, Role, Rota, load_rota
 from tests.unit.builders import ROOT, ROTA_FILE
 
 ALERTING_FILE = ROOT / "deploy" / "config" / "alerting.yaml"

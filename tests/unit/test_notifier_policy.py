@@ -27,8 +27,8 @@ from services.notifier.policy import (
     load_policy,
     render,
 )
-from services.notifier.rota import ChannelKind, RotaError
 from shared.events import Urgency
+from shared.rota import ChannelKind, RotaError
 from tests.unit.builders import ROOT
 
 ALERTING_FILE = ROOT / "deploy" / "config" / "alerting.yaml"

@@ -1,4 +1,4 @@
-"""The rota (services/notifier/rota.py): loading with environment and secret-file expansion, and
+"""The rota (shared/rota.py): loading with environment and secret-file expansion, and
 who is on duty at a moment, decided by London wall-clock time, bank holidays and overrides."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.notifier.rota import (
+from shared.clock import LONDON
+from shared.rota import (
     ChannelKind,
     Person,
     Rota,
@@ -20,7 +21,6 @@ from services.notifier.rota import (
     on_duty,
     scheduled,
 )
-from shared.clock import LONDON
 from tests.unit.builders import ROTA_FILE
 
 SINK_URL = "mailto://127.0.0.1:{port}?from=alerts@safeguarding.local&to={who}@safeguarding.local&mode=insecure"

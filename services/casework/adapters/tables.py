@@ -16,8 +16,58 @@ tasks = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("due_at", UtcDateTime, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("assignee", sa.String(64), nullable=True),
+    # How the assignee was chosen: on_duty (at opening), acknowledged (took the alert), reassigned.
+    sa.Column("assigned_by", sa.String(16), nullable=True),
+    sa.Column("organisation", sa.String(64), nullable=True),
+    sa.Column("detail", sa.String(500), nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=True),
+    sa.Column("closed_at", UtcDateTime, nullable=True),
     # One task of a kind per case: replays and updates can never duplicate a task.
     sa.UniqueConstraint("case_reference", "kind", name="uq_tasks_case_kind"),
+)
+
+# Every change to a task: who, when, from what to what.
+task_history = sa.Table(
+    "task_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("change", sa.String(32), nullable=False),
+    sa.Column("from_value", sa.String(64), nullable=True),
+    sa.Column("to_value", sa.String(64), nullable=True),
+    sa.Column("detail", sa.String(500), nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+)
+
+# Who took a case (acknowledged its alert). Kept apart from tasks, because the acknowledgement
+# may arrive before the referral's tasks do: events on different topics come in any order.
+case_owners = sa.Table(
+    "case_owners",
+    metadata,
+    sa.Column("case_reference", sa.String(32), primary_key=True),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("since", UtcDateTime, nullable=False),
+)
+
+# Facts for the funder's figures; no identifiers.
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("case_reference", sa.String(32), primary_key=True),
+    sa.Column("pathway", sa.String(32), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.Column("opened_at", UtcDateTime, nullable=False),
+)
+
+# One row per task and chasing threshold: the durable record that a reminder was published.
+task_chases = sa.Table(
+    "task_chases",
+    metadata,
+    sa.Column("task_id", sa.String(64), primary_key=True),
+    sa.Column("threshold", sa.String(16), primary_key=True),
+    sa.Column("chased_at", UtcDateTime, nullable=False),
 )
 
 outbox = outbox_table(metadata)
