@@ -42,22 +42,8 @@ async def test_child_contact_alerts_childrens_safeguarding_at_once(
     with SmtpSink() as smtp:
         monkeypatch.setenv("MAIL_SINK_PORT", str(smtp.port))
         async with AsyncExitStack() as stack:
-            running = await system.start(
-                stack,
-                {
-                    "intake": system.intake_app(
-                        kafka_bootstrap, topic_prefix, await database_urls.new("intake")
-                    ),
-                    "notifier": system.notifier_app(
-                        kafka_bootstrap, topic_prefix, await database_urls.new("notifier")
-                    ),
-                    "casework": system.casework_app(
-                        kafka_bootstrap, topic_prefix, await database_urls.new("casework")
-                    ),
-                    "meeting_scheduler": system.scheduler_app(
-                        kafka_bootstrap, topic_prefix, await database_urls.new("meetings")
-                    ),
-                },
+            running = await system.start_services(
+                stack, kafka_bootstrap, topic_prefix, database_urls
             )
             response = await system.post_contact(
                 running.client("intake"), json.dumps(contact).encode()

@@ -35,21 +35,9 @@ async def test_contact_reaches_alert_tasks_and_agenda_once(
     with SmtpSink() as smtp:
         monkeypatch.setenv("MAIL_SINK_PORT", str(smtp.port))
         async with AsyncExitStack() as stack:
-            apps = {
-                "intake": system.intake_app(
-                    kafka_bootstrap, topic_prefix, await database_urls.new("intake")
-                ),
-                "notifier": system.notifier_app(
-                    kafka_bootstrap, topic_prefix, await database_urls.new("notifier")
-                ),
-                "casework": system.casework_app(
-                    kafka_bootstrap, topic_prefix, await database_urls.new("casework")
-                ),
-                "meeting_scheduler": system.scheduler_app(
-                    kafka_bootstrap, topic_prefix, await database_urls.new("meetings")
-                ),
-            }
-            running = await system.start(stack, apps)
+            running = await system.start_services(
+                stack, kafka_bootstrap, topic_prefix, database_urls
+            )
             intake = running.client("intake")
             casework = running.client("casework")
             meetings = running.client("meeting_scheduler")
@@ -100,18 +88,13 @@ async def test_changed_contact_is_an_update_with_new_needs_only(
     with SmtpSink() as smtp:
         monkeypatch.setenv("MAIL_SINK_PORT", str(smtp.port))
         async with AsyncExitStack() as stack:
-            apps = {
-                "intake": system.intake_app(
-                    kafka_bootstrap, topic_prefix, await database_urls.new("intake")
-                ),
-                "notifier": system.notifier_app(
-                    kafka_bootstrap, topic_prefix, await database_urls.new("notifier")
-                ),
-                "casework": system.casework_app(
-                    kafka_bootstrap, topic_prefix, await database_urls.new("casework")
-                ),
-            }
-            running = await system.start(stack, apps)
+            running = await system.start_services(
+                stack,
+                kafka_bootstrap,
+                topic_prefix,
+                database_urls,
+                ("intake", "notifier", "casework"),
+            )
             intake, casework = running.client("intake"), running.client("casework")
             reference = (await system.post_contact(intake, example_contact)).json()[
                 "case_reference"

@@ -23,6 +23,7 @@ from services.meeting_scheduler.settings import SchedulerSettings
 from services.notifier.main import create_app as create_notifier
 from services.notifier.settings import NotifierSettings
 from shared.app import ServiceApp
+from tests.support.databases import DatabaseUrls
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,3 +138,23 @@ async def start(stack: AsyncExitStack, apps: dict[str, ServiceApp]) -> Running:
     for app in apps.values():
         await stack.enter_async_context(TestApp(app))
     return Running(apps, stack)
+
+
+BUILDERS = {
+    "intake": intake_app,
+    "notifier": notifier_app,
+    "casework": casework_app,
+    "meeting_scheduler": scheduler_app,
+}
+
+
+async def start_services(
+    stack: AsyncExitStack,
+    kafka: str,
+    prefix: str,
+    databases: DatabaseUrls,
+    names: tuple[str, ...] = tuple(BUILDERS),
+) -> Running:
+    """The named services in-process on the real broker, each with a fresh database."""
+    apps = {name: BUILDERS[name](kafka, prefix, await databases.new(name)) for name in names}
+    return await start(stack, apps)
