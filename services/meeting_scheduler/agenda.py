@@ -52,3 +52,76 @@ def render_markdown(series: MeetingSeries, starts_at: datetime, items: Sequence[
         ]
     lines += ["", "## Any other business", ""]
     return "\n".join(lines)
+
+
+def render_html(series: MeetingSeries, starts_at: datetime, items: Sequence[AgendaItem]) -> str:
+    """The Markdown agenda as a small standalone HTML page (deterministic, like the Markdown)."""
+    from html import escape
+
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).render(
+        render_markdown(series, starts_at, items)
+    )
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(series.title)}</title></head>\n<body>\n{body}</body></html>\n"
+    )
+
+
+def render_pdf(series: MeetingSeries, starts_at: datetime, items: Sequence[AgendaItem]) -> bytes:
+    """A printable agenda. Built from the same text as the Markdown, with fixed metadata, so the
+    same agenda always gives the same bytes."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_creation_date(starts_at.astimezone(LONDON).replace(tzinfo=None))
+    pdf.set_title(series.title)
+    pdf.set_producer("safeguarding meeting_scheduler")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_page()
+    for line in render_markdown(series, starts_at, items).splitlines():
+        text = line.replace("**", "").replace("·", "-").strip()
+        if line.startswith("# "):
+            pdf.set_font("Helvetica", "B", 15)
+            pdf.multi_cell(0, 8, text[2:], new_x="LMARGIN", new_y="NEXT")
+        elif line.startswith("## "):
+            pdf.ln(2)
+            pdf.set_font("Helvetica", "B", 12)
+            pdf.multi_cell(0, 7, text[3:], new_x="LMARGIN", new_y="NEXT")
+        elif text:
+            pdf.set_font("Helvetica", "", 10)
+            indent = 6 if line.startswith("   ") else 0
+            pdf.set_x(pdf.l_margin + indent)
+            pdf.multi_cell(
+                0, 5, text.lstrip("- ") if indent else text, new_x="LMARGIN", new_y="NEXT"
+            )
+        else:
+            pdf.ln(2)
+    return bytes(pdf.output())
+
+
+def render_ics(series: MeetingSeries, starts_at: datetime, version: int = 1) -> bytes:
+    """An invitation for the meeting. It names no case: an invite is forwarded and synced to
+    phones, so the agenda travels as an attachment beside it instead."""
+    from datetime import timedelta
+
+    from icalendar import Calendar, Event
+
+    local = starts_at.astimezone(LONDON)
+    calendar = Calendar()
+    calendar.add("prodid", "-//safeguarding//meeting_scheduler//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", f"{series.id}-{local:%Y%m%d}@safeguarding.local")
+    event.add("dtstamp", starts_at)  # fixed, not "now": the same agenda gives the same file
+    event.add("sequence", version - 1)
+    event.add("summary", series.title)
+    event.add("dtstart", local)
+    event.add("dtend", local + timedelta(minutes=series.duration_minutes))
+    event.add("location", series.location)
+    event.add("description", "The agenda is attached to the email that brought this invitation.")
+    calendar.add_component(event)
+    calendar.add_missing_timezones()  # a VTIMEZONE for Europe/London, so any client reads it alike
+    return bytes(calendar.to_ical())

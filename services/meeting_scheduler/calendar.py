@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from dateutil.rrule import rrulestr
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clock import LONDON
-from shared.working_days import subtract_working_days
+from shared.working_days import is_bank_holiday, is_working_day, subtract_working_days
 
 SEARCH_LIMIT = 200  # occurrences looked at before giving up (about four years of weekly meetings)
 
@@ -34,22 +34,41 @@ class MeetingSeries(BaseModel):
     location: str
     cutoff_working_days: Annotated[int, Field(ge=1, le=20)]
     cutoff_time: time
+    on_bank_holiday: Literal["next_working_day", "skip", "keep"] = "next_working_day"
+    publish_before_hours: Annotated[float, Field(gt=0, le=24 * 14)] = 48
 
     def occurrences_after(self, moment: datetime) -> list[datetime]:
         """Upcoming starts as aware London datetimes. The rule runs on naive wall-clock times and
-        each result is then placed in Europe/London, so DST never shifts a meeting's hour."""
+        each result is then placed in Europe/London, so DST never shifts a meeting's hour. A
+        meeting falling on an English bank holiday moves to the next working day (same time), is
+        skipped, or kept, as the series says."""
         rule = rrulestr(self.rrule, dtstart=self.starts.replace(tzinfo=None))
-        local_moment = moment.astimezone(LONDON).replace(tzinfo=None) - timedelta(days=1)
+        local_moment = moment.astimezone(LONDON).replace(tzinfo=None) - timedelta(days=7)
         found: list[datetime] = []
         start = rule.after(local_moment, inc=True)
-        while start is not None and len(found) < SEARCH_LIMIT:
-            aware = start.replace(tzinfo=LONDON)
-            if aware > moment:
-                found.append(aware)
+        looked = 0
+        while start is not None and looked < SEARCH_LIMIT:
+            looked += 1
+            placed = self._on_working_day(start)
+            if placed is not None and placed.replace(tzinfo=LONDON) > moment:
+                found.append(placed.replace(tzinfo=LONDON))
                 if len(found) >= 3:
                     break
             start = rule.after(start)
-        return found
+        return sorted(set(found))
+
+    def _on_working_day(self, local: datetime) -> datetime | None:
+        if self.on_bank_holiday == "keep" or not is_bank_holiday(local.date()):
+            return local
+        if self.on_bank_holiday == "skip":
+            return None
+        day = local.date()
+        while not is_working_day(day):
+            day += timedelta(days=1)
+        return datetime.combine(day, local.time())
+
+    def publish_at(self, starts_at: datetime) -> datetime:
+        return starts_at - timedelta(hours=self.publish_before_hours)
 
     def cutoff_for(self, starts_at: datetime) -> datetime:
         day = subtract_working_days(starts_at.astimezone(LONDON).date(), self.cutoff_working_days)

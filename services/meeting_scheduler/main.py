@@ -11,11 +11,13 @@ from services.meeting_scheduler.adapters.tables import outbox
 from services.meeting_scheduler.calendar import load_calendar
 from services.meeting_scheduler.handlers import SchedulerDeps
 from services.meeting_scheduler.http import build_http_app
+from services.meeting_scheduler.publishing import Publisher
 from services.meeting_scheduler.router import build_router
 from services.meeting_scheduler.settings import SchedulerSettings
 from shared.app import ServiceApp, build_infrastructure, build_service_app, document_publications
+from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
-from shared.events import AgendaItemAddedV1
+from shared.events import AgendaEvent
 from shared.topics import AGENDA, REFERRALS
 
 SERVICE = "meeting_scheduler"
@@ -33,6 +35,13 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
         agenda_topic=settings.topic(AGENDA.name),
         on_commit=infra.relay.wake,
     )
-    document_publications(infra.broker, settings, [(AGENDA, AgendaItemAddedV1)])
+    document_publications(infra.broker, settings, [(AGENDA, AgendaEvent)])
     infra.broker.include_router(build_router(deps, settings.topic(REFERRALS.name)))
-    return build_service_app(infra, build_http_app(infra.engine, calendar, infra.clock), MIGRATIONS)
+    publisher = Publisher(
+        infra.engine, calendar, infra.clock, settings.topic(AGENDA.name), infra.relay.wake
+    )
+    publishing = WakeableLoop(
+        "agenda_publisher", publisher.publish_due, settings.publish_poll_seconds
+    )
+    http_app = build_http_app(infra.engine, calendar, infra.clock)
+    return build_service_app(infra, http_app, MIGRATIONS, background=[publishing])

@@ -8,6 +8,7 @@ and nowhere in the databases outside the vault's ciphertext.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from email.policy import default
 from pathlib import Path
 
 import httpx
+import pypdf
 import pytest
 
 from deploy.kafka_broker import free_port
@@ -160,6 +162,11 @@ async def test_new_user_journey(running_system: System, example_contact: bytes) 
         )
         agenda_url = next(m["agenda_url"] for m in meetings.json() if m["items"])
         assert reference in (await client.get(f"{system.url(4)}{agenda_url}")).text
+        # The coordinator opens the agenda as a PDF and finds the case in it.
+        pdf_url = next(m["pdf_url"] for m in meetings.json() if m["items"])
+        pdf = await client.get(f"{system.url(4)}{pdf_url}")
+        assert pdf.headers["content-type"] == "application/pdf"
+        assert reference in pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
 
         again = await client.post(
             f"{system.url(1)}/v1/contacts", content=example_contact,
@@ -239,6 +246,16 @@ async def test_canary_identity_leaks_nowhere(
     leaks += [f"422 body: {probe!r}" for probe in probes if probe in invalid.content]
     for mail in _mails(system):
         leaks += [f"mail {mail.name}" for probe in probes if probe in mail.read_bytes()]
+    async with httpx.AsyncClient(timeout=10) as client:
+        for meeting in (await client.get(f"{system.url(4)}/v1/meetings")).json():
+            for fmt in ("md", "html", "pdf", "ics"):
+                url = meeting["agenda_url"].replace("agenda.md", f"agenda.{fmt}")
+                document = (await client.get(f"{system.url(4)}{url}")).content
+                if fmt == "pdf":
+                    document = (
+                        pypdf.PdfReader(io.BytesIO(document)).pages[0].extract_text().encode()
+                    )
+                leaks += [f"agenda {url}" for probe in probes if probe in document]
     for database in (system.state_dir / "db").glob("*.sqlite3*"):
         leaks += [f"database {database.name}" for probe in probes if probe in database.read_bytes()]
     assert not leaks, leaks

@@ -24,5 +24,17 @@ agenda_items = sa.Table(
     sa.UniqueConstraint("case_reference", "meeting_series", name="uq_agenda_case_series"),
 )
 
+# Each version of a meeting's agenda that was sent to the coordinator, with a digest of its text:
+# a change after publication is published again as the next version, marked as revised.
+agenda_publications = sa.Table(
+    "agenda_publications",
+    metadata,
+    sa.Column("meeting_series", sa.String(64), primary_key=True),
+    sa.Column("meeting_starts_at", UtcDateTime, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("published_at", UtcDateTime, nullable=False),
+)
+
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)

@@ -1,0 +1,99 @@
+"""Publishing agendas: a configured time before each meeting, the agenda goes to the coordinator
+(AgendaPublishedV1 with the PDF, the .ics invitation and the Markdown attached; the notifier
+emails it). A change after publication is published again as a revised version."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.meeting_scheduler.adapters.tables import agenda_publications, outbox
+from services.meeting_scheduler.agenda import render_ics, render_markdown, render_pdf
+from services.meeting_scheduler.calendar import MeetingCalendar, MeetingKind
+from services.meeting_scheduler.handlers import PRODUCER, items_for
+from shared.clock import LONDON, Clock
+from shared.events import AgendaAttachment, AgendaPublishedV1
+from shared.logging import get_logger
+from shared.outbox import enqueue
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Publisher:
+    engine: AsyncEngine
+    calendar: MeetingCalendar
+    clock: Clock
+    agenda_topic: str
+    on_commit: Callable[[], None]
+
+    async def publish_due(self) -> int:
+        now = self.clock.now()
+        published = 0
+        for series in self.calendar.series:
+            if series.kind is not MeetingKind.CASE_PANEL:
+                continue  # the NASN summary is not built yet
+            for starts_at in series.occurrences_after(now):
+                if series.publish_at(starts_at) <= now < starts_at:
+                    published += await self._publish_if_changed(series.id, starts_at)
+        if published:
+            self.on_commit()
+        return published
+
+    async def _publish_if_changed(self, series_id: str, starts_at: datetime) -> int:
+        series = next(item for item in self.calendar.series if item.id == series_id)
+        items = await items_for(self.engine, series_id, starts_at)
+        markdown = render_markdown(series, starts_at, items)
+        digest = hashlib.sha256(markdown.encode()).hexdigest()
+        async with self.engine.begin() as connection:
+            last = (
+                await connection.execute(
+                    sa.select(agenda_publications.c.version, agenda_publications.c.digest)
+                    .where(
+                        agenda_publications.c.meeting_series == series_id,
+                        agenda_publications.c.meeting_starts_at == starts_at,
+                    )
+                    .order_by(agenda_publications.c.version.desc())
+                    .limit(1)
+                )
+            ).first()
+            if last is not None and last.digest == digest:
+                return 0
+            version = 1 if last is None else last.version + 1
+            now = self.clock.now()
+            await connection.execute(
+                agenda_publications.insert().values(
+                    meeting_series=series_id, meeting_starts_at=starts_at, version=version,
+                    digest=digest, published_at=now,
+                )
+            )  # fmt: skip
+            day = starts_at.astimezone(LONDON).date().isoformat()
+            files = (
+                (
+                    f"agenda-{series_id}-{day}-v{version}.pdf",
+                    "application/pdf",
+                    render_pdf(series, starts_at, items),
+                ),
+                (f"{series_id}-{day}.ics", "text/calendar", render_ics(series, starts_at, version)),
+                (f"agenda-{series_id}-{day}-v{version}.md", "text/markdown", markdown.encode()),
+            )
+            await enqueue(
+                connection, outbox, self.agenda_topic, f"{series_id}:{day}",
+                AgendaPublishedV1(
+                    occurred_at=now, correlation_id=f"agenda-{series_id}-{day}", producer=PRODUCER,
+                    meeting_series=series_id, meeting_starts_at=starts_at, title=series.title,
+                    version=version,
+                    attachments=tuple(
+                        AgendaAttachment(filename=name, content_type=kind, content_base64=base64.b64encode(data).decode())
+                        for name, kind, data in files
+                    ),
+                ),
+            )  # fmt: skip
+        log.info("agenda_published", meeting_series=series_id, version=version, items=len(items))
+        return 1
