@@ -22,14 +22,35 @@ class AgendaItem:
     open_needs: tuple[str, ...]
     late: bool
     added_at: datetime
+    review: bool = False  # carried over from an earlier meeting: the case is still open
+    overdue_actions: tuple[str, ...] = ()  # tasks casework reported overdue and still open
 
 
-def render_markdown(series: MeetingSeries, starts_at: datetime, items: Sequence[AgendaItem]) -> str:
-    local = starts_at.astimezone(LONDON)
-    ordered = sorted(
+def _ordered(items: Sequence[AgendaItem]) -> list[AgendaItem]:
+    """Most urgent first, then oldest first."""
+    return sorted(
         items,
         key=lambda item: (URGENCY_ORDER.get(item.urgency, 9), item.added_at, item.case_reference),
     )
+
+
+def _case_lines(number: int, item: AgendaItem) -> list[str]:
+    late = " (added after the cut-off)" if item.late and not item.review else ""
+    return [
+        f"{number}. **{item.case_reference}** · {item.urgency}{late}",
+        f"   - District: {item.district.replace('_', ' ').title()}",
+        f"   - Exploitation: {', '.join(item.exploitation_types)}",
+        f"   - Open needs: {', '.join(item.open_needs) or 'none recorded'}",
+    ]
+
+
+def render_markdown(series: MeetingSeries, starts_at: datetime, items: Sequence[AgendaItem]) -> str:
+    """Sections: new cases, reviews carried over, actions due, any other business. Case references
+    only; the scheduler never holds a name."""
+    local = starts_at.astimezone(LONDON)
+    new = _ordered([item for item in items if not item.review])
+    reviews = _ordered([item for item in items if item.review])
+    due = _ordered([item for item in items if item.overdue_actions])
     lines = [
         f"# {series.title}",
         "",
@@ -40,15 +61,19 @@ def render_markdown(series: MeetingSeries, starts_at: datetime, items: Sequence[
         "## New cases",
         "",
     ]
-    if not ordered:
+    if not new:
         lines.append("No new cases.")
-    for number, item in enumerate(ordered, start=1):
-        late = " (added after the cut-off)" if item.late else ""
+    for number, item in enumerate(new, start=1):
+        lines += _case_lines(number, item)
+    if reviews:
+        lines += ["", "## Reviews carried over", ""]
+        for number, item in enumerate(reviews, start=1):
+            lines += _case_lines(number, item)
+    if due:
+        lines += ["", "## Actions due", ""]
         lines += [
-            f"{number}. **{item.case_reference}** · {item.urgency}{late}",
-            f"   - District: {item.district.replace('_', ' ').title()}",
-            f"   - Exploitation: {', '.join(item.exploitation_types)}",
-            f"   - Open needs: {', '.join(item.open_needs) or 'none recorded'}",
+            f"- **{item.case_reference}**: overdue {', '.join(a.replace('_', ' ') for a in item.overdue_actions)}"
+            for item in due
         ]
     lines += ["", "## Any other business", ""]
     return "\n".join(lines)

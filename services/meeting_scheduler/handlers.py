@@ -6,20 +6,36 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.meeting_scheduler.adapters.tables import agenda_items, outbox, processed_events
+from services.meeting_scheduler.adapters.tables import (
+    agenda_items,
+    case_tasks,
+    outbox,
+    processed_events,
+)
 from services.meeting_scheduler.agenda import AgendaItem
 from services.meeting_scheduler.calendar import MeetingCalendar, place_item
 from shared.clock import Clock
 from shared.db import claim_event, insert_ignoring_duplicates
-from shared.events import AgendaItemAddedV1, Pathway, ReferralOpenedV1, Urgency
+from shared.events import (
+    AgendaItemAddedV1,
+    Pathway,
+    ReferralOpenedV1,
+    SupportNeed,
+    TaskClosedV1,
+    TaskOpenedV1,
+    TaskOverdueV1,
+    Urgency,
+)
 from shared.logging import get_logger
 from shared.outbox import enqueue
 
 log = get_logger(__name__)
+SUPPORT_NEEDS = frozenset(need.value for need in SupportNeed)
 PRODUCER = "meeting_scheduler"
 
 
@@ -86,22 +102,78 @@ async def add_to_agenda(referral: ReferralOpenedV1, deps: SchedulerDeps) -> bool
 
 
 async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) -> list[AgendaItem]:
+    """The meeting's new items, plus reviews: items from the series' earlier meetings whose case
+    is still open (casework reports an open task, or has reported nothing yet). Open needs and
+    overdue actions come from casework's task events where there are any."""
     async with engine.connect() as connection:
-        rows = await connection.execute(
-            sa.select(agenda_items).where(
-                agenda_items.c.meeting_series == series_id,
-                agenda_items.c.meeting_starts_at == starts_at,
+        rows = (
+            await connection.execute(
+                sa.select(agenda_items).where(
+                    agenda_items.c.meeting_series == series_id,
+                    agenda_items.c.meeting_starts_at <= starts_at,
+                )
             )
-        )
-        return [
+        ).all()
+        references = [row.case_reference for row in rows]
+        known = (
+            await connection.execute(
+                sa.select(case_tasks).where(case_tasks.c.case_reference.in_(references))
+            )
+        ).all()
+    tasks_of: dict[str, list[sa.Row[Any]]] = {}
+    for task in known:
+        tasks_of.setdefault(task.case_reference, []).append(task)
+    items = []
+    for row in rows:
+        case_tasks_known = tasks_of.get(row.case_reference, [])
+        still_open = not case_tasks_known or any(task.open for task in case_tasks_known)
+        review = row.meeting_starts_at < starts_at
+        if review and not still_open:
+            continue  # a closed case drops off
+        needs = tuple(filter(None, row.open_needs.split(",")))
+        if case_tasks_known:
+            needs = tuple(
+                sorted(t.kind for t in case_tasks_known if t.open and t.kind in SUPPORT_NEEDS)
+            )
+        items.append(
             AgendaItem(
                 case_reference=row.case_reference,
                 district=row.district,
                 exploitation_types=tuple(filter(None, row.exploitation_types.split(","))),
                 urgency=row.urgency,
-                open_needs=tuple(filter(None, row.open_needs.split(","))),
+                open_needs=needs,
                 late=row.late,
                 added_at=row.added_at,
+                review=review,
+                overdue_actions=tuple(
+                    sorted(t.kind for t in case_tasks_known if t.open and t.overdue)
+                ),
             )
-            for row in rows
-        ]
+        )
+    return items
+
+
+async def record_task_event(
+    event: TaskOpenedV1 | TaskClosedV1 | TaskOverdueV1, deps: SchedulerDeps
+) -> None:
+    """Keep casework's view of the case's tasks (idempotent: upserts keyed on the task id)."""
+    async with deps.engine.begin() as connection:
+        if isinstance(event, TaskOpenedV1):
+            await connection.execute(
+                insert_ignoring_duplicates(connection, case_tasks).values(
+                    task_id=event.task_id, case_reference=event.case_reference, kind=event.kind,
+                    open=True, overdue=False,
+                )
+            )  # fmt: skip
+            return
+        values = {"open": False} if isinstance(event, TaskClosedV1) else {"overdue": True}
+        updated = await connection.execute(
+            case_tasks.update().where(case_tasks.c.task_id == event.task_id).values(**values)
+        )
+        if not updated.rowcount:  # arrived before its TaskOpenedV1
+            await connection.execute(
+                insert_ignoring_duplicates(connection, case_tasks).values(
+                    task_id=event.task_id, case_reference=event.case_reference, kind=event.kind,
+                    open=not isinstance(event, TaskClosedV1), overdue=isinstance(event, TaskOverdueV1),
+                )
+            )  # fmt: skip

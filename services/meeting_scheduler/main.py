@@ -18,7 +18,7 @@ from shared.app import ServiceApp, build_infrastructure, build_service_app, docu
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
 from shared.events import AgendaEvent
-from shared.topics import AGENDA, REFERRALS
+from shared.topics import AGENDA, REFERRALS, TASKS
 
 SERVICE = "meeting_scheduler"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -36,7 +36,9 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
         on_commit=infra.relay.wake,
     )
     document_publications(infra.broker, settings, [(AGENDA, AgendaEvent)])
-    infra.broker.include_router(build_router(deps, settings.topic(REFERRALS.name)))
+    infra.broker.include_router(
+        build_router(deps, settings.topic(REFERRALS.name), settings.topic(TASKS.name))
+    )
     publisher = Publisher(
         infra.engine, calendar, infra.clock, settings.topic(AGENDA.name), infra.relay.wake
     )

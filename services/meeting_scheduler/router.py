@@ -3,11 +3,18 @@ from __future__ import annotations
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
-from services.meeting_scheduler.handlers import SchedulerDeps, add_to_agenda
-from shared.events import ReferralEvent, ReferralOpenedV1
+from services.meeting_scheduler.handlers import SchedulerDeps, add_to_agenda, record_task_event
+from shared.events import (
+    ReferralEvent,
+    ReferralOpenedV1,
+    TaskClosedV1,
+    TaskEvent,
+    TaskOpenedV1,
+    TaskOverdueV1,
+)
 
 
-def build_router(deps: SchedulerDeps, referrals_topic: str) -> KafkaRouter:
+def build_router(deps: SchedulerDeps, referrals_topic: str, tasks_topic: str) -> KafkaRouter:
     router = KafkaRouter()
 
     @router.subscriber(
@@ -15,10 +22,21 @@ def build_router(deps: SchedulerDeps, referrals_topic: str) -> KafkaRouter:
         group_id="meeting_scheduler",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
-        description="Adds each new adult referral to the next case-panel meeting.",
     )
     async def on_referral(event: ReferralEvent) -> None:
+        """Adds each new adult referral to the next case-panel meeting."""
         if isinstance(event, ReferralOpenedV1):
             await add_to_agenda(event, deps)
+
+    @router.subscriber(
+        tasks_topic,
+        group_id="meeting_scheduler.tasks",  # its own group: see services/notifier/router.py
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+    )
+    async def on_task_event(event: TaskEvent) -> None:
+        """Follows casework's tasks: open needs, actions due, and which cases are still open."""
+        if isinstance(event, TaskOpenedV1 | TaskClosedV1 | TaskOverdueV1):
+            await record_task_event(event, deps)
 
     return router

@@ -36,5 +36,17 @@ agenda_publications = sa.Table(
     sa.Column("published_at", UtcDateTime, nullable=False),
 )
 
+# What casework says about each case's tasks: open needs, overdue actions, and whether the case is
+# still open (a case with no open task drops off the agenda).
+case_tasks = sa.Table(
+    "case_tasks",
+    metadata,
+    sa.Column("task_id", sa.String(64), primary_key=True),
+    sa.Column("case_reference", sa.String(32), nullable=False, index=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("open", sa.Boolean, nullable=False),
+    sa.Column("overdue", sa.Boolean, nullable=False),
+)
+
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)

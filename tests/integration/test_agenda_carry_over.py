@@ -1,0 +1,92 @@
+"""The agenda follows casework on the real broker: open needs and actions due come from task
+events, an open case comes back as a review at the next meeting, and a closed one drops off."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.casework.main import create_app as create_casework
+from services.casework.settings import CaseworkSettings
+from services.meeting_scheduler.main import create_app as create_scheduler
+from services.meeting_scheduler.settings import SchedulerSettings
+from shared.clock import FixedClock
+from shared.events import (
+    District,
+    ExploitationType,
+    NrmConsent,
+    Pathway,
+    ReferralOpenedV1,
+    SupportNeed,
+    Urgency,
+)
+from shared.topics import REFERRALS
+from tests.support import system
+from tests.support.kafka import produce
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def test_open_cases_carry_over_and_closed_ones_drop_off(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    clock = FixedClock(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))  # Sunday; panels on 2 and 9 Dec
+    common = system.common(kafka_bootstrap, topic_prefix, "")
+    casework = create_casework(
+        CaseworkSettings(**common | {"database_url": f"sqlite+aiosqlite:///{tmp_path}/c.sqlite3"},
+                         **system.TEST_SETTINGS_CASEWORK), clock,
+    )  # fmt: skip
+    scheduler = create_scheduler(
+        SchedulerSettings(**common | {"database_url": f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3"},
+                          calendar_file=system.ROOT / "deploy" / "config" / "meetings.yaml"), clock,
+    )  # fmt: skip
+    event = ReferralOpenedV1(
+        occurred_at=clock.now(), correlation_id="c", producer="intake", case_reference="MS-2026-CARRY1",
+        force_code="NFK", recorded_at=clock.now() - timedelta(hours=3), district=District.BRECKLAND,
+        exploitation_types=(ExploitationType.CRIMINAL,), pathway=Pathway.NRM, age_unknown=False,
+        urgency=Urgency.PRIORITY, immediate_risk=False, nrm_consent=NrmConsent.GIVEN,
+        support_needs=(SupportNeed.SAFE_ACCOMMODATION, SupportNeed.HOUSING),
+    )  # fmt: skip
+    async with AsyncExitStack() as stack:
+        running = await system.start(stack, {"casework": casework, "meeting_scheduler": scheduler})
+        meetings, tasks = running.client("meeting_scheduler"), running.client("casework")
+        await produce(
+            kafka_bootstrap, REFERRALS.full_name(topic_prefix), event.model_dump_json().encode()
+        )
+
+        first = await eventually(
+            lambda: meetings.get("/v1/meetings/case-panel/2026-12-02/agenda.md"),
+            lambda r: "Open needs: housing, safe_accommodation" in r.text,
+            what="needs from casework's task events",
+        )
+        assert "## New cases" in first.text
+
+        clock.advance(timedelta(hours=5))  # safe accommodation (4 h) is now overdue
+        await eventually(
+            lambda: meetings.get("/v1/meetings/case-panel/2026-12-02/agenda.md"),
+            lambda r: "## Actions due" in r.text and "overdue safe accommodation" in r.text,
+            what="actions due",
+        )
+        review = await meetings.get("/v1/meetings/case-panel/2026-12-09/agenda.md")
+        assert "## Reviews carried over" in review.text
+        assert "MS-2026-CARRY1" in review.text
+
+        for task in (await tasks.get("/v1/cases/MS-2026-CARRY1/tasks")).json():
+            done = await tasks.post(f"/v1/tasks/{task['task_id']}/status", json={"status": "done"})
+            assert done.status_code == 200
+        await eventually(
+            lambda: meetings.get("/v1/meetings/case-panel/2026-12-09/agenda.md"),
+            lambda r: "MS-2026-CARRY1" not in r.text,
+            what="closed case drops off",
+        )
+        await asyncio.sleep(0.5)
+        # The meeting it was first listed for still shows it, as history of that agenda.
+        assert (
+            "MS-2026-CARRY1"
+            in (await meetings.get("/v1/meetings/case-panel/2026-12-02/agenda.md")).text
+        )
