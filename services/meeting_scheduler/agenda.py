@@ -24,13 +24,25 @@ class AgendaItem:
     added_at: datetime
     review: bool = False  # carried over from an earlier meeting: the case is still open
     overdue_actions: tuple[str, ...] = ()  # tasks casework reported overdue and still open
+    position: int | None = None  # set when the coordinator reorders
+
+
+@dataclass(frozen=True)
+class OtherBusiness:
+    text: str
+    added_by: str
 
 
 def _ordered(items: Sequence[AgendaItem]) -> list[AgendaItem]:
-    """Most urgent first, then oldest first."""
+    """The coordinator's order where given; otherwise most urgent first, then oldest first."""
     return sorted(
         items,
-        key=lambda item: (URGENCY_ORDER.get(item.urgency, 9), item.added_at, item.case_reference),
+        key=lambda item: (
+            item.position if item.position is not None else 1_000_000,
+            URGENCY_ORDER.get(item.urgency, 9),
+            item.added_at,
+            item.case_reference,
+        ),
     )
 
 
@@ -44,7 +56,12 @@ def _case_lines(number: int, item: AgendaItem) -> list[str]:
     ]
 
 
-def render_markdown(series: MeetingSeries, starts_at: datetime, items: Sequence[AgendaItem]) -> str:
+def render_markdown(
+    series: MeetingSeries,
+    starts_at: datetime,
+    items: Sequence[AgendaItem],
+    other: Sequence[OtherBusiness] = (),
+) -> str:
     """Sections: new cases, reviews carried over, actions due, any other business. Case references
     only; the scheduler never holds a name."""
     local = starts_at.astimezone(LONDON)
@@ -76,17 +93,23 @@ def render_markdown(series: MeetingSeries, starts_at: datetime, items: Sequence[
             for item in due
         ]
     lines += ["", "## Any other business", ""]
+    lines += [f"- {entry.text} ({entry.added_by})" for entry in other]
     return "\n".join(lines)
 
 
-def render_html(series: MeetingSeries, starts_at: datetime, items: Sequence[AgendaItem]) -> str:
+def render_html(
+    series: MeetingSeries,
+    starts_at: datetime,
+    items: Sequence[AgendaItem],
+    other: Sequence[OtherBusiness] = (),
+) -> str:
     """The Markdown agenda as a small standalone HTML page (deterministic, like the Markdown)."""
     from html import escape
 
     from markdown_it import MarkdownIt
 
     body = MarkdownIt("commonmark", {"html": False}).render(
-        render_markdown(series, starts_at, items)
+        render_markdown(series, starts_at, items, other)
     )
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -94,18 +117,24 @@ def render_html(series: MeetingSeries, starts_at: datetime, items: Sequence[Agen
     )
 
 
-def render_pdf(series: MeetingSeries, starts_at: datetime, items: Sequence[AgendaItem]) -> bytes:
+def render_pdf(
+    series: MeetingSeries,
+    starts_at: datetime,
+    items: Sequence[AgendaItem],
+    other: Sequence[OtherBusiness] = (),
+) -> bytes:
     """A printable agenda. Built from the same text as the Markdown, with fixed metadata, so the
     same agenda always gives the same bytes."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
-    pdf.set_creation_date(starts_at.astimezone(LONDON).replace(tzinfo=None))
+    # Aware, so fpdf2 does not read it in the host's time zone: same agenda, same bytes anywhere.
+    pdf.set_creation_date(starts_at.astimezone(LONDON))
     pdf.set_title(series.title)
     pdf.set_producer("safeguarding meeting_scheduler")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
-    for line in render_markdown(series, starts_at, items).splitlines():
+    for line in render_markdown(series, starts_at, items, other).splitlines():
         text = line.replace("**", "").replace("·", "-").strip()
         if line.startswith("# "):
             pdf.set_font("Helvetica", "B", 15)

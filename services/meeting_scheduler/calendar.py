@@ -50,12 +50,16 @@ class MeetingSeries(BaseModel):
         while start is not None and looked < SEARCH_LIMIT:
             looked += 1
             placed = self._on_working_day(start)
+            # Two occurrences may move onto one day (Fri 25 and Mon 28 Dec onto Tue 29): count
+            # distinct meetings only.
             if placed is not None and placed.replace(tzinfo=LONDON) > moment:
-                found.append(placed.replace(tzinfo=LONDON))
+                aware = placed.replace(tzinfo=LONDON)
+                if aware not in found:
+                    found.append(aware)
                 if len(found) >= 3:
                     break
             start = rule.after(start)
-        return sorted(set(found))
+        return sorted(found)
 
     def _on_working_day(self, local: datetime) -> datetime | None:
         if self.on_bank_holiday == "keep" or not is_bank_holiday(local.date()):

@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.meeting_scheduler.adapters.tables import (
     agenda_items,
     case_tasks,
+    manual_items,
     outbox,
     processed_events,
 )
-from services.meeting_scheduler.agenda import AgendaItem
+from services.meeting_scheduler.agenda import AgendaItem, OtherBusiness
 from services.meeting_scheduler.calendar import MeetingCalendar, place_item
 from shared.clock import Clock
 from shared.db import claim_event, insert_ignoring_duplicates
@@ -111,6 +112,7 @@ async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) ->
                 sa.select(agenda_items).where(
                     agenda_items.c.meeting_series == series_id,
                     agenda_items.c.meeting_starts_at <= starts_at,
+                    agenda_items.c.withdrawn_reason.is_(None),
                 )
             )
         ).all()
@@ -145,6 +147,7 @@ async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) ->
                 late=row.late,
                 added_at=row.added_at,
                 review=review,
+                position=None if review else row.position,
                 overdue_actions=tuple(
                     sorted(t.kind for t in case_tasks_known if t.open and t.overdue)
                 ),
@@ -177,3 +180,18 @@ async def record_task_event(
                     open=not isinstance(event, TaskClosedV1), overdue=isinstance(event, TaskOverdueV1),
                 )
             )  # fmt: skip
+
+
+async def other_business_for(
+    engine: AsyncEngine, series_id: str, starts_at: datetime
+) -> list[OtherBusiness]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            sa.select(manual_items)
+            .where(
+                manual_items.c.meeting_series == series_id,
+                manual_items.c.meeting_starts_at == starts_at,
+            )
+            .order_by(manual_items.c.added_at, manual_items.c.item_id)
+        )
+        return [OtherBusiness(row.text, row.added_by) for row in rows]

@@ -1,25 +1,37 @@
-"""Coordinator-facing reads: upcoming meetings and their agendas in every format (no names ever
-reach the meeting scheduler, so none can appear here)."""
+"""The coordinator's API: upcoming meetings, agendas in every format, and edits (reorder, defer,
+withdraw, add any other business). Every request carries a coordinator's bearer token. No names
+ever reach the meeting scheduler, so none can appear here.
 
-from __future__ import annotations
+No `from __future__ import annotations`: FastAPI must see the `Coordinator` dependency alias,
+defined inside build_http_app, as an object."""
 
+import hmac
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.meeting_scheduler.agenda import (
     AgendaItem,
+    OtherBusiness,
     render_html,
     render_ics,
     render_markdown,
     render_pdf,
 )
 from services.meeting_scheduler.calendar import MeetingCalendar, MeetingSeries
-from services.meeting_scheduler.handlers import items_for
+from services.meeting_scheduler.coordinating import (
+    NotOnAgenda,
+    add_other_business,
+    defer,
+    reorder,
+    withdraw,
+)
+from services.meeting_scheduler.handlers import items_for, other_business_for
 from shared.clock import LONDON, Clock
 
 MEDIA_TYPES = {
@@ -30,33 +42,70 @@ MEDIA_TYPES = {
 }
 
 
+bearer = HTTPBearer(
+    auto_error=False, description="A coordinator's token (MEETINGS_COORDINATOR_TOKENS)."
+)
+
+
+class Order(BaseModel):
+    case_references: Annotated[list[str], Field(min_length=1, max_length=200)]
+
+
+class Withdrawal(BaseModel):
+    reason: Annotated[str, Field(min_length=3, max_length=500)]
+
+
+class NewBusiness(BaseModel):
+    text: Annotated[
+        str, Field(min_length=3, max_length=500, description="No names: the room is multi-agency.")
+    ]
+
+
 class MeetingView(BaseModel):
     series_id: str
     title: str
     starts_at: datetime
     cutoff_at: datetime
-    items: int
+    items: int = Field(description="New items at this meeting.")
+    reviews: int = Field(description="Open cases carried over from earlier meetings.")
     agenda_url: str
     pdf_url: str
 
 
-def build_http_app(engine: AsyncEngine, calendar: MeetingCalendar, clock: Clock) -> FastAPI:
+def build_http_app(
+    engine: AsyncEngine, calendar: MeetingCalendar, clock: Clock, tokens: dict[str, str]
+) -> FastAPI:
     app = FastAPI(title="Safeguarding meeting scheduler", version="1")
 
+    async def coordinator(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> str:
+        if credentials is not None:
+            for name, token in tokens.items():
+                if hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+                    return name
+        raise HTTPException(
+            401, "a coordinator's bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    Coordinator = Annotated[str, Depends(coordinator)]
+
     @app.get("/v1/meetings", response_model=list[MeetingView])
-    async def upcoming_meetings() -> list[MeetingView]:
+    async def upcoming_meetings(who: Coordinator) -> list[MeetingView]:
         """The next few meetings of every series, with how many items each has."""
         views = []
         for series in calendar.series:
             for starts_at in series.occurrences_after(clock.now()):
                 base = f"/v1/meetings/{series.id}/{starts_at.astimezone(LONDON).date().isoformat()}"
+                listed = await items_for(engine, series.id, starts_at)
                 views.append(
                     MeetingView(
                         series_id=series.id,
                         title=series.title,
                         starts_at=starts_at,
                         cutoff_at=series.cutoff_for(starts_at),
-                        items=len(await items_for(engine, series.id, starts_at)),
+                        items=sum(1 for item in listed if not item.review),
+                        reviews=sum(1 for item in listed if item.review),
                         agenda_url=f"{base}/agenda.md",
                         pdf_url=f"{base}/agenda.pdf",
                     )
@@ -65,7 +114,7 @@ def build_http_app(engine: AsyncEngine, calendar: MeetingCalendar, clock: Clock)
 
     async def meeting(
         series_id: str, day: date
-    ) -> tuple[MeetingSeries, datetime, list[AgendaItem]]:
+    ) -> tuple[MeetingSeries, datetime, list[AgendaItem], list[OtherBusiness]]:
         series = next((item for item in calendar.series if item.id == series_id), None)
         if series is None:
             raise HTTPException(404, "no such meeting series")
@@ -77,7 +126,12 @@ def build_http_app(engine: AsyncEngine, calendar: MeetingCalendar, clock: Clock)
         ]
         if not starts:
             raise HTTPException(404, "the series has no meeting on that date")
-        return series, starts[0], await items_for(engine, series.id, starts[0])
+        return (
+            series,
+            starts[0],
+            await items_for(engine, series.id, starts[0]),
+            await other_business_for(engine, series.id, starts[0]),
+        )
 
     @app.get(
         "/v1/meetings/{series_id}/{day}/agenda.{fmt}",
@@ -85,18 +139,18 @@ def build_http_app(engine: AsyncEngine, calendar: MeetingCalendar, clock: Clock)
         responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
     )
     async def agenda(
-        series_id: str, day: date, fmt: Literal["md", "html", "pdf", "ics"]
+        series_id: str, day: date, fmt: Literal["md", "html", "pdf", "ics"], who: Coordinator
     ) -> Response:
         """A meeting's agenda (on a London date) as Markdown, HTML or PDF, or its .ics invitation."""
-        series, starts_at, items = await meeting(series_id, day)
+        series, starts_at, items, other = await meeting(series_id, day)
         filename = f"agenda-{series_id}-{day.isoformat()}.{fmt}"
         if fmt == "html":
-            return HTMLResponse(render_html(series, starts_at, items))
+            return HTMLResponse(render_html(series, starts_at, items, other))
         content: str | bytes
         if fmt == "md":
-            content = render_markdown(series, starts_at, items)
+            content = render_markdown(series, starts_at, items, other)
         elif fmt == "pdf":
-            content = render_pdf(series, starts_at, items)
+            content = render_pdf(series, starts_at, items, other)
         else:
             content = render_ics(series, starts_at)
         disposition = "attachment" if fmt == "ics" else "inline"
@@ -105,5 +159,42 @@ def build_http_app(engine: AsyncEngine, calendar: MeetingCalendar, clock: Clock)
             media_type=MEDIA_TYPES[fmt],
             headers={"Content-Disposition": f'{disposition}; filename="{filename}"'},
         )
+
+    @app.post("/v1/meetings/{series_id}/{day}/order", status_code=204)
+    async def set_order(series_id: str, day: date, body: Order, who: Coordinator) -> None:
+        """Put the meeting's new items in this order (those not named follow, by urgency and age)."""
+        series, starts_at, _, _ = await meeting(series_id, day)
+        try:
+            await reorder(engine, series, starts_at, body.case_references)
+        except NotOnAgenda as missing:
+            raise HTTPException(404, f"{missing} is not a new item of that meeting") from None
+
+    @app.post("/v1/meetings/{series_id}/{day}/items/{case_reference}/defer")
+    async def defer_item(
+        series_id: str, day: date, case_reference: str, who: Coordinator
+    ) -> dict[str, datetime]:
+        """Move the item to the series' next meeting."""
+        series, starts_at, _, _ = await meeting(series_id, day)
+        try:
+            return {"meeting_starts_at": await defer(engine, series, starts_at, case_reference)}
+        except NotOnAgenda:
+            raise HTTPException(404, "not a new item of that meeting") from None
+
+    @app.post("/v1/meetings/{series_id}/{day}/items/{case_reference}/withdraw", status_code=204)
+    async def withdraw_item(
+        series_id: str, day: date, case_reference: str, body: Withdrawal, who: Coordinator
+    ) -> None:
+        """Take the item off the agenda, with the reason (it does not come back as a review)."""
+        series, starts_at, _, _ = await meeting(series_id, day)
+        try:
+            await withdraw(engine, series, starts_at, case_reference, body.reason)
+        except NotOnAgenda:
+            raise HTTPException(404, "not a new item of that meeting") from None
+
+    @app.post("/v1/meetings/{series_id}/{day}/other-business", status_code=204)
+    async def add_item(series_id: str, day: date, body: NewBusiness, who: Coordinator) -> None:
+        """Add an item by hand, under any other business."""
+        series, starts_at, _, _ = await meeting(series_id, day)
+        await add_other_business(engine, series, starts_at, body.text, who, clock.now())
 
     return app

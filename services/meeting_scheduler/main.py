@@ -45,5 +45,5 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
     publishing = WakeableLoop(
         "agenda_publisher", publisher.publish_due, settings.publish_poll_seconds
     )
-    http_app = build_http_app(infra.engine, calendar, infra.clock)
+    http_app = build_http_app(infra.engine, calendar, infra.clock, settings.tokens())
     return build_service_app(infra, http_app, MIGRATIONS, background=[publishing])

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.meeting_scheduler.adapters.tables import agenda_publications, outbox
 from services.meeting_scheduler.agenda import render_ics, render_markdown, render_pdf
 from services.meeting_scheduler.calendar import MeetingCalendar, MeetingKind
-from services.meeting_scheduler.handlers import PRODUCER, items_for
+from services.meeting_scheduler.handlers import PRODUCER, items_for, other_business_for
 from shared.clock import LONDON, Clock
 from shared.events import AgendaAttachment, AgendaPublishedV1
 from shared.logging import get_logger
@@ -49,7 +49,8 @@ class Publisher:
     async def _publish_if_changed(self, series_id: str, starts_at: datetime) -> int:
         series = next(item for item in self.calendar.series if item.id == series_id)
         items = await items_for(self.engine, series_id, starts_at)
-        markdown = render_markdown(series, starts_at, items)
+        other = await other_business_for(self.engine, series_id, starts_at)
+        markdown = render_markdown(series, starts_at, items, other)
         digest = hashlib.sha256(markdown.encode()).hexdigest()
         async with self.engine.begin() as connection:
             last = (
@@ -78,7 +79,7 @@ class Publisher:
                 (
                     f"agenda-{series_id}-{day}-v{version}.pdf",
                     "application/pdf",
-                    render_pdf(series, starts_at, items),
+                    render_pdf(series, starts_at, items, other),
                 ),
                 (f"{series_id}-{day}.ics", "text/calendar", render_ics(series, starts_at, version)),
                 (f"agenda-{series_id}-{day}-v{version}.md", "text/markdown", markdown.encode()),

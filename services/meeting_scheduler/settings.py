@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import Environment, ServiceSettings
+
+DEV_TOKENS = {"coordinator": "dev-coordinator", "head-of-service": "dev-head-of-service"}
 
 
 class SchedulerSettings(ServiceSettings):
@@ -14,3 +16,23 @@ class SchedulerSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///.local/db/meeting_scheduler.sqlite3"
     calendar_file: Path = Path("deploy/config/meetings.yaml")
     publish_poll_seconds: float = Field(default=60.0, gt=0)
+    coordinator_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Bearer tokens of the coordinator (and deputies) by name (JSON). Dev: dev-coordinator.",
+    )
+
+    @model_validator(mode="after")
+    def _no_dev_tokens_outside_dev(self) -> SchedulerSettings:
+        if self.environment is not Environment.DEV and any(
+            token.get_secret_value().startswith("dev-")
+            for token in self.coordinator_tokens.values()
+        ):
+            raise ValueError("MEETINGS_COORDINATOR_TOKENS: dev- tokens are for dev only")
+        return self
+
+    def tokens(self) -> dict[str, str]:
+        if self.coordinator_tokens or self.environment is not Environment.DEV:
+            return {
+                name: token.get_secret_value() for name, token in self.coordinator_tokens.items()
+            }
+        return dict(DEV_TOKENS)

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_HEAD = {"Authorization": "Bearer dev-head-of-service"}  # dev's token for the head of service
+DEV_COORDINATOR = {"Authorization": "Bearer dev-coordinator"}
 CANARIES = {
     "name": "Canary Ottoline Brackenbury",
     "date_of_birth": "1987-03-14",
@@ -156,15 +157,18 @@ async def test_new_user_journey(running_system: System, example_contact: bytes) 
             "interpreter",
         }
         meetings = await eventually(
-            lambda: client.get(f"{system.url(4)}/v1/meetings"),
+            lambda: client.get(f"{system.url(4)}/v1/meetings", headers=DEV_COORDINATOR),
             lambda r: sum(m["items"] for m in r.json()) == 1,
             what="one agenda item",
         )
         agenda_url = next(m["agenda_url"] for m in meetings.json() if m["items"])
-        assert reference in (await client.get(f"{system.url(4)}{agenda_url}")).text
+        assert (
+            reference
+            in (await client.get(f"{system.url(4)}{agenda_url}", headers=DEV_COORDINATOR)).text
+        )
         # The coordinator opens the agenda as a PDF and finds the case in it.
         pdf_url = next(m["pdf_url"] for m in meetings.json() if m["items"])
-        pdf = await client.get(f"{system.url(4)}{pdf_url}")
+        pdf = await client.get(f"{system.url(4)}{pdf_url}", headers=DEV_COORDINATOR)
         assert pdf.headers["content-type"] == "application/pdf"
         assert reference in pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
 
@@ -247,10 +251,14 @@ async def test_canary_identity_leaks_nowhere(
     for mail in _mails(system):
         leaks += [f"mail {mail.name}" for probe in probes if probe in mail.read_bytes()]
     async with httpx.AsyncClient(timeout=10) as client:
-        for meeting in (await client.get(f"{system.url(4)}/v1/meetings")).json():
+        for meeting in (
+            await client.get(f"{system.url(4)}/v1/meetings", headers=DEV_COORDINATOR)
+        ).json():
             for fmt in ("md", "html", "pdf", "ics"):
                 url = meeting["agenda_url"].replace("agenda.md", f"agenda.{fmt}")
-                document = (await client.get(f"{system.url(4)}{url}")).content
+                document = (
+                    await client.get(f"{system.url(4)}{url}", headers=DEV_COORDINATOR)
+                ).content
                 if fmt == "pdf":
                     document = (
                         pypdf.PdfReader(io.BytesIO(document)).pages[0].extract_text().encode()

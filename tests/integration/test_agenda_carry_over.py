@@ -43,7 +43,7 @@ async def test_open_cases_carry_over_and_closed_ones_drop_off(
     )  # fmt: skip
     scheduler = create_scheduler(
         SchedulerSettings(**common | {"database_url": f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3"},
-                          calendar_file=system.ROOT / "deploy" / "config" / "meetings.yaml"), clock,
+                          **system.TEST_SETTINGS_MEETINGS), clock,
     )  # fmt: skip
     event = ReferralOpenedV1(
         occurred_at=clock.now(), correlation_id="c", producer="intake", case_reference="MS-2026-CARRY1",

@@ -69,6 +69,12 @@ TEST_SETTINGS_CASEWORK: dict[str, Any] = {
 }
 
 
+TEST_SETTINGS_MEETINGS: dict[str, Any] = {
+    "coordinator_tokens": {"coordinator": "test-token-coordinator"},
+    "calendar_file": ROOT / "deploy" / "config" / "meetings.yaml",
+}
+
+
 def signed(
     body: bytes, request_id: str | None = None, timestamp: int | None = None
 ) -> dict[str, str]:
@@ -113,10 +119,7 @@ def casework_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
 
 def scheduler_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
     return create_scheduler(
-        SchedulerSettings(
-            **common(kafka, prefix, database_url),
-            calendar_file=ROOT / "deploy" / "config" / "meetings.yaml",
-        )
+        SchedulerSettings(**common(kafka, prefix, database_url), **TEST_SETTINGS_MEETINGS)
     )
 
 
@@ -126,11 +129,14 @@ class Running:
     stack: AsyncExitStack
 
     def client(self, service: str, as_person: str = "head-of-service") -> httpx.AsyncClient:
-        """Casework requires a staff token: by default the head of service's, who sees all."""
+        """Casework takes a staff token (by default the head of service's, who sees all); the
+        meeting scheduler, the coordinator's."""
         transport = httpx.ASGITransport(app=self.apps[service].http_app)
-        headers = (
-            {"Authorization": f"Bearer {STAFF_TOKENS[as_person]}"} if service == "casework" else {}
-        )
+        headers: dict[str, str] = {}
+        if service == "casework":
+            headers = {"Authorization": f"Bearer {STAFF_TOKENS[as_person]}"}
+        elif service == "meeting_scheduler":
+            headers = {"Authorization": "Bearer test-token-coordinator"}
         return httpx.AsyncClient(transport=transport, base_url=f"http://{service}", headers=headers)
 
 

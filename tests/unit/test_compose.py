@@ -76,3 +76,5 @@ def test_production_secrets_are_required_not_defaulted() -> None:
     intake_env = compose()["services"]["intake"]["environment"]
     assert intake_env["SAFEGUARDING_ENV"] == "production"
     assert ":?" in intake_env["INTAKE_VAULT_KEY"], "the vault key must be supplied, never defaulted"
+    assert ":?" in intake_env["INTAKE_POLICE_KEYS"]
+    assert ":?" in compose()["services"]["notifier"]["environment"]["NOTIFIER_ACK_SECRET"]

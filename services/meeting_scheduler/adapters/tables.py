@@ -20,8 +20,23 @@ agenda_items = sa.Table(
     sa.Column("open_needs", sa.String(400), nullable=False),
     sa.Column("late", sa.Boolean, nullable=False),
     sa.Column("added_at", UtcDateTime, nullable=False),
-    # A case enters a series once as a new item; carry-over reviews are a later feature.
+    # The coordinator's hand: a position in the agenda, and withdrawal with a reason.
+    sa.Column("position", sa.Integer, nullable=True),
+    sa.Column("withdrawn_reason", sa.String(500), nullable=True),
+    # A case enters a series once; later meetings list it as a review while it stays open.
     sa.UniqueConstraint("case_reference", "meeting_series", name="uq_agenda_case_series"),
+)
+
+# Items the coordinator adds by hand: any other business.
+manual_items = sa.Table(
+    "manual_items",
+    metadata,
+    sa.Column("item_id", sa.String(64), primary_key=True),
+    sa.Column("meeting_series", sa.String(64), nullable=False),
+    sa.Column("meeting_starts_at", UtcDateTime, nullable=False),
+    sa.Column("text", sa.String(500), nullable=False),
+    sa.Column("added_by", sa.String(64), nullable=False),
+    sa.Column("added_at", UtcDateTime, nullable=False),
 )
 
 # Each version of a meeting's agenda that was sent to the coordinator, with a digest of its text:

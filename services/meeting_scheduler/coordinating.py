@@ -1,0 +1,92 @@
+"""The coordinator's hand on an agenda: reorder, defer an item to the next meeting, withdraw it
+with a reason, add any other business. Every change makes the next publication a revision."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.meeting_scheduler.adapters.tables import agenda_items, manual_items
+from services.meeting_scheduler.calendar import MeetingSeries
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class NotOnAgenda(LookupError):
+    """The case is not a new item of that meeting (reviews follow their case, not a meeting)."""
+
+
+async def reorder(
+    engine: AsyncEngine, series: MeetingSeries, starts_at: datetime, references: list[str]
+) -> None:
+    async with engine.begin() as connection:
+        for position, reference in enumerate(references, start=1):
+            moved = await connection.execute(
+                agenda_items.update()
+                .where(_item(series, starts_at, reference))
+                .values(position=position)
+            )
+            if not moved.rowcount:
+                raise NotOnAgenda(reference)
+
+
+async def defer(
+    engine: AsyncEngine, series: MeetingSeries, starts_at: datetime, reference: str
+) -> datetime:
+    later = [start for start in series.occurrences_after(starts_at) if start > starts_at]
+    if not later:
+        raise NotOnAgenda(reference)
+    async with engine.begin() as connection:
+        moved = await connection.execute(
+            agenda_items.update()
+            .where(_item(series, starts_at, reference))
+            .values(meeting_starts_at=later[0], position=None, late=False)
+        )
+        if not moved.rowcount:
+            raise NotOnAgenda(reference)
+    log.info("agenda_item_deferred", case_reference=reference, to=later[0].isoformat())
+    return later[0]
+
+
+async def withdraw(
+    engine: AsyncEngine, series: MeetingSeries, starts_at: datetime, reference: str, reason: str
+) -> None:
+    async with engine.begin() as connection:
+        gone = await connection.execute(
+            agenda_items.update()
+            .where(_item(series, starts_at, reference))
+            .values(withdrawn_reason=reason)
+        )
+        if not gone.rowcount:
+            raise NotOnAgenda(reference)
+    log.info("agenda_item_withdrawn", case_reference=reference)
+
+
+async def add_other_business(
+    engine: AsyncEngine,
+    series: MeetingSeries,
+    starts_at: datetime,
+    text: str,
+    added_by: str,
+    now: datetime,
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            manual_items.insert().values(
+                item_id=str(uuid.uuid4()), meeting_series=series.id, meeting_starts_at=starts_at,
+                text=text, added_by=added_by, added_at=now,
+            )
+        )  # fmt: skip
+
+
+def _item(series: MeetingSeries, starts_at: datetime, reference: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        agenda_items.c.meeting_series == series.id,
+        agenda_items.c.meeting_starts_at == starts_at,
+        agenda_items.c.case_reference == reference,
+        agenda_items.c.withdrawn_reason.is_(None),
+    )
