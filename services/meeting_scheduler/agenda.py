@@ -104,16 +104,18 @@ def render_html(
     other: Sequence[OtherBusiness] = (),
 ) -> str:
     """The Markdown agenda as a small standalone HTML page (deterministic, like the Markdown)."""
+    return markdown_to_html(series.title, render_markdown(series, starts_at, items, other))
+
+
+def markdown_to_html(title: str, markdown: str) -> str:
     from html import escape
 
     from markdown_it import MarkdownIt
 
-    body = MarkdownIt("commonmark", {"html": False}).render(
-        render_markdown(series, starts_at, items, other)
-    )
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(series.title)}</title></head>\n<body>\n{body}</body></html>\n"
+        f"<title>{escape(title)}</title></head>\n<body>\n{body}</body></html>\n"
     )
 
 
@@ -123,26 +125,36 @@ def render_pdf(
     items: Sequence[AgendaItem],
     other: Sequence[OtherBusiness] = (),
 ) -> bytes:
-    """A printable agenda. Built from the same text as the Markdown, with fixed metadata, so the
-    same agenda always gives the same bytes."""
+    """A printable agenda, from the same text as the Markdown."""
+    return markdown_to_pdf(
+        series.title, starts_at, render_markdown(series, starts_at, items, other)
+    )
+
+
+def markdown_to_pdf(title: str, starts_at: datetime, markdown: str) -> bytes:
+    """Fixed metadata, so the same agenda always gives the same bytes."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
     # Aware, so fpdf2 does not read it in the host's time zone: same agenda, same bytes anywhere.
     pdf.set_creation_date(starts_at.astimezone(LONDON))
-    pdf.set_title(series.title)
+    pdf.set_title(title)
     pdf.set_producer("safeguarding meeting_scheduler")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
-    for line in render_markdown(series, starts_at, items, other).splitlines():
+    for line in markdown.splitlines():
         text = line.replace("**", "").replace("·", "-").strip()
+        if line.startswith("|---"):
+            continue
+        if line.startswith("|"):
+            text = "   ".join(cell.strip() for cell in line.strip("|").split("|"))
         if line.startswith("# "):
             pdf.set_font("Helvetica", "B", 15)
             pdf.multi_cell(0, 8, text[2:], new_x="LMARGIN", new_y="NEXT")
-        elif line.startswith("## "):
+        elif line.startswith("## ") or line.startswith("### "):
             pdf.ln(2)
-            pdf.set_font("Helvetica", "B", 12)
-            pdf.multi_cell(0, 7, text[3:], new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("Helvetica", "B", 12 if line.startswith("## ") else 11)
+            pdf.multi_cell(0, 7, text.lstrip("# "), new_x="LMARGIN", new_y="NEXT")
         elif text:
             pdf.set_font("Helvetica", "", 10)
             indent = 6 if line.startswith("   ") else 0

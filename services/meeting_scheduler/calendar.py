@@ -71,6 +71,12 @@ class MeetingSeries(BaseModel):
             day += timedelta(days=1)
         return datetime.combine(day, local.time())
 
+    def previous_before(self, starts_at: datetime) -> datetime | None:
+        """The series' occurrence before `starts_at` (by the rule), for a period's start."""
+        rule = rrulestr(self.rrule, dtstart=self.starts.replace(tzinfo=None))
+        before = rule.before(starts_at.astimezone(LONDON).replace(tzinfo=None))
+        return before.replace(tzinfo=LONDON) if before is not None else None
+
     def publish_at(self, starts_at: datetime) -> datetime:
         return starts_at - timedelta(hours=self.publish_before_hours)
 

@@ -18,10 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.meeting_scheduler.agenda import (
     AgendaItem,
     OtherBusiness,
-    render_html,
-    render_ics,
-    render_markdown,
-    render_pdf,
 )
 from services.meeting_scheduler.calendar import MeetingCalendar, MeetingSeries
 from services.meeting_scheduler.coordinating import (
@@ -31,6 +27,7 @@ from services.meeting_scheduler.coordinating import (
     reorder,
     withdraw,
 )
+from services.meeting_scheduler.documents import agenda_documents, invitation
 from services.meeting_scheduler.handlers import items_for, other_business_for
 from shared.clock import LONDON, Clock
 
@@ -142,17 +139,18 @@ def build_http_app(
         series_id: str, day: date, fmt: Literal["md", "html", "pdf", "ics"], who: Coordinator
     ) -> Response:
         """A meeting's agenda (on a London date) as Markdown, HTML or PDF, or its .ics invitation."""
-        series, starts_at, items, other = await meeting(series_id, day)
+        series, starts_at, _, _ = await meeting(series_id, day)
+        documents = await agenda_documents(engine, series, starts_at)
         filename = f"agenda-{series_id}-{day.isoformat()}.{fmt}"
         if fmt == "html":
-            return HTMLResponse(render_html(series, starts_at, items, other))
+            return HTMLResponse(documents.html())
         content: str | bytes
         if fmt == "md":
-            content = render_markdown(series, starts_at, items, other)
+            content = documents.markdown
         elif fmt == "pdf":
-            content = render_pdf(series, starts_at, items, other)
+            content = documents.pdf()
         else:
-            content = render_ics(series, starts_at)
+            content = invitation(series, starts_at)
         disposition = "attachment" if fmt == "ics" else "inline"
         return Response(
             content,

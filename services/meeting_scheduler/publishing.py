@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.meeting_scheduler.adapters.tables import agenda_publications, outbox
-from services.meeting_scheduler.agenda import render_ics, render_markdown, render_pdf
-from services.meeting_scheduler.calendar import MeetingCalendar, MeetingKind
-from services.meeting_scheduler.handlers import PRODUCER, items_for, other_business_for
+from services.meeting_scheduler.calendar import MeetingCalendar
+from services.meeting_scheduler.documents import agenda_documents, invitation
+from services.meeting_scheduler.handlers import PRODUCER
 from shared.clock import LONDON, Clock
 from shared.events import AgendaAttachment, AgendaPublishedV1
 from shared.logging import get_logger
@@ -37,8 +37,6 @@ class Publisher:
         now = self.clock.now()
         published = 0
         for series in self.calendar.series:
-            if series.kind is not MeetingKind.CASE_PANEL:
-                continue  # the NASN summary is not built yet
             for starts_at in series.occurrences_after(now):
                 if series.publish_at(starts_at) <= now < starts_at:
                     published += await self._publish_if_changed(series.id, starts_at)
@@ -48,9 +46,8 @@ class Publisher:
 
     async def _publish_if_changed(self, series_id: str, starts_at: datetime) -> int:
         series = next(item for item in self.calendar.series if item.id == series_id)
-        items = await items_for(self.engine, series_id, starts_at)
-        other = await other_business_for(self.engine, series_id, starts_at)
-        markdown = render_markdown(series, starts_at, items, other)
+        documents = await agenda_documents(self.engine, series, starts_at)
+        markdown = documents.markdown
         digest = hashlib.sha256(markdown.encode()).hexdigest()
         async with self.engine.begin() as connection:
             last = (
@@ -79,9 +76,9 @@ class Publisher:
                 (
                     f"agenda-{series_id}-{day}-v{version}.pdf",
                     "application/pdf",
-                    render_pdf(series, starts_at, items, other),
+                    documents.pdf(),
                 ),
-                (f"{series_id}-{day}.ics", "text/calendar", render_ics(series, starts_at, version)),
+                (f"{series_id}-{day}.ics", "text/calendar", invitation(series, starts_at, version)),
                 (f"agenda-{series_id}-{day}-v{version}.md", "text/markdown", markdown.encode()),
             )
             await enqueue(
@@ -96,5 +93,5 @@ class Publisher:
                     ),
                 ),
             )  # fmt: skip
-        log.info("agenda_published", meeting_series=series_id, version=version, items=len(items))
+        log.info("agenda_published", meeting_series=series_id, version=version)
         return 1

@@ -4,7 +4,10 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
 from services.meeting_scheduler.handlers import SchedulerDeps, add_to_agenda, record_task_event
+from services.meeting_scheduler.nasn import record_figures, record_referral
 from shared.events import (
+    CaseworkFiguresV1,
+    ChildReferralOpenedV1,
     ReferralEvent,
     ReferralOpenedV1,
     TaskClosedV1,
@@ -24,7 +27,10 @@ def build_router(deps: SchedulerDeps, referrals_topic: str, tasks_topic: str) ->
         auto_offset_reset="earliest",
     )
     async def on_referral(event: ReferralEvent) -> None:
-        """Adds each new adult referral to the next case-panel meeting."""
+        """Adds each new adult referral to the next case-panel meeting, and counts every referral
+        (without identifiers) for the NASN's summary."""
+        if isinstance(event, ReferralOpenedV1 | ChildReferralOpenedV1):
+            await record_referral(event, deps.engine)
         if isinstance(event, ReferralOpenedV1):
             await add_to_agenda(event, deps)
 
@@ -35,8 +41,11 @@ def build_router(deps: SchedulerDeps, referrals_topic: str, tasks_topic: str) ->
         auto_offset_reset="earliest",
     )
     async def on_task_event(event: TaskEvent) -> None:
-        """Follows casework's tasks: open needs, actions due, and which cases are still open."""
+        """Follows casework's tasks (open needs, actions due, which cases are still open) and its
+        figures (themes for the NASN)."""
         if isinstance(event, TaskOpenedV1 | TaskClosedV1 | TaskOverdueV1):
             await record_task_event(event, deps)
+        elif isinstance(event, CaseworkFiguresV1):
+            await record_figures(event, deps.engine)
 
     return router

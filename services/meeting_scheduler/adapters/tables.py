@@ -63,5 +63,27 @@ case_tasks = sa.Table(
     sa.Column("overdue", sa.Boolean, nullable=False),
 )
 
+# Non-identifying facts of every referral (adult and child), for the NASN's anonymised counts.
+referral_stats = sa.Table(
+    "referral_stats",
+    metadata,
+    sa.Column(
+        "case_reference", sa.String(32), primary_key=True
+    ),  # never rendered: de-duplication only
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
+    sa.Column("district", sa.String(32), nullable=False),
+    sa.Column("exploitation_types", sa.String(200), nullable=False),
+    sa.Column("operation", sa.String(100), nullable=True),
+)
+
+# The latest figures casework reported (CaseworkFiguresV1), for the NASN's themes.
+casework_figures = sa.Table(
+    "casework_figures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),  # always 1: only the latest is kept
+    sa.Column("figures", sa.Text, nullable=False),
+    sa.Column("reported_at", UtcDateTime, nullable=False),
+)
+
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
