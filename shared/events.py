@@ -267,6 +267,9 @@ class AgendaPublishedV1(Event):
     title: str
     version: int
     attachments: tuple[AgendaAttachment, ...] = ()
+    recipients: tuple[str, ...] = Field(
+        default=("meeting_coordinator",), description="Roles or person:<rota id> to send it to."
+    )
 
 
 class AgendaItemAddedV1(Event):

@@ -36,6 +36,11 @@ class MeetingSeries(BaseModel):
     cutoff_time: time
     on_bank_holiday: Literal["next_working_day", "skip", "keep"] = "next_working_day"
     publish_before_hours: Annotated[float, Field(gt=0, le=24 * 14)] = 48
+    recipients: tuple[str, ...] = Field(
+        default=("meeting_coordinator",),
+        description="Who receives the published agenda: roles (meeting_coordinator, "
+        "head_of_service, on_duty) or person:<rota id>.",
+    )
 
     def occurrences_after(self, moment: datetime) -> list[datetime]:
         """Upcoming starts as aware London datetimes. The rule runs on naive wall-clock times and

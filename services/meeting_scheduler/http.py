@@ -6,6 +6,7 @@ No `from __future__ import annotations`: FastAPI must see the `Coordinator` depe
 defined inside build_http_app, as an object."""
 
 import hmac
+import re
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -29,8 +30,10 @@ from services.meeting_scheduler.coordinating import (
 )
 from services.meeting_scheduler.documents import agenda_documents, invitation
 from services.meeting_scheduler.handlers import items_for, other_business_for
+from services.meeting_scheduler.nasn import flag_for_learning
 from shared.clock import LONDON, Clock
 
+CASE_REFERENCE = re.compile(r"MS-\d{4}-[A-Z0-9]+", re.IGNORECASE)
 MEDIA_TYPES = {
     "md": "text/markdown; charset=utf-8",
     "html": "text/html; charset=utf-8",
@@ -55,6 +58,17 @@ class Withdrawal(BaseModel):
 class NewBusiness(BaseModel):
     text: Annotated[
         str, Field(min_length=3, max_length=500, description="No names: the room is multi-agency.")
+    ]
+
+
+class LearningTheme(BaseModel):
+    theme: Annotated[
+        str,
+        Field(
+            min_length=3,
+            max_length=300,
+            description="A theme, not a case: no names, no references.",
+        ),
     ]
 
 
@@ -194,5 +208,12 @@ def build_http_app(
         """Add an item by hand, under any other business."""
         series, starts_at, _, _ = await meeting(series_id, day)
         await add_other_business(engine, series, starts_at, body.text, who, clock.now())
+
+    @app.post("/v1/learning-themes", status_code=204)
+    async def flag_theme(body: LearningTheme, who: Coordinator) -> None:
+        """Flag a theme for the NASN's next learning forum (listed without any case)."""
+        if CASE_REFERENCE.search(body.theme):
+            raise HTTPException(422, "a learning theme may not name a case reference")
+        await flag_for_learning(engine, body.theme, who, clock.now())
 
     return app

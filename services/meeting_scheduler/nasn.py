@@ -14,7 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.meeting_scheduler.adapters.tables import casework_figures, referral_stats
+from services.meeting_scheduler.adapters.tables import (
+    casework_figures,
+    learning_flags,
+    referral_stats,
+)
 from services.meeting_scheduler.calendar import MeetingSeries
 from shared.clock import LONDON
 from shared.db import insert_ignoring_duplicates
@@ -32,6 +36,7 @@ class QuarterSummary:
     by_district: dict[str, int] = field(default_factory=dict)
     operations: dict[str, int] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
+    learning: tuple[str, ...] = ()
 
 
 async def record_referral(
@@ -76,6 +81,19 @@ async def summarise(engine: AsyncEngine, since: datetime, until: datetime) -> Qu
             )
         ).all()
         figures_row = (await connection.execute(sa.select(casework_figures.c.figures))).first()
+        learning = (
+            (
+                await connection.execute(
+                    sa.select(learning_flags.c.theme)
+                    .where(
+                        learning_flags.c.flagged_at >= since, learning_flags.c.flagged_at < until
+                    )
+                    .order_by(learning_flags.c.flagged_at, learning_flags.c.flag_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     exploitation: Counter[str] = Counter()
     for row in rows:
         exploitation.update(filter(None, row.exploitation_types.split(",")))
@@ -87,6 +105,7 @@ async def summarise(engine: AsyncEngine, since: datetime, until: datetime) -> Qu
         by_district=dict(Counter(row.district for row in rows)),
         operations=dict(Counter(row.operation for row in rows if row.operation)),
         figures=json.loads(figures_row.figures) if figures_row else {},
+        learning=tuple(learning),
     )
 
 
@@ -142,5 +161,20 @@ def render_nasn_markdown(
         ]
     else:
         lines += ["No figures from casework yet.", ""]
-    lines += ["## Any other business", ""]
+    lines += ["## Flagged for learning", ""]
+    lines += [f"- {theme}" for theme in summary.learning] or ["Nothing flagged this period."]
+    lines += ["", "## Any other business", ""]
     return "\n".join(lines)
+
+
+async def flag_for_learning(
+    engine: AsyncEngine, theme: str, flagged_by: str, now: datetime
+) -> None:
+    import uuid
+
+    async with engine.begin() as connection:
+        await connection.execute(
+            learning_flags.insert().values(
+                flag_id=str(uuid.uuid4()), theme=theme, flagged_by=flagged_by, flagged_at=now
+            )
+        )

@@ -87,6 +87,7 @@ class Publisher:
                     occurred_at=now, correlation_id=f"agenda-{series_id}-{day}", producer=PRODUCER,
                     meeting_series=series_id, meeting_starts_at=starts_at, title=series.title,
                     version=version,
+                    recipients=series.recipients,
                     attachments=tuple(
                         AgendaAttachment(filename=name, content_type=kind, content_base64=base64.b64encode(data).decode())
                         for name, kind, data in files

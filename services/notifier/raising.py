@@ -213,7 +213,7 @@ async def raise_for_agenda(event: AgendaPublishedV1, deps: NotifierDeps) -> None
                 f" (revision {event.version})" if event.version > 1 else "")},
             correlation_id=event.correlation_id,
             case_references=(),
-            single_step=(Target.COORDINATOR.value,),
+            single_step=agenda_recipients(event.recipients),
             attachments=tuple(
                 Attachment(item.filename, item.content_type, base64.b64decode(item.content_base64))
                 for item in event.attachments
@@ -221,6 +221,13 @@ async def raise_for_agenda(event: AgendaPublishedV1, deps: NotifierDeps) -> None
         )  # fmt: skip
     if alert_id:
         deps.wake_scheduler()
+
+
+def agenda_recipients(wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """Roles and person:<id> from the event; anything else is dropped (the coordinator remains)."""
+    roles = {target.value for target in Target}
+    chosen = tuple(item for item in wanted if item in roles or item.startswith("person:"))
+    return chosen or (Target.COORDINATOR.value,)
 
 
 async def raise_alert(

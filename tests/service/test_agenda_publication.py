@@ -81,6 +81,7 @@ async def test_agenda_is_published_then_revised_only_when_it_changes(tmp_path: P
     assert [event["version"] for event in published] == [1, 2], "no change, no new version"
     first, revised = published
     assert first["meeting_starts_at"] == "2026-12-02T10:00:00Z"
+    assert first["recipients"] == ["meeting_coordinator"]
     names = sorted(item["filename"] for item in revised["attachments"])
     assert names == [
         "agenda-case-panel-2026-12-02-v2.md",

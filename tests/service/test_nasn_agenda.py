@@ -75,6 +75,12 @@ async def test_nasn_agenda_has_counts_and_themes_but_no_case(tmp_path: Path) -> 
         await broker.publish(figures.model_dump(mode="json"), topic=TASKS.name)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app.http_app), base_url="http://m",
                                    headers={"Authorization": "Bearer test-token-coordinator"})  # fmt: skip
+        refused = await client.post("/v1/learning-themes", json={"theme": "see MS-2026-NASN01"})
+        assert refused.status_code == 422, "a theme may not name a case"
+        flagged = await client.post(
+            "/v1/learning-themes", json={"theme": "Debt bondage through travel loans"}
+        )
+        assert flagged.status_code == 204
         markdown = (
             await eventually(
                 lambda: client.get(f"{NASN}/agenda.md"),
@@ -94,6 +100,7 @@ async def test_nasn_agenda_has_counts_and_themes_but_no_case(tmp_path: Path) -> 
     assert "| Op Kestrel | 3 |" in markdown
     assert "People supported: 4 of 100" in markdown
     assert "| housing options | fewer than 3 |" in markdown
+    assert "## Flagged for learning\n\n- Debt bondage through travel loans" in markdown
     assert "<table>" in html
     text = pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert "Referrals: 4" in text

@@ -85,5 +85,15 @@ casework_figures = sa.Table(
     sa.Column("reported_at", UtcDateTime, nullable=False),
 )
 
+# Themes the coordinator flags for the NASN's learning: text only, the case stays behind.
+learning_flags = sa.Table(
+    "learning_flags",
+    metadata,
+    sa.Column("flag_id", sa.String(64), primary_key=True),
+    sa.Column("theme", sa.String(300), nullable=False),
+    sa.Column("flagged_by", sa.String(64), nullable=False),
+    sa.Column("flagged_at", UtcDateTime, nullable=False),
+)
+
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
