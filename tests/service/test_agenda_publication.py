@@ -20,17 +20,18 @@ from services.meeting_scheduler.settings import SchedulerSettings
 from shared.clock import FixedClock
 from shared.events import (
     District,
-    ExploitationType,
-    NrmConsent,
-    Pathway,
-    ReferralOpenedV1,
     SupportNeed,
     Urgency,
 )
 from shared.topics import AGENDA, REFERRALS
+from tests.support.events import referral
 from tests.support.system import ROOT
 from tests.support.waiting import wait_until
 
+NORTH: dict[str, Any] = {
+    "district": District.NORTH_NORFOLK,
+    "support_needs": (SupportNeed.HOUSING,),
+}
 SETTINGS: dict[str, Any] = {
     "SAFEGUARDING_ENV": "test",
     "verify_topics_on_start": False,
@@ -38,16 +39,6 @@ SETTINGS: dict[str, Any] = {
     "publish_poll_seconds": 0.1,
     "calendar_file": ROOT / "deploy" / "config" / "meetings.yaml",
 }
-
-
-def referral(reference: str, at: datetime, urgency: Urgency) -> ReferralOpenedV1:
-    return ReferralOpenedV1(
-        occurred_at=at, correlation_id=f"c-{reference}", producer="intake", case_reference=reference,
-        force_code="NFK", recorded_at=at - timedelta(hours=2), district=District.NORTH_NORFOLK,
-        exploitation_types=(ExploitationType.SEXUAL,), pathway=Pathway.NRM, age_unknown=False,
-        urgency=urgency, immediate_risk=urgency is Urgency.IMMEDIATE, nrm_consent=NrmConsent.GIVEN,
-        support_needs=(SupportNeed.HOUSING,),
-    )  # fmt: skip
 
 
 async def test_agenda_is_published_then_revised_only_when_it_changes(tmp_path: Path) -> None:
@@ -67,12 +58,12 @@ async def test_agenda_is_published_then_revised_only_when_it_changes(tmp_path: P
             published.append(body)
 
     async with TestKafkaBroker(broker), TestApp(app):
-        await broker.publish(referral("MS-2026-PUB001", clock.now(), Urgency.PRIORITY).model_dump(mode="json"),
+        await broker.publish(referral("MS-2026-PUB001", clock.now(), Urgency.PRIORITY, **NORTH).model_dump(mode="json"),
                              topic=REFERRALS.name)  # fmt: skip
         clock.advance(timedelta(hours=22))  # Mon 30 Nov 10:00: 48 h before the meeting
         await wait_until(lambda: len(published) == 1, within=5, what="first version")
         clock.advance(timedelta(hours=1))
-        await broker.publish(referral("MS-2026-PUB002", clock.now(), Urgency.IMMEDIATE).model_dump(mode="json"),
+        await broker.publish(referral("MS-2026-PUB002", clock.now(), Urgency.IMMEDIATE, **NORTH).model_dump(mode="json"),
                              topic=REFERRALS.name)  # fmt: skip
         await wait_until(lambda: len(published) == 2, within=5, what="revised version")
         clock.advance(timedelta(hours=1))

@@ -15,30 +15,15 @@ from services.meeting_scheduler.main import create_app as create_scheduler
 from services.meeting_scheduler.settings import SchedulerSettings
 from shared.clock import FixedClock
 from shared.events import (
-    District,
-    ExploitationType,
-    NrmConsent,
-    Pathway,
-    ReferralOpenedV1,
-    SupportNeed,
     Urgency,
 )
 from shared.topics import AGENDA, REFERRALS
+from tests.support.events import referral
 from tests.support.system import TEST_SETTINGS_MEETINGS
 from tests.support.waiting import wait_until
 
 MEETING = "/v1/meetings/case-panel/2026-12-02"
 AUTH = {"Authorization": "Bearer test-token-coordinator"}
-
-
-def referral(reference: str, at: datetime, urgency: Urgency) -> ReferralOpenedV1:
-    return ReferralOpenedV1(
-        occurred_at=at, correlation_id=f"c-{reference}", producer="intake", case_reference=reference,
-        force_code="NFK", recorded_at=at - timedelta(hours=1), district=District.NORWICH,
-        exploitation_types=(ExploitationType.LABOUR,), pathway=Pathway.NRM, age_unknown=False,
-        urgency=urgency, immediate_risk=False, nrm_consent=NrmConsent.GIVEN,
-        support_needs=(SupportNeed.HEALTHCARE,),
-    )  # fmt: skip
 
 
 async def test_coordinator_edits_the_agenda(tmp_path: Path) -> None:
