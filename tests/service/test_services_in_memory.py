@@ -15,15 +15,13 @@ from services.notifier.main import create_app as create_notifier
 from services.notifier.ports import Attachment
 from services.notifier.settings import NotifierSettings
 from shared.events import (
-    District,
-    ExploitationType,
     NrmConsent,
     Pathway,
     ReferralOpenedV1,
-    SupportNeed,
     Urgency,
 )
 from shared.topics import ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS
+from tests.support.events import referral as build_referral
 from tests.support.system import TEST_SETTINGS_INTAKE, TEST_SETTINGS_NOTIFIER
 from tests.support.waiting import wait_until
 
@@ -46,25 +44,17 @@ class RecordingSender:
         return True
 
 
-def referral(**changes: Any) -> ReferralOpenedV1:
-    fields: dict[str, Any] = {
-        "occurred_at": datetime(2026, 11, 28, 9, 0, tzinfo=UTC),
-        "correlation_id": "c-1",
-        "producer": "intake",
-        "case_reference": "MS-2026-ABCDEF",
-        "force_code": "NFK",
-        "recorded_at": datetime(2026, 11, 28, 8, 30, tzinfo=UTC),
-        "district": District.NORWICH,
-        "exploitation_types": (ExploitationType.LABOUR,),
-        "pathway": Pathway.DUTY_TO_NOTIFY,
-        "age_unknown": False,
-        "urgency": Urgency.IMMEDIATE,
-        "immediate_risk": True,
-        "nrm_consent": NrmConsent.DECLINED,
-        "support_needs": (SupportNeed.HEALTHCARE,),
-        "operation": "Op Test",
-    }
-    return ReferralOpenedV1(**(fields | changes))
+def referral() -> ReferralOpenedV1:
+    """The shared builder, as an immediate Duty to Notify case recorded at 08:30 in an operation."""
+    return build_referral(
+        "MS-2026-ABCDEF",
+        datetime(2026, 11, 28, 9, 0, tzinfo=UTC),
+        Urgency.IMMEDIATE,
+        recorded_at=datetime(2026, 11, 28, 8, 30, tzinfo=UTC),
+        pathway=Pathway.DUTY_TO_NOTIFY,
+        nrm_consent=NrmConsent.DECLINED,
+        operation="Op Test",
+    )
 
 
 async def test_intake_ingress_record_becomes_a_referral_and_junk_a_dead_letter(
