@@ -110,6 +110,7 @@ class LocalKafka:
     bootstrap_servers: str
     run_dir: Path
     own_run_dir: bool
+    jvm: list[str]
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (Kafka's clean shutdown hook), then SIGKILL if it hangs; never leaves a JVM."""
@@ -121,6 +122,14 @@ class LocalKafka:
         """kill -9, as a crash would (fault tests)."""
         self.process.kill()
         self.process.wait()
+
+    def restart(self) -> None:
+        """Start the JVM again on the same data folder and ports, as an operator would after a
+        crash: nothing is reformatted, so every record the broker acknowledged must still be
+        there (fault tests)."""
+        if self.process.poll() is None:
+            raise BrokerError("the broker is still running; kill() or stop() it first")
+        self.process = _launch(self.jvm, self.run_dir)
 
 
 async def wait_until_ready(bootstrap_servers: str, limit_seconds: float = 90.0) -> None:
@@ -182,15 +191,18 @@ def start_local_kafka(
     )  # fmt: skip
     if formatted.returncode != 0:
         raise BrokerError(f"formatting Kafka storage failed:\n{formatted.stdout}{formatted.stderr}")
-    log = (run_dir / "stdout.log").open("ab")
-    process = subprocess.Popen(
-        [*jvm, "kafka.Kafka", str(properties)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # Ctrl-C reaches the launcher, which stops the broker last
-        preexec_fn=die_with_parent(),
-    )
-    return LocalKafka(process, f"127.0.0.1:{port}", run_dir, own_run_dir)
+    return LocalKafka(_launch(jvm, run_dir), f"127.0.0.1:{port}", run_dir, own_run_dir, jvm)
+
+
+def _launch(jvm: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
+    with (run_dir / "stdout.log").open("ab") as log:
+        return subprocess.Popen(
+            [*jvm, "kafka.Kafka", str(run_dir / "server.properties")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the launcher, which stops the broker last
+            preexec_fn=die_with_parent(),
+        )
 
 
 def _kafka_uuid() -> str:

@@ -1,0 +1,63 @@
+"""The fault suite's rig: the four services as real processes on their own databases (SQLite or
+PostgreSQL, by the `database_kind` parameter), a real SMTP sink, a real HTTP SMS gateway, and
+ground truth kept by the contact generator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from shared.topics import POLICE_CONTACTS
+from tests.support.databases import DatabaseUrls
+from tests.support.ground_truth import Contact, Generator, Tally, tally
+from tests.support.http_gateway import Gateway, RunningGateway
+from tests.support.live import SERVICES
+from tests.support.smtp import SmtpSink
+
+pytestmark = pytest.mark.fault
+
+
+@dataclass
+class Sinks:
+    gateway: Gateway
+    smtp: SmtpSink
+
+    def sms_titles(self) -> list[str]:
+        return [item.title for item in self.gateway.received if item.path.startswith("/sms/")]
+
+    def email_subjects(self) -> list[str]:
+        return [str(message["subject"]) for message in self.smtp.inbox.messages]
+
+
+@pytest.fixture
+async def sinks() -> AsyncIterator[Sinks]:
+    async with RunningGateway() as gateway:
+        with SmtpSink() as smtp:
+            yield Sinks(gateway, smtp)
+
+
+@pytest.fixture
+async def service_databases(database_urls: DatabaseUrls) -> dict[str, str]:
+    return {name: await database_urls.new(name) for name in SERVICES}
+
+
+def generator(intake_url: str, kafka: str, prefix: str, run_id: str) -> Generator:
+    return Generator(intake_url, kafka, POLICE_CONTACTS.full_name(prefix), run_id)
+
+
+async def settled(
+    databases: dict[str, str], contacts: list[Contact], sinks: Sinks, within: float
+) -> tuple[Tally, float]:
+    """Poll the databases and sinks until every acknowledged contact has all its effects (or the
+    time runs out); returns the last tally and the seconds it took."""
+    started = time.monotonic()
+    while True:
+        found = await tally(databases, contacts, sinks.sms_titles(), sinks.email_subjects())
+        complete = not found.problems(contacts) and not found.missing_messages(contacts)
+        if complete or time.monotonic() - started > within:
+            return found, time.monotonic() - started
+        await asyncio.sleep(1.0)

@@ -1,0 +1,277 @@
+"""Ground truth for the fault suite: a generator that sends police contacts at a steady rate, by
+HTTP and by the ingress topic, and remembers each one whose POST or produce was acknowledged; and
+a tally that reads every service's database (and the SMS/email sinks) to count, for each of those
+contacts, its case, alert, tasks and agenda item."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.casework.adapters.tables import tasks
+from services.intake.adapters.tables import cases
+from services.meeting_scheduler.adapters.tables import agenda_items
+from services.notifier.adapters.tables import alerts, notifications
+from shared.kafka import PRODUCER_SAFETY
+from tests.support import system
+
+NEEDS = ("safe_accommodation", "healthcare", "legal_advice", "interpreter", "financial_support")
+CONSENTS = ("given", "declined", "not_asked")
+CASE_REFERENCE = re.compile(r"MS-\d{4}-[A-Z2-9]{6}")
+
+
+@dataclass
+class Contact:
+    """One generated contact. `acknowledged` is the ground truth: intake answered 200/202, or the
+    broker acknowledged the record (acks=all)."""
+
+    police_reference: str
+    via: str  # "http" | "kafka"
+    body: bytes
+    tasks_expected: int
+    planned_at: float
+    acknowledged: bool = False
+    answered_at: float | None = None
+    status: str = ""
+
+
+def contact_body(
+    police_reference: str, rng: random.Random, operation: str | None = None
+) -> dict[str, Any]:
+    """An adult, not at immediate risk (a priority alert: SMS and email), with 1–3 needs."""
+    return {
+        "police_reference": police_reference,
+        "force_code": "NFK",
+        "recorded_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+        "officer": {"collar_number": "2215", "name": "PC Fault Tester"},
+        "operation": operation,
+        "location": {
+            "district": "norwich",
+            "place_type": "residential",
+            "postcode_sector": "NR1 1",
+        },
+        "person": {
+            "name": f"Generated Person {rng.randrange(10**6)}",
+            "date_of_birth": "1990-05-17",
+            "gender": "female",
+            "nationality": "RO",
+            "languages": ["ro"],
+            "interpreter_required": True,
+            "safe_to_contact": {"phone": False, "sms": False, "email": False},
+        },
+        "exploitation_types": ["labour"],
+        "indicators": ["debt_bondage"],
+        "immediate_risk": False,
+        "nrm_consent": rng.choice(CONSENTS),
+        "support_needs": rng.sample(NEEDS, rng.randint(1, 3)),
+        "notes": None,
+    }
+
+
+def expected_tasks(body: dict[str, Any]) -> int:
+    """First contact, plus the duty-to-notify check or the NRM explanation, plus one a need
+    (services/casework/domain.py plan_tasks, for an adult)."""
+    return 1 + (body["nrm_consent"] in ("declined", "not_asked")) + len(body["support_needs"])
+
+
+class Generator:
+    """Open loop: contact i is planned at start + i/rate and sent then, whatever happened to the
+    ones before it, so a stalled system shows as latency, not as a slower sender."""
+
+    def __init__(
+        self,
+        intake_url: str,
+        kafka: str,
+        ingress_topic: str,
+        run_id: str,
+        seed: int = 20261128,
+        kafka_share: float = 0.5,
+        send_timeout: float = 10.0,
+    ) -> None:
+        self.intake_url, self.kafka, self.topic = intake_url, kafka, ingress_topic
+        self.run_id, self.rng, self.kafka_share = run_id, random.Random(seed), kafka_share
+        self.send_timeout = send_timeout
+        self.contacts: list[Contact] = []
+
+    def make(self, number: int, operation: str | None = None) -> Contact:
+        body = contact_body(f"GT/{self.run_id}/{number:06d}", self.rng, operation)
+        via = "kafka" if self.rng.random() < self.kafka_share else "http"
+        return Contact(
+            body["police_reference"], via, json.dumps(body).encode(), expected_tasks(body), 0.0
+        )
+
+    async def run(
+        self,
+        count: int,
+        rate: float,
+        on_sent: Callable[[int], None] | None = None,
+        operation: str | None = None,
+    ) -> list[Contact]:
+        producer = AIOKafkaProducer(bootstrap_servers=self.kafka, **PRODUCER_SAFETY)
+        await producer.start()
+        try:
+            async with httpx.AsyncClient(
+                base_url=self.intake_url, timeout=self.send_timeout
+            ) as client:
+                start = time.monotonic()
+                pending: list[asyncio.Task[None]] = []
+                for number in range(count):
+                    contact = self.make(len(self.contacts), operation)
+                    contact.planned_at = start + number / rate
+                    self.contacts.append(contact)
+                    delay = contact.planned_at - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    pending.append(asyncio.create_task(self._send(contact, client, producer)))
+                    if on_sent is not None:
+                        on_sent(number + 1)
+                await asyncio.gather(*pending)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 15)
+        return self.contacts
+
+    async def _send(
+        self, contact: Contact, client: httpx.AsyncClient, producer: AIOKafkaProducer
+    ) -> None:
+        try:
+            if contact.via == "http":
+                response = await client.post(
+                    "/v1/contacts", content=contact.body, headers=system.signed(contact.body)
+                )
+                contact.status = str(response.status_code)
+                contact.acknowledged = response.status_code in (200, 202)
+            else:
+                await asyncio.wait_for(
+                    producer.send_and_wait(
+                        self.topic, contact.body, key=contact.police_reference.encode()
+                    ),
+                    self.send_timeout,
+                )
+                contact.status = "acked"
+                contact.acknowledged = True
+        except Exception as error:  # an unacknowledged send is simply not counted
+            contact.status = type(error).__name__
+        contact.answered_at = time.monotonic()
+
+
+@dataclass
+class Tally:
+    """What the databases and sinks hold for the acknowledged contacts."""
+
+    acknowledged: int
+    cases: Counter[str] = field(default_factory=Counter)  # police reference → cases
+    references: dict[str, str] = field(default_factory=dict)  # police reference → case reference
+    alerts: Counter[str] = field(default_factory=Counter)  # case reference → alerts
+    delivered: Counter[str] = field(default_factory=Counter)  # case reference → delivered notes
+    tasks: Counter[str] = field(default_factory=Counter)  # case reference → tasks
+    agenda: Counter[str] = field(default_factory=Counter)  # case reference → agenda items
+    sms: Counter[str] = field(default_factory=Counter)  # case reference → SMS at the gateway
+    emails: Counter[str] = field(default_factory=Counter)  # case reference → emails at the sink
+
+    def problems(self, contacts: Iterable[Contact], channels: int = 2) -> dict[str, int]:
+        """Per effect, how many acknowledged contacts lack it or have too much of it."""
+        wanted = [c for c in contacts if c.acknowledged]
+        found: Counter[str] = Counter()
+        for contact in wanted:
+            count = self.cases[contact.police_reference]
+            if count != 1:
+                found["case missing" if count == 0 else "case duplicated"] += 1
+                continue
+            case = self.references[contact.police_reference]
+            for effect, have, want in (
+                ("alert", self.alerts[case], 1),
+                ("delivered notification", self.delivered[case], channels),
+                ("task", self.tasks[case], contact.tasks_expected),
+                ("agenda item", self.agenda[case], 1),
+            ):
+                if have < want:
+                    found[f"{effect} missing"] += 1
+                elif have > want:
+                    found[f"{effect} duplicated"] += 1
+        return dict(found)
+
+    def message_duplicates(self) -> int:
+        """Provider messages sent more than once for one case (SMS and email together)."""
+        return sum(n - 1 for n in self.sms.values() if n > 1) + sum(
+            n - 1 for n in self.emails.values() if n > 1
+        )
+
+    def missing_messages(self, contacts: Iterable[Contact]) -> int:
+        missing = 0
+        for contact in contacts:
+            case = self.references.get(contact.police_reference)
+            if contact.acknowledged and case is not None:
+                missing += (self.sms[case] == 0) + (self.emails[case] == 0)
+        return missing
+
+
+async def _rows(url: str, query: sa.Select[Any]) -> list[sa.Row[Any]]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return list((await connection.execute(query)).all())
+    finally:
+        await engine.dispose()
+
+
+async def tally(
+    database_urls: dict[str, str],
+    contacts: list[Contact],
+    sms_titles: Iterable[str] = (),
+    email_subjects: Iterable[str] = (),
+) -> Tally:
+    result = Tally(sum(c.acknowledged for c in contacts))
+    for row in await _rows(
+        database_urls["intake"], sa.select(cases.c.police_reference, cases.c.case_reference)
+    ):
+        result.cases[row.police_reference] += 1
+        result.references[row.police_reference] = row.case_reference
+    for row in await _rows(
+        database_urls["notifier"],
+        sa.select(alerts.c.case_reference).where(alerts.c.kind == "referral"),
+    ):
+        result.alerts[row.case_reference] += 1
+    for row in await _rows(
+        database_urls["notifier"],
+        sa.select(alerts.c.case_reference)
+        .join(notifications, notifications.c.alert_id == alerts.c.alert_id)
+        .where(notifications.c.step == 0, notifications.c.status == "delivered"),
+    ):
+        result.delivered[row.case_reference] += 1
+    for row in await _rows(database_urls["casework"], sa.select(tasks.c.case_reference)):
+        result.tasks[row.case_reference] += 1
+    for row in await _rows(
+        database_urls["meeting_scheduler"], sa.select(agenda_items.c.case_reference)
+    ):
+        result.agenda[row.case_reference] += 1
+    for title in sms_titles:
+        for case in set(CASE_REFERENCE.findall(title)):
+            result.sms[case] += 1
+    for subject in email_subjects:
+        for case in set(CASE_REFERENCE.findall(subject)):
+            result.emails[case] += 1
+    return result
+
+
+def summary(contacts: list[Contact]) -> dict[str, int]:
+    return {
+        "sent": len(contacts),
+        "acknowledged": sum(c.acknowledged for c in contacts),
+        "by http": sum(c.via == "http" and c.acknowledged for c in contacts),
+        "by kafka": sum(c.via == "kafka" and c.acknowledged for c in contacts),
+    }

@@ -1,0 +1,216 @@
+"""The four services as real processes (`faststream run`, as the run command starts them), each
+with its own database, log file and port, so a test can kill -9 one, SIGTERM one mid-work, and
+start it again on the same database. Used by the fault suite and the benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from deploy.kafka_broker import free_port
+from deploy.processes import die_with_parent, stop_process
+from tests.support import system
+from tests.support.http_gateway import Gateway
+from tests.support.notifier import write_policy, write_rota
+
+SERVICES = ("intake", "notifier", "casework", "meeting_scheduler")
+ENV_PREFIX = {
+    "intake": "INTAKE",
+    "notifier": "NOTIFIER",
+    "casework": "CASEWORK",
+    "meeting_scheduler": "MEETINGS",
+}
+
+
+def _secret_map(values: dict[str, str]) -> str:
+    return json.dumps(values)
+
+
+def service_env(
+    name: str,
+    kafka: str,
+    prefix: str,
+    database_url: str,
+    folder: Path,
+    extra: dict[str, str],
+) -> dict[str, str]:
+    """Environment of one service process: test secrets, short polls, its own database."""
+    p = ENV_PREFIX[name]
+    env = dict(os.environ) | {
+        "SAFEGUARDING_ENV": "test",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "LOG_LEVEL": "INFO",
+        f"{p}_DATABASE_URL": database_url,
+        f"{p}_CONSUMER_RETRY_BACKOFF_SECONDS": "0.05",
+        f"{p}_OUTBOX_POLL_SECONDS": "0.2",
+    }
+    if name == "intake":
+        env |= {
+            "INTAKE_VAULT_KEY": system.TEST_VAULT_KEY,
+            "INTAKE_VAULT_KEY_ID": "test-1",
+            "INTAKE_POLICE_KEYS": _secret_map({system.TEST_POLICE_KEY_ID: system.TEST_POLICE_KEY}),
+        }
+    elif name == "notifier":
+        env |= {
+            "NOTIFIER_ROTA_FILE": str(folder / "rota.yaml"),
+            "NOTIFIER_ALERTING_FILE": str(folder / "alerting.yaml"),
+            "NOTIFIER_ACK_SECRET": str(system.TEST_SETTINGS_NOTIFIER["ack_secret"]),
+            "NOTIFIER_DISPATCH_POLL_SECONDS": "0.2",
+            "NOTIFIER_DELIVERY_LEASE_SECONDS": "10",
+        }
+    elif name == "casework":
+        env |= {
+            "CASEWORK_STAFF_TOKENS": _secret_map(system.STAFF_TOKENS),
+            "CASEWORK_CONFIG_FILE": str(system.ROOT / "deploy" / "config" / "casework.yaml"),
+            "CASEWORK_ROTA_FILE": str(folder / "rota.yaml"),
+            "CASEWORK_CHASE_POLL_SECONDS": "0.5",
+        }
+    else:
+        env |= {
+            "MEETINGS_COORDINATOR_TOKENS": _secret_map({"coordinator": "test-token-coordinator"}),
+            "MEETINGS_CALENDAR_FILE": str(system.ROOT / "deploy" / "config" / "meetings.yaml"),
+        }
+    return env | extra
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    env: dict[str, str]
+    log: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def spawn(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            raise RuntimeError(f"{self.name} is already running")
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "faststream", "run",
+                 f"services.{self.name}.main:create_app", "--factory",
+                 "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=system.ROOT, env=self.env, stdout=sink, stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(),
+            )  # fmt: skip
+        self.starts += 1
+
+    async def wait_ready(self, within: float = 90.0) -> float:
+        """Seconds until /readyz answers 200 (the service reached Kafka and its database)."""
+        started = time.monotonic()
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise AssertionError(
+                        f"{self.name} exited with {self.process.returncode}; see {self.log}"
+                    )
+                try:
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        return time.monotonic() - started
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() - started > within:
+                    raise AssertionError(f"{self.name} not ready in {within:.0f} s; see {self.log}")
+                await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        """kill -9: no shutdown hook, no flush, no commit."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.process is not None
+        return stop_process(self.process, timeout)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class LiveSystem:
+    """`async with LiveSystem(...) as live:` starts the named services and stops them at the end.
+
+    The notifier's rota points at `gateway` (SMS and voice) and the SMTP sink on `smtp_port`; its
+    escalation steps are `step_seconds` apart (an hour by default, so a long stream of contacts
+    raises exactly one round of notifications each)."""
+
+    def __init__(
+        self,
+        kafka: str,
+        prefix: str,
+        database_urls: dict[str, str],
+        folder: Path,
+        gateway: Gateway,
+        smtp_port: int,
+        step_seconds: float = 3600.0,
+        names: tuple[str, ...] = SERVICES,
+        extra_env: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_rota(folder, gateway, smtp_port)
+        write_policy(folder, step_seconds)
+        self.folder = folder
+        self.services = {
+            name: ServiceProcess(
+                name,
+                service_env(
+                    name,
+                    kafka,
+                    prefix,
+                    database_urls[name],
+                    folder,
+                    (extra_env or {}).get(name, {}),
+                ),
+                folder / f"{name}.log",
+            )
+            for name in names
+        }
+
+    def __getitem__(self, name: str) -> ServiceProcess:
+        return self.services[name]
+
+    async def __aenter__(self) -> LiveSystem:
+        try:
+            for service in self.services.values():
+                service.spawn()
+            for service in self.services.values():
+                await service.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            if service.process is not None:
+                stop_process(service.process)
+
+    async def restart(self, name: str) -> float:
+        """Start a stopped or killed service again; seconds until it is ready."""
+        self.services[name].spawn()
+        return await self.services[name].wait_ready()
+
+    def logs(self) -> str:
+        return "\n".join(
+            service.log.read_text(errors="replace")
+            for service in self.services.values()
+            if service.log.exists()
+        )
