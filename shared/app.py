@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from shared.clock import Clock
 from shared.db import create_engine, migrate
 from shared.events import DeadLetterV1
-from shared.kafka import create_broker, security_from, verify_topics
+from shared.kafka import check_producer_safety, create_broker, security_from, verify_topics
 from shared.logging import configure_logging, route_library_loggers
 from shared.outbox import OutboxRelay
 from shared.reliability import RetryPolicy, dead_letter_middleware
@@ -190,6 +190,8 @@ def build_service_app(
         # FastStream starts the broker after uvicorn's "startup complete"; a failure there would
         # leave the HTTP side serving without Kafka, so connect now.
         await infra.broker.connect()
+        if settings.verify_topics_on_start:  # off only with FastStream's in-memory broker
+            check_producer_safety(infra.broker)
 
     async def start_jobs() -> None:
         for job in jobs:

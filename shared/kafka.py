@@ -30,6 +30,28 @@ class MissingTopicsError(RuntimeError):
     """A service refuses to start rather than wait for topics that auto-creation would invent."""
 
 
+class UnsafeProducerError(RuntimeError):
+    """A service refuses to start if its connected producer could lose or duplicate a record."""
+
+
+def check_producer_safety(broker: KafkaBroker) -> None:
+    """Read the settings back from the producer actually connected, not from our own constants:
+    a FastStream or aiokafka upgrade that changed a default, or a broker built without
+    PRODUCER_SAFETY, must stop the service at start, not lose a referral months later.
+    (aiokafka keeps acks on its sender and idempotence as a transaction manager; -1 means all.)"""
+    state = getattr(broker.config.producer, "_producer", None)
+    producer = getattr(state, "producer", None)
+    if producer is None:
+        raise UnsafeProducerError("the Kafka producer is not connected; cannot check its settings")
+    acks = getattr(getattr(producer, "_sender", None), "_acks", None)
+    idempotent = getattr(producer, "_txn_manager", None) is not None
+    if acks != -1 or not idempotent:
+        raise UnsafeProducerError(
+            f"the Kafka producer must use acks=all with idempotence (found acks={acks!r}, "
+            f"idempotence={'on' if idempotent else 'off'}); refusing to start"
+        )
+
+
 def security_from(settings: ServiceSettings) -> BaseSecurity | None:
     """TLS (verified against KAFKA_CA_FILE or the system store), optionally with SCRAM-SHA-512."""
     if settings.kafka_security == "plaintext":

@@ -5,6 +5,7 @@ ground truth kept by the contact generator."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -61,3 +62,20 @@ async def settled(
         if complete or time.monotonic() - started > within:
             return found, time.monotonic() - started
         await asyncio.sleep(1.0)
+
+
+def fault_scale() -> tuple[int, float]:
+    """(contacts, contacts a second) for the streaming scenarios. FAULT_CONTACTS and FAULT_RATE
+    override the defaults, e.g. for a longer soak before a release."""
+    return int(os.environ.get("FAULT_CONTACTS", "1200")), float(os.environ.get("FAULT_RATE", "20"))
+
+
+def report(scenario: str, counts: dict[str, object], found: Tally, contacts: list[Contact]) -> None:
+    """One line a scenario, printed so the figures can be quoted (pytest -s, or the -rA summary)."""
+    problems = found.problems(contacts)
+    figures = counts | {
+        "processed": found.acknowledged - sum(problems.values()),
+        "missing/duplicated effects": problems or 0,
+        "provider duplicates": found.message_duplicates(),
+    }
+    print(f"\n{scenario}: " + ", ".join(f"{key} {value}" for key, value in figures.items()))
