@@ -24,6 +24,7 @@ log = get_logger(__name__)
 # At-least-once production: every in-sync replica has the record before the send returns, and the
 # idempotent producer stops a retried send from writing it twice.
 PRODUCER_SAFETY: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
+GRACEFUL_STOP_SECONDS = 10.0
 
 
 class MissingTopicsError(RuntimeError):
@@ -88,6 +89,9 @@ def create_broker(
         security=security,
         # A logger of ours, so FastStream adds no plain-text handler of its own.
         logger=logging.getLogger(f"faststream.{client_id}"),
+        # On SIGTERM a handler already running gets this long to finish and commit; one still
+        # running after it is abandoned uncommitted, so its record is read again after restart.
+        graceful_timeout=GRACEFUL_STOP_SECONDS,
         **PRODUCER_SAFETY,
     )
     return broker

@@ -3,6 +3,9 @@
 Every subscriber runs with `AckPolicy.NACK_ON_ERROR` (shared/app.py). This middleware wraps the
 decode + handler call so that:
 - a permanent failure (bad JSON, schema violation, `PermanentError`) is dead-lettered at once;
+- the database or Kafka being unreachable, locked or slow is retried until it is back (capped
+  backoff, no limit): the record is not at fault and every record behind it would fail the same way,
+  so it waits (lag grows, the log says why) rather than being shelved as a dead letter;
 - any other failure is retried a bounded number of times with backoff, then dead-lettered;
 - after a dead letter is written the record is acknowledged, so the partition moves on;
 - if the dead letter itself cannot be written, the error propagates, the record is nacked and read
@@ -18,7 +21,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy.exc
 import structlog
+from aiokafka.errors import KafkaError
 from faststream import BaseMiddleware
 from faststream.message import StreamMessage
 from pydantic import ValidationError
@@ -37,6 +42,24 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     json.JSONDecodeError,
     UnicodeDecodeError,
 )
+
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError,  # SQLite "database is locked", PostgreSQL restarting
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection in time
+    KafkaError,
+    OSError,  # connection refused or reset
+    TimeoutError,
+)
+INFRASTRUCTURE_BACKOFF_CAP_SECONDS = 30.0
+
+
+def waiting_on_infrastructure(error: BaseException) -> bool:
+    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, INFRASTRUCTURE_ERRORS)
+
 
 DeadLetterSink = Callable[[DeadLetterV1], Awaitable[None]]
 
@@ -67,14 +90,29 @@ def dead_letter_middleware(
     async def _consume_with_retries(
         call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
     ) -> Any:
-        for attempt in range(1, policy.max_attempts + 1):
+        attempt, waits = 0, 0
+        while True:
+            attempt += 1
             try:
                 return await call_next(msg)
             except PERMANENT_ERRORS as error:
                 await _dead_letter(msg, error, attempt)
                 return None
             except Exception as error:  # noqa: BLE001 - anything not known permanent is retried
-                if attempt == policy.max_attempts:
+                if waiting_on_infrastructure(error):
+                    waits += 1
+                    attempt -= 1  # not the record's fault: does not count towards dead-lettering
+                    delay = min(INFRASTRUCTURE_BACKOFF_CAP_SECONDS, policy.delay(waits))
+                    log.warning(
+                        "handler_waiting_for_infrastructure",
+                        waits=waits,
+                        retry_in_seconds=delay,
+                        error_type=type(error).__name__,
+                        error=safe_reason(error),
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                if attempt >= policy.max_attempts:
                     await _dead_letter(msg, error, attempt)
                     return None
                 log.warning(
@@ -84,7 +122,6 @@ def dead_letter_middleware(
                     error=safe_reason(error),
                 )
                 await asyncio.sleep(policy.delay(attempt))
-        return None
 
     async def _dead_letter(msg: StreamMessage[Any], error: BaseException, attempts: int) -> None:
         record = msg.raw_message
