@@ -22,6 +22,7 @@ from shared.events import DeadLetterV1
 from shared.kafka import check_producer_safety, create_broker, security_from, verify_topics
 from shared.logging import configure_logging, route_library_loggers
 from shared.outbox import OutboxRelay
+from shared.redaction import error_path
 from shared.reliability import RetryPolicy, dead_letter_middleware
 from shared.settings import ServiceSettings
 from shared.topics import ALL_TOPICS, DEAD_LETTERS, TopicSpec
@@ -92,7 +93,7 @@ def refuse_without_echo(http_app: FastAPI) -> None:
     @http_app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
         errors = [
-            {"path": ".".join(str(part) for part in item.get("loc", ())), "message": str(item.get("msg", "")),
+            {"path": error_path(item), "message": str(item.get("msg", "")),
              "type": str(item.get("type", ""))}
             for item in error.errors()
         ]  # fmt: skip

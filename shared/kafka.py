@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import ssl
@@ -123,10 +124,23 @@ async def ensure_topics(
                     for spec in wanted
                 ]
             )
+            await _until_listed(admin, {spec.full_name(prefix) for spec in wanted})
         return [spec.full_name(prefix) for spec in wanted]
     finally:
         with contextlib.suppress(Exception):
             await admin.close()
+
+
+async def _until_listed(
+    admin: AIOKafkaAdminClient, names: set[str], limit_seconds: float = 30.0
+) -> None:
+    """CreateTopics returns once the controller has them; a busy broker may list them a moment
+    later. Services verify topics at start, so wait until they are visible."""
+    deadline = asyncio.get_running_loop().time() + limit_seconds
+    while missing := names - set(await admin.list_topics()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise MissingTopicsError(f"created but not listed: {', '.join(sorted(missing))}")
+        await asyncio.sleep(0.1)
 
 
 def _single_broker(cluster: dict[str, Any]) -> bool:

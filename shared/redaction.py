@@ -46,19 +46,36 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
-def validation_errors(error: ValidationError) -> list[dict[str, str]]:
-    """Each failing field's path and message, never the submitted value."""
+UNKNOWN_FIELD = "(a field not in the contract)"
+
+
+def error_path(item: Any, own_input: bool = False) -> str:
+    """A validation error's location, dotted; an unknown field's name withheld unless the input
+    is our own (a configuration file an operator needs told which key is wrong)."""
+    parts = [str(part) for part in item.get("loc", ())]
+    if item.get("type") == "extra_forbidden" and parts and not own_input:
+        # The name of an unknown field is the sender's text, not ours, and may itself be a name
+        # or a phone number: say where it was, not what it was called.
+        parts[-1] = UNKNOWN_FIELD
+    return ".".join(parts) or "(body)"
+
+
+def validation_errors(error: ValidationError, own_input: bool = False) -> list[dict[str, str]]:
+    """Each failing field's path and message, never the submitted value (nor a key the sender
+    invented)."""
     return [
-        {"path": ".".join(str(part) for part in item["loc"]) or "(body)", "message": item["msg"],
-         "type": item["type"]}
+        {"path": error_path(item, own_input), "message": item["msg"], "type": item["type"]}
         for item in error.errors(include_input=False, include_context=False, include_url=False)
-    ]  # fmt: skip
+    ]
 
 
-def safe_reason(error: BaseException) -> str:
-    """A one-line reason fit for a log line or a dead letter."""
+def safe_reason(error: BaseException, own_input: bool = False) -> str:
+    """A one-line reason fit for a log line or a dead letter. `own_input`: the error is about our
+    own configuration, so unknown key names may be told."""
     if isinstance(error, ValidationError):
-        parts = [f"{item['path']}: {item['message']}" for item in validation_errors(error)]
+        parts = [
+            f"{item['path']}: {item['message']}" for item in validation_errors(error, own_input)
+        ]
         text = f"{len(parts)} invalid field(s): " + "; ".join(parts)
     elif isinstance(error, json.JSONDecodeError):
         # JSONDecodeError's str() is position-only, but its .doc holds the input: never use it.

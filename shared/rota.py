@@ -264,4 +264,4 @@ def load_rota(path: Path, environ: dict[str, str] | None = None) -> Rota:
         return Rota.model_validate(raw)
     except ValidationError as error:
         # pydantic's own text quotes the (expanded) values: channel URLs hold credentials.
-        raise RotaError(f"{path.name}: {safe_reason(error)}") from None
+        raise RotaError(f"{path.name}: {safe_reason(error, own_input=True)}") from None

@@ -72,7 +72,7 @@ def load_config(path: Path) -> CaseworkConfig:
         config = CaseworkConfig.model_validate(yaml.safe_load(path.read_text()))
         config.deadline_policy()
     except ValidationError as error:
-        raise ConfigError(f"{path.name}: {safe_reason(error)}") from None
+        raise ConfigError(f"{path.name}: {safe_reason(error, own_input=True)}") from None
     except (ValueError, yaml.YAMLError) as error:
         raise ConfigError(f"{path.name}: {error}") from None
     return config

@@ -129,8 +129,9 @@ def fallback_channel(person: Person, used: set[str]) -> ChannelKind | None:
     return next((kind for kind in person.channel_order() if kind.value not in used), None)
 
 
-def retry_delay_seconds(attempts: int, cap: float = 300.0) -> float:
-    """Exponential backoff for a failed delivery, capped."""
+def retry_delay_seconds(attempts: int, cap: float = 60.0) -> float:
+    """Exponential backoff for a failed delivery, capped at a minute: once a provider is back, an
+    alert that waited out its outage goes within a minute, not five."""
     return float(min(cap, 2 ** max(0, attempts - 1)))
 
 

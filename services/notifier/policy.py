@@ -148,6 +148,6 @@ def load_policy(path: Path) -> AlertingPolicy:
     try:
         return AlertingPolicy.model_validate(yaml.safe_load(path.read_text()))
     except ValidationError as error:
-        raise RotaError(f"{path.name}: {safe_reason(error)}") from None
+        raise RotaError(f"{path.name}: {safe_reason(error, own_input=True)}") from None
     except yaml.YAMLError:
         raise RotaError(f"{path.name} is not valid YAML") from None

@@ -253,7 +253,8 @@ class Generator:
         return doc
 
     def key(self) -> str:
-        """A dict key: never a canary, since unknown keys are (rightly) named in 422 paths."""
+        """A dict key. Unknown keys are withheld from 422 paths (shared/redaction.error_path)
+        too, but kept plain here so a leak of a value is not confused with one of a key."""
         return "".join(self.rng.choices("xyzw_0123456789", k=self.rng.randint(1, 8)))
 
     def value(self, depth: int = 0, exclude: str | None = None) -> Any:

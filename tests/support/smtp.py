@@ -20,8 +20,13 @@ from tests.support.allow_list import check_messages
 class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)
+    down_until: float = 0.0  # time.monotonic(); while before it, every message is refused
+    refused: int = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if time.monotonic() < self.down_until:
+            self.refused += 1
+            return "451 4.3.0 Mail server temporarily unavailable"
         content: bytes = envelope.original_content or envelope.content
         self.raw.append(content)
         message = message_from_bytes(content, policy=default)
@@ -55,6 +60,10 @@ class SmtpSink:
         self.inbox = Inbox()
         self.port = free_port()
         self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+
+    def outage(self, seconds: float) -> None:
+        """Refuse every message (451, try again later) for the next `seconds`."""
+        self.inbox.down_until = time.monotonic() + seconds
 
     def __enter__(self) -> SmtpSink:
         self._controller.start()
