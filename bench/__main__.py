@@ -1,0 +1,73 @@
+"""`python -m bench`: run the benchmarks, write the report and the plot, print the table."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+import traceback
+from pathlib import Path
+
+from bench import goals, plot, report
+from bench.clock import ClockPair
+from bench.runner import Results, run_benchmarks
+from bench.scenarios import FULL, QUICK
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Latency, throughput and memory of the four services on a real local Kafka "
+        "broker, against a raw aiokafka two-hop pipeline on the same broker (bench/README.md).",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=("all", "baseline", "steady", "raid", "saturation"),
+        default="all",
+        help="baseline runs only the raw pipeline; steady, raid and saturation run the baseline "
+        "and the system for that scenario (default: all)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a short smoke run (numbers too short to quote)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="report folder (default: bench/results/)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    # aiokafka and the services' libraries log connection chatter at INFO; keep the terminal for us.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    plan = QUICK if args.quick else FULL
+    clock = ClockPair()
+    machine = report.machine_info()  # the load average before we add to it
+    try:
+        results: Results = asyncio.run(run_benchmarks(args.scenario, plan, clock))
+    except KeyboardInterrupt:
+        print("interrupted")
+        return 130
+    except Exception:  # noqa: BLE001 - the broker or the rig itself failed: no report to write
+        traceback.print_exc()
+        return 2
+    machine["load_average_at_end"] = report.machine_info()["load_average_1_5_15"]
+    judged = goals.evaluate(results)
+    options = {"scenario": args.scenario, "quick": args.quick, "plan": repr(plan)}
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    json_path = args.out / f"report-{stamp}.json"
+    png_path = args.out / f"report-{stamp}.png"
+    report.write(report.build(results, judged, options, machine), json_path)
+    plot.draw(results, png_path)
+    print()
+    print(report.table(results, judged))
+    print(f"\nreport: {json_path}\nplot:   {png_path}")
+    # Goals are goals: only a real error (a contact never completed, a crash) fails the command.
+    return 1 if results.errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""Where the system's effects are seen, and when.
+
+- Alert: the SMS gateway's receipt time (monotonic, in this process) of the first SMS for the case.
+  An individual page names the case in its title; a grouped raid follow-up does not, so its ack
+  code (at the end of the SMS) is looked up in the notifier's database to find the cases it covers.
+- Tasks and agenda item: the Kafka record timestamps of TaskOpenedV1 and AgendaItemAddedV1 on the
+  services' own topics. The timestamp is set by the publishing service's producer when its outbox
+  relay sends the event, after the database commit: the moment the rest of the system can learn of
+  it. (The tables' created_at/added_at are taken before the commit, from the service's clock, and
+  would leave out the relay's delay.)"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.notifier.adapters.tables import alerts, notifications
+from shared.topics import AGENDA, TASKS
+from tests.support.ground_truth import CASE_REFERENCE
+from tests.support.http_gateway import Received
+
+# The SMS ends "… Ack <code> <link>" (referral) or "… Ack <code>" (grouped): domain.ACK_CODE_ALPHABET.
+ACK_CODE = re.compile(r"\bAck ([A-HJ-NP-Z2-9]{8})\b")
+GROUPED_TITLE = re.compile(r"^\d+ more referrals from ")
+
+
+@dataclass(frozen=True)
+class AlertSeen:
+    at: float  # monotonic, when the gateway received the SMS
+    kind: str  # "individual" | "grouped"
+
+
+async def first_alerts(received: Iterable[Received], notifier_url: str) -> dict[str, AlertSeen]:
+    """Case reference → the first referral SMS (individual or grouped) that covered it."""
+    seen: dict[str, AlertSeen] = {}
+
+    def keep(case: str, alert: AlertSeen) -> None:
+        if case not in seen or alert.at < seen[case].at:
+            seen[case] = alert
+
+    grouped: dict[str, float] = {}  # ack code → receipt time
+    for item in received:
+        if not item.path.startswith("/sms/"):
+            continue
+        if GROUPED_TITLE.match(item.title):
+            match = ACK_CODE.search(item.message)
+            if match is not None:
+                grouped[match.group(1)] = min(item.at, grouped.get(match.group(1), item.at))
+        elif "referral" in item.title:  # not a task reminder that also names a case
+            for case in set(CASE_REFERENCE.findall(item.title)):
+                keep(case, AlertSeen(item.at, "individual"))
+    if grouped:
+        for code, cases in (await _grouped_cases(notifier_url, list(grouped))).items():
+            for case in cases:
+                keep(case, AlertSeen(grouped[code], "grouped"))
+    return seen
+
+
+async def _grouped_cases(notifier_url: str, codes: list[str]) -> dict[str, list[str]]:
+    """Ack code → the case references of the grouped alert it belongs to."""
+    engine = create_async_engine(notifier_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    sa.select(notifications.c.ack_code, alerts.c.fields)
+                    .join(alerts, alerts.c.alert_id == notifications.c.alert_id)
+                    .where(notifications.c.ack_code.in_(codes), alerts.c.kind == "grouped")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        fields = json.loads(row.fields)
+        found[row.ack_code] = [c.strip() for c in fields["case_references"].split(",") if c]
+    return found
+
+
+class EffectsWatcher:
+    """Reads the tasks and agenda topics from the beginning for as long as it is open. No consumer
+    group: it must not take partitions from the services, and it commits nothing."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self.bootstrap = bootstrap
+        self.topics = {TASKS.full_name(prefix): TASKS, AGENDA.full_name(prefix): AGENDA}
+        self.tasks: dict[str, list[float]] = defaultdict(list)  # case → wall-clock seconds
+        self.agenda: dict[str, float] = {}  # case → wall-clock seconds of its first agenda item
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: Any = None
+
+    async def __aenter__(self) -> EffectsWatcher:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+        )
+        await self._consumer.start()
+        try:
+            partitions = [
+                TopicPartition(name, number)
+                for name, spec in self.topics.items()
+                for number in range(spec.partitions)
+            ]
+            self._consumer.assign(partitions)
+            await self._consumer.seek_to_beginning(*partitions)
+        except BaseException:
+            await self._stop_consumer()
+            raise
+        self._task = asyncio.create_task(self._read(), name="effects-watcher")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._stop_consumer()
+
+    async def _stop_consumer(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._consumer.stop(), 15)
+
+    def check(self) -> None:
+        """Raise if the reader died (its data would silently stop growing)."""
+        if self._task is not None and self._task.done() and not self._task.cancelled():
+            error = self._task.exception()
+            raise RuntimeError(f"the effects watcher stopped: {error!r}")
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    self._take(record.value, record.timestamp / 1000.0)
+
+    def _take(self, value: bytes, timestamp: float) -> None:
+        try:
+            event = json.loads(value)
+        except ValueError:
+            return
+        kind, case = event.get("event_type"), event.get("case_reference")
+        if not isinstance(case, str):
+            return
+        if kind == "task.opened.v1":
+            self.tasks[case].append(timestamp)
+        elif kind == "agenda.item_added.v1":
+            self.agenda[case] = min(timestamp, self.agenda.get(case, timestamp))
+
+    def tasks_opened(self, case: str, expected: int) -> float | None:
+        """Wall-clock seconds when the case's `expected`-th task was published, if it was."""
+        stamps = sorted(self.tasks.get(case, ()))
+        return stamps[expected - 1] if expected >= 1 and len(stamps) >= expected else None

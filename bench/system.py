@@ -1,0 +1,218 @@
+"""The system under test: the four services as real `faststream run` processes (the harness in
+tests/support/live.py), each on its own SQLite file, with a real HTTP SMS gateway and SMTP server
+in this process. Contacts come from the fault suite's open-loop generator, half over HTTP and half
+on the ingress topic."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.clock import ClockPair
+from bench.effects import EffectsWatcher, first_alerts
+from bench.memory import MemoryLedger, RssSampler
+from bench.runs import ALERT_METRIC, Run
+from bench.stats import summarize
+from services.notifier.adapters.tables import delivery_attempts
+from shared.kafka import ensure_topics
+from shared.topics import POLICE_CONTACTS
+from tests.support.ground_truth import Contact, Generator, tally
+from tests.support.http_gateway import Gateway, RunningGateway
+from tests.support.live import SERVICES, LiveSystem
+from tests.support.smtp import SmtpSink
+
+
+class SystemFailed(RuntimeError):
+    """The system could not be brought up or warmed up."""
+
+
+class SystemRig:
+    """`async with SystemRig(...) as rig: await rig.run(...)`: one scenario's services, with fresh
+    databases and topics, memory sampling from start to end, and the effects watcher."""
+
+    def __init__(
+        self, bootstrap: str, prefix: str, scenario: str, clock: ClockPair, memory: MemoryLedger
+    ) -> None:
+        self.bootstrap, self.prefix, self.scenario = bootstrap, prefix, scenario
+        self.clock, self.memory = clock, memory
+        self.folder = Path(tempfile.mkdtemp(prefix=f"bench-{scenario}-"))
+        self.database_urls = {
+            name: f"sqlite+aiosqlite:///{self.folder}/{name}.sqlite3" for name in SERVICES
+        }
+        self.contacts: list[Contact] = []  # every contact this rig sent, warm-up included
+        self._stack = AsyncExitStack()
+        self._keep_folder = False
+
+    async def __aenter__(self) -> SystemRig:
+        try:
+            await ensure_topics(self.bootstrap, self.prefix)
+            self.gateway: Gateway = await self._stack.enter_async_context(RunningGateway())
+            self.smtp = self._stack.enter_context(SmtpSink())
+            self.live = await self._stack.enter_async_context(
+                LiveSystem(
+                    self.bootstrap,
+                    self.prefix,
+                    self.database_urls,
+                    self.folder,
+                    self.gateway,
+                    self.smtp.port,
+                )
+            )
+            pids = {}
+            for name in SERVICES:
+                process = self.live[name].process
+                assert process is not None
+                pids[name] = process.pid
+            self._sampler = RssSampler(pids)
+            self._sampler.start()
+            # Exit callbacks run last-in first-out: VmHWM is read before LiveSystem stops them.
+            self._stack.push_async_callback(self._record_memory)
+            self.watcher = await self._stack.enter_async_context(
+                EffectsWatcher(self.bootstrap, self.prefix)
+            )
+            # Consumer groups form and connections open on the first contacts; keep that out.
+            warm = await self.run(4, 4.0, "warmup", drain_seconds=90.0)
+            if warm.incomplete or warm.refused:
+                raise SystemFailed(
+                    f"warm-up contacts did not complete ({len(warm.refused)} refused, "
+                    f"{len(warm.incomplete)} incomplete); service logs in {self.folder}"
+                )
+        except BaseException as error:
+            await self._close(error)
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, error: BaseException | None, *rest: object
+    ) -> None:
+        await self._close(error)
+
+    async def _close(self, error: BaseException | None) -> None:
+        """Stop everything; an error is passed on so the gateway and SMTP sink skip their
+        allow-list checks (they would only hide the real failure) and the logs are kept."""
+        if error is not None:
+            self._keep_folder = True
+        try:
+            await self._stack.__aexit__(type(error) if error else None, error, None)
+        finally:
+            if self._keep_folder:
+                print(f"  [{self.scenario}] service logs and databases kept in {self.folder}")
+            else:
+                shutil.rmtree(self.folder, ignore_errors=True)
+
+    def keep_logs(self) -> None:
+        """Keep the work folder (logs, databases) after exit: something went wrong."""
+        self._keep_folder = True
+
+    async def _record_memory(self) -> None:
+        hwm = await self._sampler.stop()
+        self.memory.record(self.scenario, self._sampler.peaks, hwm)
+
+    async def run(
+        self,
+        count: int,
+        rate: float,
+        label: str,
+        drain_seconds: float,
+        operation: str | None = None,
+    ) -> Run:
+        """Send `count` contacts at `rate`/s (open loop) and wait up to `drain_seconds` after the
+        last send for each acknowledged one's alert, tasks and agenda item."""
+        generator = Generator(
+            self.live["intake"].url,
+            self.bootstrap,
+            POLICE_CONTACTS.full_name(self.prefix),
+            run_id=re.sub(r"[^A-Za-z0-9_-]", "-", f"{self.scenario}-{label}"),
+        )
+        contacts = await generator.run(count, rate, operation=operation)
+        self.contacts.extend(contacts)
+        started = contacts[0].planned_at if contacts else time.monotonic()
+        deadline = time.monotonic() + drain_seconds
+        while True:
+            run = await self.observe(contacts, label, rate, started)
+            if not run.incomplete or time.monotonic() > deadline:
+                return run
+            # Latencies come from the gateway's and Kafka's timestamps, not from this poll, so a
+            # slow poll costs nothing in accuracy and leaves the two cores to the services.
+            await asyncio.sleep(1.0)
+
+    async def settle(self, limit: float) -> bool:
+        """Wait until every contact sent so far has all its effects; False if `limit` ran out."""
+        deadline = time.monotonic() + limit
+        while True:
+            run = await self.observe(self.contacts, "settle", 1.0, 0.0)
+            if not run.incomplete:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(1.0)
+
+    async def send_times(self) -> dict[str, Any]:
+        """The notifier's own timing of each provider call (delivery_attempts.latency_ms), by
+        channel: if these are long, the SMS gateway or SMTP server in this process was slow, not
+        the notifier."""
+        engine = create_async_engine(self.database_urls["notifier"])
+        try:
+            async with engine.connect() as connection:
+                rows = (
+                    await connection.execute(
+                        sa.select(delivery_attempts.c.channel, delivery_attempts.c.latency_ms)
+                    )
+                ).all()
+        finally:
+            await engine.dispose()
+        by_channel: dict[str, list[float]] = {}
+        for row in rows:
+            by_channel.setdefault(row.channel, []).append(row.latency_ms / 1000.0)
+        return {
+            channel: summary.as_ms()
+            for channel, values in sorted(by_channel.items())
+            if (summary := summarize(values)) is not None
+        }
+
+    async def observe(
+        self, contacts: list[Contact], label: str, rate: float, started: float
+    ) -> Run:
+        """What has happened so far to `contacts`."""
+        self.watcher.check()
+        found = await tally(self.database_urls, contacts)
+        alerts = await first_alerts(list(self.gateway.received), self.database_urls["notifier"])
+        run = Run("system", label, rate, len(contacts), started)
+        latency = {
+            metric: run.latencies.setdefault(metric, {}) for metric in ("alert", "tasks", "agenda")
+        }
+        for contact in contacts:
+            item = contact.police_reference
+            run.planned[item] = contact.planned_at
+            run.via[item] = contact.via
+            if not contact.acknowledged:
+                run.refused.append(item)
+                continue
+            case = found.references.get(item)
+            alert = alerts.get(case) if case else None
+            tasks = self.watcher.tasks_opened(case, contact.tasks_expected) if case else None
+            agenda = self.watcher.agenda.get(case) if case else None
+            if alert is not None:
+                latency[ALERT_METRIC][item] = alert.at - contact.planned_at
+                run.kinds[item] = alert.kind
+            planned_wall = self.clock.to_wall(contact.planned_at)
+            if tasks is not None:
+                latency["tasks"][item] = tasks - planned_wall
+            if agenda is not None:
+                latency["agenda"][item] = agenda - planned_wall
+            if alert is None or tasks is None or agenda is None:
+                run.incomplete.append(item)
+                continue
+            run.done[item] = max(
+                alert.at, self.clock.to_monotonic(tasks), self.clock.to_monotonic(agenda)
+            )
+        return run
