@@ -95,7 +95,23 @@ async def _join_burst(
             )
         )
     ).first()
-    if batch is None:
+    joined = False
+    if batch is not None:
+        references = [*batch.case_references.split(","), event.case_reference]
+        # Compare-and-set: if flush_bursts sent this batch since it was read, the update matches
+        # nothing and the case starts a new batch instead of joining one already sent (where it
+        # would never be paged).
+        joined = (
+            await connection.execute(
+                burst_batches.update()
+                .where(
+                    burst_batches.c.batch_id == batch.batch_id,
+                    burst_batches.c.status == "collecting",
+                )
+                .values(case_references=",".join(dict.fromkeys(references)))
+            )
+        ).rowcount == 1
+    if not joined:
         await connection.execute(
             burst_batches.insert().values(
                 batch_id=str(uuid.uuid4()),
@@ -108,13 +124,6 @@ async def _join_burst(
                 send_at=now + timedelta(minutes=bursts.batch_minutes),
                 status="collecting",
             )
-        )
-    else:
-        references = [*batch.case_references.split(","), event.case_reference]
-        await connection.execute(
-            burst_batches.update()
-            .where(burst_batches.c.batch_id == batch.batch_id)
-            .values(case_references=",".join(dict.fromkeys(references)))
         )
     log.info(
         "referral_grouped",
@@ -137,6 +146,19 @@ async def flush_bursts(deps: NotifierDeps) -> int:
             )
         ).all()
         for batch in due:
+            # Close the batch first, and only as it was read: a case that joined it meanwhile
+            # makes this match nothing, and the batch is sent on the next pass with that case.
+            closed = await connection.execute(
+                burst_batches.update()
+                .where(
+                    burst_batches.c.batch_id == batch.batch_id,
+                    burst_batches.c.status == "collecting",
+                    burst_batches.c.case_references == batch.case_references,
+                )
+                .values(status="sent")
+            )
+            if closed.rowcount != 1:
+                continue
             references = tuple(batch.case_references.split(","))
             await raise_alert(
                 connection,
@@ -155,11 +177,6 @@ async def flush_bursts(deps: NotifierDeps) -> int:
                 correlation_id=batch.correlation_id,
                 case_references=references,
                 operation_group=batch.operation_group,
-            )
-            await connection.execute(
-                burst_batches.update()
-                .where(burst_batches.c.batch_id == batch.batch_id)
-                .values(status="sent")
             )
             sent += 1
     if sent:
