@@ -7,7 +7,10 @@ from pathlib import Path
 
 import apprise
 
+from services.notifier.adapters import smtp_tls
 from services.notifier.ports import Attachment
+
+smtp_tls.install()
 
 
 class AppriseSender:
