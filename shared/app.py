@@ -16,6 +16,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Receive, Scope, Send
 
+from shared import working_days
 from shared.clock import Clock
 from shared.db import create_engine, migrate
 from shared.events import DeadLetterV1
@@ -180,6 +181,7 @@ def build_service_app(
 
     async def prepare() -> None:
         route_library_loggers()
+        working_days.warm_up(infra.clock.now().date())
         settings = infra.settings
         if settings.verify_topics_on_start:
             await verify_topics(

@@ -15,6 +15,14 @@ def _bank_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
 
 
+def warm_up(today: date) -> None:
+    """Compute this year's and next year's bank holidays now. The holidays package takes a few
+    hundred milliseconds the first time (profiled under load: `python -m bench.profile`); at
+    start-up that costs nothing, on the first police contact of the day it delays the alert."""
+    for year in (today.year, today.year + 1):
+        _bank_holidays(year)
+
+
 def is_bank_holiday(day: date) -> bool:
     return day in _bank_holidays(day.year)
 
