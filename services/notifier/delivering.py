@@ -6,6 +6,7 @@ possible is a process dying after the provider accepted a message and before the
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,39 +33,71 @@ from shared.rota import ChannelKind
 log = get_logger(__name__)
 
 DELIVERY_CONCURRENCY = 8
+DRAIN_SECONDS = 8.0  # within the broker's 10 s graceful stop
 
 
-async def deliver_due(deps: NotifierDeps) -> int:
-    now = deps.clock.now()
-    async with deps.engine.connect() as connection:
-        due = (
-            (
-                await connection.execute(
-                    sa.select(notifications.c.notification_id)
-                    .where(
-                        notifications.c.status == "pending", notifications.c.next_attempt_at <= now
+class Dispatcher:
+    """Sends due notifications, up to DELIVERY_CONCURRENCY at once, each as its own task that
+    outlives the clock tick which started it.
+
+    Providers answer in tens of milliseconds (an SMTP exchange nearer a hundred). Sending one at a
+    time capped a raid at about ten people a second; sending a batch and waiting for all of it made
+    a new SMS wait behind the slowest email. Here a finished send frees its slot and wakes the
+    clock, so the next due notification goes at once. Each send still claims its notification with
+    a lease first, so a notification is never sent by two tasks (or two processes)."""
+
+    def __init__(self, deps: NotifierDeps) -> None:
+        self._deps = deps
+        self._in_flight: dict[str, asyncio.Task[int]] = {}
+        self._closing = False
+
+    async def deliver_due(self) -> int:
+        """Start sends for as many due notifications as there are free slots; returns how many."""
+        free = DELIVERY_CONCURRENCY - len(self._in_flight)
+        if self._closing or free <= 0:
+            return 0
+        now = self._deps.clock.now()
+        async with self._deps.engine.connect() as connection:
+            due = (
+                (
+                    await connection.execute(
+                        sa.select(notifications.c.notification_id)
+                        .where(
+                            notifications.c.status == "pending",
+                            notifications.c.next_attempt_at <= now,
+                        )
+                        .order_by(notifications.c.created_at)
+                        .limit(free + len(self._in_flight))
                     )
-                    .order_by(notifications.c.created_at)
-                    .limit(50)
                 )
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
-    # Providers answer in tens of milliseconds (an SMTP exchange nearer a hundred), so sending
-    # one at a time caps a raid at about ten people a second; a few at once keeps the pager fast
-    # without flooding a provider. Each send still claims its notification with a lease first.
-    gate = asyncio.Semaphore(DELIVERY_CONCURRENCY)
+        started = 0
+        for notification_id in due:
+            if notification_id in self._in_flight or started == free:
+                continue
+            task = asyncio.create_task(_deliver_one(self._deps, notification_id))
+            self._in_flight[notification_id] = task
+            task.add_done_callback(functools.partial(self._finished, notification_id))
+            started += 1
+        return started
 
-    async def one(notification_id: str) -> int:
-        async with gate:
-            return await _deliver_one(deps, notification_id)
+    def _finished(self, notification_id: str, task: asyncio.Task[int]) -> None:
+        self._in_flight.pop(notification_id, None)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # The notification stays pending; its lease runs out and it is tried again.
+            log.warning("send_task_failed", notification_id=notification_id,
+                        error_type=type(error).__name__)  # fmt: skip
+        if not self._closing:
+            self._deps.wake_scheduler()
 
-    results = await asyncio.gather(*(one(n) for n in due), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result  # after every send has finished: the loop logs it and tries again
-    return sum(r for r in results if isinstance(r, int))
+    async def drain(self) -> None:
+        """On shutdown: start nothing new and let sends under way finish and be recorded, so a
+        clean stop does not leave a message sent but unrecorded (which would be sent again)."""
+        self._closing = True
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight.values()), timeout=DRAIN_SECONDS)
 
 
 async def _deliver_one(deps: NotifierDeps, notification_id: str) -> int:

@@ -16,7 +16,7 @@ from services.notifier.http import build_http_app
 from services.notifier.policy import load_policy
 from services.notifier.ports import Sender
 from services.notifier.router import build_router
-from services.notifier.scheduling import NotifierClock
+from services.notifier.scheduling import DrainSends, NotifierClock
 from services.notifier.settings import NotifierSettings
 from shared.app import ServiceApp, build_infrastructure, build_service_app, document_publications
 from shared.background import WakeableLoop
@@ -62,4 +62,10 @@ def create_app(
             settings.topic(AGENDA.name),
         )
     )
-    return build_service_app(infra, build_http_app(deps), MIGRATIONS, background=[scheduler])
+    # Stopped in reverse: sends under way finish first, then the clock stops.
+    return build_service_app(
+        infra,
+        build_http_app(deps),
+        MIGRATIONS,
+        background=[scheduler, DrainSends(ticker.dispatcher)],
+    )

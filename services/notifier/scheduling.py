@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from services.notifier.adapters.tables import rota_warnings
-from services.notifier.delivering import deliver_due, erase_old_messages
+from services.notifier.delivering import Dispatcher, erase_old_messages
 from services.notifier.deps import NotifierDeps
 from services.notifier.escalating import fire_due_steps
 from services.notifier.policy import Target
@@ -24,16 +24,30 @@ class NotifierClock:
     def __init__(self, deps: NotifierDeps) -> None:
         self._deps = deps
         self._housekept_at: datetime | None = None
+        self.dispatcher = Dispatcher(deps)
 
     async def tick(self) -> None:
         await flush_bursts(self._deps)
         await fire_due_steps(self._deps)
-        await deliver_due(self._deps)
+        await self.dispatcher.deliver_due()
         now = self._deps.clock.now()
         if self._housekept_at is None or now - self._housekept_at >= HOUSEKEEPING_EVERY:
             await warn_rota_gaps(self._deps)
             await erase_old_messages(self._deps)
             self._housekept_at = now
+
+
+class DrainSends:
+    """Background job whose stop lets the sends under way finish (see Dispatcher.drain)."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self._dispatcher.drain()
 
 
 async def warn_rota_gaps(deps: NotifierDeps) -> int:
