@@ -20,6 +20,7 @@ from shared import working_days
 from shared.clock import Clock
 from shared.db import create_engine, migrate
 from shared.events import DeadLetterV1
+from shared.http_guards import RefuseNulCharacters
 from shared.kafka import check_producer_safety, create_broker, security_from, verify_topics
 from shared.logging import configure_logging, route_library_loggers
 from shared.outbox import OutboxRelay
@@ -177,6 +178,7 @@ def build_service_app(
     startup complete, so a failure stops the process); then the subscribers, then background jobs."""
     add_health_routes(http_app, infra.broker, infra.engine)
     refuse_without_echo(http_app)
+    http_app.add_middleware(RefuseNulCharacters)
     jobs: list[Background] = [infra.relay, *background]
 
     async def prepare() -> None:

@@ -12,6 +12,14 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+# Text the notifier renders into SMS and email must have a shape that cannot carry a name or a
+# phone number: an event from a buggy producer with a name in a case reference is then a dead
+# letter, not a message (found by the fault suite's fuzz).
+CaseReference = Annotated[
+    str, Field(pattern=r"^MS-\d{4}-[A-Z0-9]{4,12}$", description="e.g. MS-2026-7KQ2M4")
+]
+TaskKind = Annotated[str, Field(pattern=r"^[a-z][a-z_]{0,63}$", description="e.g. healthcare")]
+
 
 class Event(BaseModel):
     """The envelope every event shares."""
@@ -86,7 +94,7 @@ class Urgency(StrEnum):
 class ReferralFacts(Event):
     """Non-identifying facts about a case, as intake decided them."""
 
-    case_reference: str
+    case_reference: CaseReference
     force_code: str
     recorded_at: AwareDatetime
     district: District
@@ -139,7 +147,7 @@ class AlertRaisedV1(Event):
     alert_id: str
     kind: str
     urgency: Urgency
-    case_references: tuple[str, ...]
+    case_references: tuple[CaseReference, ...]
 
 
 class AlertDeliveredV1(Event):
@@ -147,7 +155,7 @@ class AlertDeliveredV1(Event):
 
     event_type: Literal["alert.delivered.v1"] = "alert.delivered.v1"
     alert_id: str
-    case_references: tuple[str, ...]
+    case_references: tuple[CaseReference, ...]
     person_id: str
     channel: str
     attempts: int
@@ -181,7 +189,7 @@ class AlertAcknowledgedV1(Event):
 
     event_type: Literal["alert.acknowledged.v1"] = "alert.acknowledged.v1"
     alert_id: str
-    case_references: tuple[str, ...]
+    case_references: tuple[CaseReference, ...]
     person_id: str
     via: Literal["link", "code"]
 
@@ -200,9 +208,9 @@ class TaskOpenedV1(Event):
     """Casework opened a task for a case."""
 
     event_type: Literal["task.opened.v1"] = "task.opened.v1"
-    case_reference: str
+    case_reference: CaseReference
     task_id: str
-    kind: str
+    kind: TaskKind
     due_at: AwareDatetime
 
 
@@ -211,9 +219,9 @@ class TaskOverdueV1(Event):
     service. Published once per task and threshold."""
 
     event_type: Literal["task.overdue.v1"] = "task.overdue.v1"
-    case_reference: str
+    case_reference: CaseReference
     task_id: str
-    kind: str
+    kind: TaskKind
     due_at: AwareDatetime
     threshold: Literal["due", "escalated"]
     assignee: str | None = Field(
@@ -225,9 +233,9 @@ class TaskClosedV1(Event):
     """A task ended: done, not needed, or referred to another organisation."""
 
     event_type: Literal["task.closed.v1"] = "task.closed.v1"
-    case_reference: str
+    case_reference: CaseReference
     task_id: str
-    kind: str
+    kind: TaskKind
     status: Literal["done", "not_needed", "referred"]
     organisation: str | None = None
 
@@ -276,7 +284,7 @@ class AgendaItemAddedV1(Event):
     """A case was put on a meeting's agenda."""
 
     event_type: Literal["agenda.item_added.v1"] = "agenda.item_added.v1"
-    case_reference: str
+    case_reference: CaseReference
     meeting_series: str
     meeting_starts_at: AwareDatetime
     late: bool

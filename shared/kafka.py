@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.kafka.security import parse_security
+from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLScram512
 
 from shared.logging import get_logger
@@ -77,6 +80,23 @@ def _admin(bootstrap_servers: str, security: BaseSecurity | None) -> AIOKafkaAdm
     return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **parse_security(security))
 
 
+async def lenient_headers(
+    record: ConsumerRecord[bytes, bytes], parse: Callable[[Any], Awaitable[StreamMessage[Any]]]
+) -> StreamMessage[Any]:
+    """Every subscriber's parser: FastStream's own, given the record with its header values made
+    decodable. FastStream decodes each header as UTF-8 before our dead-letter middleware runs; a
+    value that is not UTF-8 (or a null one) failed there, outside any handler, and the record was
+    skipped without being processed or dead-lettered. Headers are metadata to us (the correlation
+    id, the content type); an undecodable byte becomes U+FFFD and the record is handled as usual."""
+    headers = tuple(
+        (name, (value or b"").decode("utf-8", errors="replace").encode())
+        for name, value in (record.headers or ())
+    )
+    if headers != tuple(record.headers or ()):
+        record = dataclasses.replace(record, headers=headers)
+    return await parse(record)
+
+
 def create_broker(
     bootstrap_servers: str,
     client_id: str,
@@ -90,6 +110,7 @@ def create_broker(
         security=security,
         # A logger of ours, so FastStream adds no plain-text handler of its own.
         logger=logging.getLogger(f"faststream.{client_id}"),
+        parser=lenient_headers,
         # On SIGTERM a handler already running gets this long to finish and commit; one still
         # running after it is abandoned uncommitted, so its record is read again after restart.
         graceful_timeout=GRACEFUL_STOP_SECONDS,

@@ -60,13 +60,20 @@ def error_path(item: Any, own_input: bool = False) -> str:
     return ".".join(parts) or "(body)"
 
 
+# pydantic messages of these types quote the input itself (a discriminated union's tag as sent).
+QUOTING_MESSAGES = {
+    "union_tag_invalid": "the value of the discriminating field is not one of the expected tags",
+}
+
+
 def validation_errors(error: ValidationError, own_input: bool = False) -> list[dict[str, str]]:
     """Each failing field's path and message, never the submitted value (nor a key the sender
     invented)."""
     return [
-        {"path": error_path(item, own_input), "message": item["msg"], "type": item["type"]}
+        {"path": error_path(item, own_input),
+         "message": QUOTING_MESSAGES.get(item["type"], item["msg"]), "type": item["type"]}
         for item in error.errors(include_input=False, include_context=False, include_url=False)
-    ]
+    ]  # fmt: skip
 
 
 def safe_reason(error: BaseException, own_input: bool = False) -> str:

@@ -3,6 +3,7 @@ construction (the meeting scheduler never receives any)."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -131,6 +132,22 @@ def render_pdf(
     )
 
 
+# The PDF's built-in Helvetica covers Latin-1 only; typographic punctuation is common in what
+# coordinators type, so it is spelled in ASCII, and anything else outside Latin-1 becomes "?".
+# (The Markdown, HTML and email carry the text exactly.) Before this, one curly apostrophe made
+# every render of that agenda fail (found by the fault suite's fuzz).
+PDF_SPELLINGS = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"',
+    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...", "\u2022": "-", "\u2192": "->",
+    "\u00a0": " ", "\u2009": " ", "\u202f": " ",
+})  # fmt: skip
+
+
+def pdf_safe(text: str) -> str:
+    spelled = unicodedata.normalize("NFC", text.translate(PDF_SPELLINGS))
+    return spelled.encode("latin-1", errors="replace").decode("latin-1")
+
+
 def markdown_to_pdf(title: str, starts_at: datetime, markdown: str) -> bytes:
     """Fixed metadata, so the same agenda always gives the same bytes."""
     from fpdf import FPDF
@@ -138,12 +155,13 @@ def markdown_to_pdf(title: str, starts_at: datetime, markdown: str) -> bytes:
     pdf = FPDF(format="A4")
     # Aware, so fpdf2 does not read it in the host's time zone: same agenda, same bytes anywhere.
     pdf.set_creation_date(starts_at.astimezone(LONDON))
-    pdf.set_title(title)
+    pdf.set_title(pdf_safe(title))
     pdf.set_producer("safeguarding meeting_scheduler")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
     for line in markdown.splitlines():
-        text = line.replace("**", "").replace("·", "-").strip()
+        line = pdf_safe(line.replace("·", "-"))
+        text = line.replace("**", "").strip()
         if line.startswith("|---"):
             continue
         if line.startswith("|"):

@@ -129,6 +129,8 @@ def build_http_app(
         series = next((item for item in calendar.series if item.id == series_id), None)
         if series is None:
             raise HTTPException(404, "no such meeting series")
+        if day < series.starts.date():  # before the first meeting (and far from year one's edge)
+            raise HTTPException(404, "the series has no meeting on that date")
         since = datetime.combine(day, datetime.min.time(), tzinfo=LONDON) - timedelta(seconds=1)
         starts = [
             start

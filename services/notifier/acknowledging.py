@@ -70,12 +70,20 @@ async def acknowledge(
             .values(status="acknowledged", acknowledged_at=now, acknowledged_by=person_id)
         )
         if won.rowcount != 1:
+            # Someone else won, perhaps after `alert` was read: read who, and when, again.
+            winner = (
+                await connection.execute(
+                    sa.select(alerts.c.acknowledged_by, alerts.c.acknowledged_at).where(
+                        alerts.c.alert_id == alert_id
+                    )
+                )
+            ).one()
             return AckResult(
                 alert_id,
                 alert.kind,
                 references,
-                str(alert.acknowledged_by),
-                alert.acknowledged_at,
+                str(winner.acknowledged_by),
+                winner.acknowledged_at or now,
                 already=True,
             )
         await connection.execute(

@@ -20,11 +20,10 @@ this test pins that documented behaviour.
 Which service reads which topic (each with its own consumer group) is in every service's
 router.py; the test's CONSUMERS table must match them, and the dead letters prove it does.
 
-Two kinds of poison are not in the main scenario, because the system does not handle them yet;
-each has a named test below, a strict xfail until fixed (then XPASS fails it: drop the marker and
-add the kind to KINDS): a record with a header value that is not UTF-8 (neither processed nor
-dead-lettered: silently skipped), and an event_type carrying personal data (quoted in the dead
-letter's reason and in the log).
+Two gaps this scenario found are fixed and kept as named tests below: a record with a header
+value that is not UTF-8 was silently skipped (now parsed: shared/kafka.lenient_headers), and an
+event_type carrying personal data was quoted in the dead letter's reason and the log (now
+withheld: shared/redaction.py).
 """
 
 from __future__ import annotations
@@ -139,7 +138,7 @@ def valid_event(spec: TopicSpec, case: str = "MS-2026-PSN2AB") -> dict[str, Any]
         )  # fmt: skip
     elif spec is TASKS:
         event = TaskOpenedV1(
-            **envelope, case_reference=case, task_id=str(uuid.uuid4()), kind=CANARY, due_at=now
+            **envelope, case_reference=case, task_id=CANARY, kind="healthcare", due_at=now
         )
     else:
         event = AgendaItemAddedV1(
@@ -448,14 +447,6 @@ async def _tasks_of(database_url: str, cases: list[str]) -> Counter[str]:
         await engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: FastStream's Kafka parser decodes every header value as UTF-8 before the "
-    "dead-letter middleware runs (faststream/kafka/parser.py, parse_message); a record with a "
-    "non-UTF-8 header is then neither processed, nor dead-lettered, nor nacked: it is skipped "
-    "and its offset committed with the next record's. See this test's docstring.",
-)
 async def test_a_valid_record_with_a_non_utf8_header_is_processed_or_dead_lettered(
     tmp_path: Path, sinks: Sinks, service_databases: dict[str, str], database_kind: str,
     kafka_bootstrap: str, topic_prefix: str,
@@ -464,13 +455,9 @@ async def test_a_valid_record_with_a_non_utf8_header_is_processed_or_dead_letter
     dead-lettered", for a record whose only fault is a header value that is not UTF-8 (Kafka
     headers are bytes; any producer may send one). Casework alone reads the referrals: a valid
     referral with such a header, then an ordinary one on the same partition. The second gets its
-    tasks; the first must get its tasks too, or a dead letter. Today it gets neither: FastStream
-    fails to parse the record outside the middleware (`AioKafkaParser.parse_message` does
-    `j.decode()` on every header), its acknowledgement middleware cannot build a message to nack
-    (it logs the UnicodeDecodeError at CRITICAL, quoting the header's bytes), and the consumer
-    moves on, so the next commit passes the record by. A referral, and the tasks of a person at
-    risk, silently lost. The fix belongs in shared/ (e.g. a broker-wide parser that decodes
-    headers leniently, or one that turns the failure into a dead letter), not in a service."""
+    tasks; the first must get its tasks too, or a dead letter. (Found by this suite: FastStream
+    decoded every header as UTF-8 outside the middleware, and the record was skipped. The broker's
+    parser, shared/kafka.lenient_headers, now makes header values decodable first.)"""
     referrals = REFERRALS.full_name(topic_prefix)
     cases = ["MS-2026-HDRBAD", "MS-2026-HDROK2"]
     async with LiveSystem(
@@ -519,24 +506,15 @@ async def test_a_valid_record_with_a_non_utf8_header_is_processed_or_dead_letter
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: shared/redaction.py safe_reason() puts pydantic's message in the dead letter, and "
-    "for a discriminated union the message quotes the input: \"Input tag '<event_type as sent>' "
-    "found using 'event_type' does not match any of the expected tags\".",
-)
 async def test_an_unknown_event_type_is_not_quoted_in_the_dead_letter(
     tmp_path: Path, sinks: Sinks, service_databases: dict[str, str], database_kind: str,
     kafka_bootstrap: str, topic_prefix: str,
 ) -> None:  # fmt: skip
     """The README: dead letters carry the reason, "field paths and messages, never values". An
     internal event whose event_type is not one the consumer knows is dead-lettered (as the main
-    test shows), but the reason quotes the event_type as sent (pydantic's `union_tag_invalid`
-    message embeds the tag, even a whole object) and so does the `record_dead_lettered` log line.
-    Whatever a faulty producer wrote there, a name included, is copied to the dead-letter topic
-    (kept 90 days) and the logs. safe_reason should drop the tag: e.g. use the error type, or the
-    message only for error types known not to embed the input."""
+    test shows), and neither the reason nor the `record_dead_lettered` log line may quote the
+    event_type as sent. (Found by this suite: pydantic's `union_tag_invalid` message embeds the tag,
+    even a whole object; shared/redaction.py now replaces such messages.)"""
     referrals = REFERRALS.full_name(topic_prefix)
     document = valid_event(REFERRALS) | {"event_type": f"{CANARY} 07700 900123"}
     nested = valid_event(REFERRALS) | {"event_type": {"name": CANARY}}
