@@ -23,7 +23,24 @@ EXAMPLE_CONTACT = ROOT / "docs" / "examples" / "police-contact.v1.json"
 USED: dict[str, str] = {}
 
 
+# What each fault scenario printed (its counts), repeated at the end of the run so CI's log shows
+# them without -s.
+FAULT_FIGURES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed and report.nodeid.startswith("tests/fault/"):
+        lines = [line for line in report.capstdout.splitlines() if line.strip()]
+        if lines:
+            FAULT_FIGURES.append(report.nodeid.removeprefix("tests/fault/"))
+            FAULT_FIGURES.extend(f"    {line}" for line in lines)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FAULT_FIGURES:
+        terminalreporter.section("fault suite figures")
+        for line in FAULT_FIGURES:
+            terminalreporter.write_line(line)
     for part, description in sorted(USED.items()):
         terminalreporter.write_line(f"real infrastructure used: {part}: {description}")
 

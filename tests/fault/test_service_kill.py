@@ -1,6 +1,7 @@
 """kill -9 each service in turn, several times, while police contacts stream in; start each again
 on the same database. Every acknowledged contact still gets exactly one case, alert, task set and
-agenda item; a provider message may be sent twice only by a notifier killed mid-send."""
+agenda item; a provider message may be sent twice only by a notifier killed mid-send (at most once
+for each of the sends it had in flight)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from services.notifier.delivering import DELIVERY_CONCURRENCY
 from tests.fault.conftest import Sinks, fault_scale, generator, report, settled
 from tests.support.ground_truth import summary
 from tests.support.live import SERVICES, LiveSystem
@@ -68,5 +70,7 @@ async def test_each_service_killed_in_turn_loses_and_duplicates_nothing(
     assert found.problems(contacts) == {}
     assert found.missing_messages(contacts) == 0
     # The one duplicate the system cannot rule out: the provider accepted a message and the
-    # notifier died before recording it. At most one per notifier kill.
-    assert found.message_duplicates() <= ROUNDS
+    # notifier died before recording it. At most one for each send in flight when it died: the
+    # notifier sends up to DELIVERY_CONCURRENCY at once (one at a time could not keep up with a
+    # raid: bench/), so that many per notifier kill.
+    assert found.message_duplicates() <= ROUNDS * DELIVERY_CONCURRENCY
