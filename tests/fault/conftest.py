@@ -9,8 +9,10 @@ import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import yaml
 
 from shared.topics import POLICE_CONTACTS
 from tests.support.databases import DatabaseUrls
@@ -18,6 +20,7 @@ from tests.support.ground_truth import Contact, Generator, Tally, tally
 from tests.support.http_gateway import Gateway, RunningGateway
 from tests.support.live import SERVICES
 from tests.support.smtp import SmtpSink
+from tests.support.system import ROOT
 
 pytestmark = pytest.mark.fault
 
@@ -89,3 +92,18 @@ def report(
         ),
     }
     print(f"\n{scenario}: " + ", ".join(f"{key} {value}" for key, value in figures.items()))
+
+
+def early_agendas(folder: Path) -> dict[str, str]:
+    """Meeting scheduler settings that publish every upcoming agenda within a second: the shipped
+    calendar publishes 48 hours ahead and looks every minute, so on most days a test's cases would
+    not reach a published agenda (its event, its attachments, the coordinator's email) at all."""
+    calendar = yaml.safe_load((ROOT / "deploy" / "config" / "meetings.yaml").read_text())
+    for series in calendar["series"]:
+        series["publish_before_hours"] = 24 * 14
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "meetings.yaml").write_text(yaml.safe_dump(calendar))
+    return {
+        "MEETINGS_CALENDAR_FILE": str(folder / "meetings.yaml"),
+        "MEETINGS_PUBLISH_POLL_SECONDS": "1",
+    }

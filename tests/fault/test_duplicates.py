@@ -26,14 +26,13 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.kafka import PRODUCER_SAFETY
 from shared.topics import AGENDA, ALERTS, ALL_TOPICS, POLICE_CONTACTS, REFERRALS, TASKS, TopicSpec
-from tests.fault.conftest import Sinks, generator, report, settled
+from tests.fault.conftest import Sinks, early_agendas, generator, report, settled
 from tests.support import system
 from tests.support.ground_truth import summary, tally
 from tests.support.kafka import read_all
@@ -61,17 +60,7 @@ def extra_env(folder: Path) -> dict[str, dict[str, str]]:
     day of the week the agenda of these contacts is published (AgendaPublishedV1, and an email
     to the coordinator) and its events are among those replayed; and the publisher looks every
     second rather than every minute, so that every version due is published before the snapshot."""
-    calendar = yaml.safe_load((system.ROOT / "deploy" / "config" / "meetings.yaml").read_text())
-    for series in calendar["series"]:
-        series["publish_before_hours"] = 24 * 14
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "meetings.yaml").write_text(yaml.safe_dump(calendar))
-    return {
-        "meeting_scheduler": {
-            "MEETINGS_CALENDAR_FILE": str(folder / "meetings.yaml"),
-            "MEETINGS_PUBLISH_POLL_SECONDS": "1",
-        }
-    }
+    return {"meeting_scheduler": early_agendas(folder)}
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,12 @@ import httpx
 import pypdf
 import pytest
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from deploy.kafka_broker import start_and_wait
 from shared.kafka import ensure_topics
 from shared.topics import AGENDA, ALL_TOPICS, DEAD_LETTERS, POLICE_CONTACTS
-from tests.fault.conftest import Sinks, settled
+from tests.fault.conftest import Sinks, early_agendas, settled
 from tests.support import system
 from tests.support.ground_truth import Contact, contact_body, expected_tasks
 from tests.support.kafka import produce, read_all
@@ -116,19 +115,11 @@ KINDS = (
 # (its files in base64) on the agenda topic, the files in the notifier's database, and the email
 # to the coordinator with the files attached.
 def extra_env(folder: Path) -> dict[str, dict[str, str]]:
-    calendar = yaml.safe_load((system.ROOT / "deploy" / "config" / "meetings.yaml").read_text())
-    for series in calendar["series"]:
-        series["publish_before_hours"] = 24 * 14
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "meetings.yaml").write_text(yaml.safe_dump(calendar))
     return {
         "intake": {
             "INTAKE_VAULT_READERS": json.dumps({"canary-auditor": "test-token-canary-auditor"})
         },
-        "meeting_scheduler": {
-            "MEETINGS_CALENDAR_FILE": str(folder / "meetings.yaml"),
-            "MEETINGS_PUBLISH_POLL_SECONDS": "1",
-        },
+        "meeting_scheduler": early_agendas(folder),
     }
 
 
