@@ -91,6 +91,7 @@ from tests.fault.conftest import Sinks, generator, settled
 from tests.support import system
 from tests.support.allow_list import FIELD_PATTERNS
 from tests.support.allow_list import allow_listed as allowed
+from tests.support.events import referral
 from tests.support.http_gateway import RunningGateway
 from tests.support.kafka import read_all
 from tests.support.live import SERVICES, LiveSystem
@@ -1083,13 +1084,7 @@ async def test_free_text_in_a_valid_event_never_reaches_a_message(
     `ReferralFacts.case_reference` (and the other rendered fields) would make such an event a
     dead letter instead."""
     now = datetime.now(UTC)
-    event = ReferralOpenedV1(
-        occurred_at=now, correlation_id=str(uuid.uuid4()), producer="intake",
-        case_reference="MS-2026-FREETX", force_code="NFK",
-        recorded_at=now, district="norwich", exploitation_types=("labour",), pathway="nrm",
-        age_unknown=False, urgency="priority", immediate_risk=False, nrm_consent="given",
-        support_needs=("healthcare",),
-    )  # fmt: skip
+    event = referral("MS-2026-FREETX", now, recorded_at=now)
     # The schema now refuses such an event (shared/events.py CaseReference); a producer that does
     # not use it can still send one, so the name goes into the raw JSON.
     raw = json.loads(event.model_dump_json()) | {"case_reference": "Hortensia Canary 07700900123"}

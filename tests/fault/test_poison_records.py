@@ -54,18 +54,13 @@ from services.casework.adapters.tables import tasks
 from shared.events import (
     AgendaItemAddedV1,
     AlertAcknowledgedV1,
-    District,
-    ExploitationType,
-    NrmConsent,
-    Pathway,
-    ReferralOpenedV1,
-    SupportNeed,
     TaskOpenedV1,
     Urgency,
 )
 from shared.topics import AGENDA, ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS, TASKS, TopicSpec
 from tests.conftest import EXAMPLE_CONTACT
 from tests.fault.conftest import Sinks, generator, report, settled
+from tests.support.events import referral
 from tests.support.ground_truth import summary
 from tests.support.kafka import read_all
 from tests.support.live import SERVICES, LiveSystem
@@ -124,13 +119,9 @@ def valid_event(spec: TopicSpec, case: str = "MS-2026-PSN2AB") -> dict[str, Any]
     }
     event: Any
     if spec is REFERRALS:
-        event = ReferralOpenedV1(
-            **envelope, case_reference=case, force_code="NFK", recorded_at=now,
-            district=District.NORWICH, exploitation_types=(ExploitationType.LABOUR,),
-            pathway=Pathway.NRM, age_unknown=False, urgency=Urgency.ROUTINE,
-            immediate_risk=False, nrm_consent=NrmConsent.GIVEN,
-            support_needs=(SupportNeed.HEALTHCARE,), operation=f"Op {CANARY}",
-        )  # fmt: skip
+        event = referral(
+            case, now, Urgency.ROUTINE, **envelope, recorded_at=now, operation=f"Op {CANARY}"
+        )
     elif spec is ALERTS:
         event = AlertAcknowledgedV1(
             **envelope, alert_id=str(uuid.uuid4()), case_references=(case,), person_id=CANARY,
