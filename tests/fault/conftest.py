@@ -1,20 +1,26 @@
 """The fault suite's rig: the four services as real processes on their own databases (SQLite or
 PostgreSQL, by the `database_kind` parameter), a real SMTP sink, a real HTTP SMS gateway, and
-ground truth kept by the contact generator."""
+ground truth kept by the contact generator; and `caught_up`, the positive signal every "nothing
+else happened" check waits for: each consumer group has committed every record of its topics."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.topics import POLICE_CONTACTS
+from shared.topics import AGENDA, ALERTS, ALL_TOPICS, POLICE_CONTACTS, REFERRALS, TASKS, TopicSpec
 from tests.support.databases import DatabaseUrls
 from tests.support.ground_truth import Contact, Generator, Tally, tally
 from tests.support.http_gateway import Gateway, RunningGateway
@@ -65,6 +71,114 @@ async def settled(
         if complete or time.monotonic() - started > within:
             return found, time.monotonic() - started
         await asyncio.sleep(1.0)
+
+
+# Who consumes what (the services' router.py files): topic → consumer groups.
+SUBSCRIPTIONS: dict[TopicSpec, tuple[str, ...]] = {
+    POLICE_CONTACTS: ("intake",),
+    REFERRALS: ("notifier", "casework", "meeting_scheduler"),
+    TASKS: ("notifier.tasks", "meeting_scheduler.tasks"),
+    AGENDA: ("notifier.agenda",),
+    ALERTS: ("casework.alerts",),
+}
+
+
+@dataclass(frozen=True)
+class State:
+    rows: dict[str, int]  # "service.table" → rows
+    records: dict[str, int]  # topic → records (sum of its partitions' end offsets)
+    sms: int
+    emails: int
+
+
+async def row_counts(databases: dict[str, str]) -> dict[str, int]:
+    """Rows of every table of every service database, the tables found by reflection."""
+    counts: dict[str, int] = {}
+    for service, url in databases.items():
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                metadata = sa.MetaData()
+                await connection.run_sync(metadata.reflect)
+                for name, table in sorted(metadata.tables.items()):
+                    query = sa.select(sa.func.count()).select_from(table)
+                    counts[f"{service}.{name}"] = (await connection.execute(query)).scalar_one()
+        finally:
+            await engine.dispose()
+    return counts
+
+
+class Offsets:
+    """End offsets of the test's topics and the consumer groups' committed offsets."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self.prefix = prefix
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+
+    async def __aenter__(self) -> Offsets:
+        await self.admin.start()
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+        await self.admin.close()
+
+    def partitions(self, spec: TopicSpec) -> list[TopicPartition]:
+        return [TopicPartition(spec.full_name(self.prefix), p) for p in range(spec.partitions)]
+
+    async def ends(self) -> dict[TopicPartition, int]:
+        wanted = [tp for spec in ALL_TOPICS for tp in self.partitions(spec)]
+        ends: dict[TopicPartition, int] = await self.consumer.end_offsets(wanted)
+        return ends
+
+    async def lag(self, ends: dict[TopicPartition, int]) -> int:
+        """Records not yet committed by the group that consumes them, over every subscription."""
+        behind = 0
+        for spec, groups in SUBSCRIPTIONS.items():
+            for group in groups:
+                committed = await self.admin.list_consumer_group_offsets(group)
+                for tp in self.partitions(spec):
+                    done = committed[tp].offset if tp in committed else 0
+                    behind += max(ends[tp] - max(done, 0), 0)
+        return behind
+
+
+async def state(offsets: Offsets, databases: dict[str, str], sinks: Sinks) -> tuple[State, int]:
+    ends = await offsets.ends()
+    records: Counter[str] = Counter()
+    for tp, end in ends.items():
+        records[tp.topic.removeprefix(offsets.prefix)] += end
+    found = State(
+        await row_counts(databases),
+        dict(sorted(records.items())),
+        len(sinks.sms_titles()),
+        len(sinks.email_subjects()),
+    )
+    return found, await offsets.lag(ends)
+
+
+async def caught_up(
+    offsets: Offsets,
+    databases: dict[str, str],
+    sinks: Sinks,
+    steady: float = 4.0,
+    within: float = 60,
+) -> tuple[State, float]:
+    """Wait until every group has committed every record and nothing changed for `steady` s."""
+    started = time.monotonic()
+    last: State | None = None
+    since = started
+    while True:
+        now_state, behind = await state(offsets, databases, sinks)
+        now = time.monotonic()
+        if behind or now_state != last:
+            last, since = now_state, now
+        elif now - since >= steady:
+            return now_state, now - started
+        assert now - started < within, f"not caught up in {within} s: lag {behind}, {now_state}"
+        await asyncio.sleep(0.5)
 
 
 def fault_scale() -> tuple[int, float]:

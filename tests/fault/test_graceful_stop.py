@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.fault.conftest import Sinks, generator, report, settled
-from tests.support.ground_truth import summary
+from tests.support.ground_truth import summary, unacknowledged_owed
 from tests.support.live import LiveSystem, ServiceProcess
 
 pytestmark = pytest.mark.fault
@@ -111,4 +111,7 @@ async def test_sigterm_mid_handler_processes_the_record_after_restart(
            "ready again s": round(recovered, 1), "tasks after restart s": round(settle_seconds, 1)},
         found, contacts,
     )  # fmt: skip
+    assert not unacknowledged_owed(contacts), (
+        "intake did not accept the contact: nothing was tested"
+    )
     assert found.problems(contacts) == {}

@@ -59,11 +59,12 @@ from shared.events import (
 )
 from shared.topics import AGENDA, ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS, TASKS, TopicSpec
 from tests.conftest import EXAMPLE_CONTACT
-from tests.fault.conftest import Sinks, generator, report, settled
+from tests.fault.conftest import Offsets, Sinks, caught_up, generator, report, settled
 from tests.support.events import referral
-from tests.support.ground_truth import summary
+from tests.support.ground_truth import summary, unacknowledged_owed
 from tests.support.kafka import read_all
 from tests.support.live import SERVICES, LiveSystem
+from tests.support.signing import event_headers, signature_headers
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.fault
@@ -74,7 +75,11 @@ ROUNDS = 2  # every kind of poison, into every consumed topic, this many times
 HUGE = 900_000  # bytes: under the broker's default message.max.bytes (1 MiB)
 DEEP = 5_000  # nesting levels: past the json module's recursion limit
 CANARY = "Zebediah Canary-Quinlan"
-DEAD_LETTER_WITHIN = 15.0  # seconds after the stream ends (a few, on a loaded 2-core machine)
+# Seconds after the stream ends: a bound that catches a stuck consumer, not a measure of speed
+# (12 s seen on 2 cores shared with other runs). Promptness is asserted by behaviour instead:
+# each poison record is dead-lettered at its first attempt (`attempts`), the one retried kind
+# aside, and the time is printed.
+DEAD_LETTER_WITHIN = 60.0
 IDLE_CPU_PERCENT = 30.0
 
 # Topic → the services that consume it, each with its own consumer group (see every router.py).
@@ -267,11 +272,17 @@ async def produce_poison(
             delay = start + over_seconds * number / len(planned) - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            topic, key = poison.spec.full_name(prefix), f"poison-{rng.randrange(10**9)}".encode()
+            # Signed as the topic's producer signs: the poison is in the contents, so that the
+            # consumers' own parsing is what refuses it (unsigned records: test_forged_events).
             metadata = await producer.send_and_wait(
-                poison.spec.full_name(prefix),
+                topic,
                 poison.value,
-                key=f"poison-{rng.randrange(10**9)}".encode(),  # a tombstone needs a key
-                headers=poison.headers or None,
+                key=key,  # a tombstone needs a key
+                headers=[
+                    *signature_headers(topic, key, poison.value or b""),
+                    *(poison.headers or []),
+                ],
             )
             poison.partition, poison.offset = metadata.partition, metadata.offset
             poison.timestamp_ms = metadata.timestamp
@@ -343,11 +354,17 @@ async def test_poison_in_every_consumed_topic_is_dead_lettered_and_harms_nothing
             for poison in planned
             for consumer in CONSUMERS[poison.spec]
         }
-        letters, _ = await dead_letters(
-            kafka_bootstrap, topic_prefix, expected, within=DEAD_LETTER_WITHIN
-        )
+        await dead_letters(kafka_bootstrap, topic_prefix, expected, within=DEAD_LETTER_WITHIN)
         all_lettered_after = time.monotonic() - stream_ended
-        found, settle_seconds = await settled(service_databases, contacts, sinks, within=90)
+        # A bound for a loaded machine (80 s seen on 2 busy cores), not a figure under test.
+        found, settle_seconds = await settled(service_databases, contacts, sinks, within=240)
+        # Every group has committed every record, so each was processed or dead-lettered: only
+        # now can "no other dead letter" and "no log line quotes the poison" be checked.
+        async with Offsets(kafka_bootstrap, topic_prefix) as offsets:
+            _, caught_up_seconds = await caught_up(offsets, service_databases, sinks)
+        letters = await read_all(
+            kafka_bootstrap, [DEAD_LETTERS.full_name(topic_prefix)], quiet_for=0.5
+        )
         cpu = await idle_cpu(live)
         running = {name: live[name].running() for name in SERVICES}
         logs = live.logs()
@@ -376,7 +393,8 @@ async def test_poison_in_every_consumed_topic_is_dead_lettered_and_harms_nothing
            "duplicated": duplicated,
            "max produce→dead letter s": round(max(latency, default=-1), 2),
            "all dead-lettered after stream end s": round(all_lettered_after, 1),
-           "settled s": round(settle_seconds, 1), "idle cpu %": cpu},
+           "settled s": round(settle_seconds, 1), "caught up s": round(caught_up_seconds, 1),
+           "idle cpu %": cpu},
         found, contacts,
     )  # fmt: skip
     print(
@@ -408,8 +426,18 @@ async def test_poison_in_every_consumed_topic_is_dead_lettered_and_harms_nothing
         assert body["error_type"]
         assert body["payload_sha256"] == hashlib.sha256(poison.value or b"").hexdigest()
         assert body["payload_bytes"] == len(poison.value or b"")
+        # "At once": no retry, but for the RecursionError of deep nesting, which the middleware
+        # does not know as permanent (retried up to max_attempts, shared/reliability.py).
+        assert body["attempts"] == 1 or body["error_type"] == "RecursionError", (
+            poison.kind, body["error_type"], body["attempts"]
+        )  # fmt: skip
+        assert body["attempts"] <= 3  # consumer_max_attempts' default (LiveSystem sets none)
 
-    # (b) every acknowledged valid contact has all its effects, once.
+    # (b) the poison did not stop intake answering (nothing else was faulted: every contact was
+    # owed an acknowledgement), and every acknowledged valid contact has all its effects, once.
+    assert not (unowed := unacknowledged_owed(contacts)), (
+        f"{len(unowed)} valid contacts were not acknowledged: {unowed[:5]}"
+    )
     assert found.problems(contacts) == {}
     assert found.missing_messages(contacts) == 0
 
@@ -458,12 +486,14 @@ async def test_a_valid_record_with_a_non_utf8_header_is_processed_or_dead_letter
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
         await producer.start()
         try:
+            bodies = [_json(valid_event(REFERRALS, case)) for case in cases]
             sent = [
                 await producer.send_and_wait(
-                    referrals, _json(valid_event(REFERRALS, case)), key=b"one-partition",
-                    headers=[("content-type", b"application/json"), *extra],
+                    referrals, body, key=b"one-partition",
+                    headers=[("content-type", b"application/json"), *extra,
+                             *event_headers(referrals, b"one-partition", body)],
                 )
-                for case, extra in zip(cases, [[("x-origin", b"\xff\xfe")], []], strict=True)
+                for body, extra in zip(bodies, [[("x-origin", b"\xff\xfe")], []], strict=True)
             ]  # fmt: skip
         finally:
             await producer.stop()
@@ -517,7 +547,10 @@ async def test_an_unknown_event_type_is_not_quoted_in_the_dead_letter(
         await producer.start()
         try:
             for each in (document, nested):
-                await producer.send_and_wait(referrals, _json(each), key=b"one-partition")
+                await producer.send_and_wait(
+                    referrals, _json(each), key=b"one-partition",
+                    headers=event_headers(referrals, b"one-partition", _json(each)),
+                )  # fmt: skip
         finally:
             await producer.stop()
         letters = await eventually(

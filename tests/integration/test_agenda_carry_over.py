@@ -3,10 +3,8 @@ events, an open case comes back as a review at the next meeting, and a closed on
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -24,25 +22,27 @@ from shared.events import (
     SupportNeed,
     Urgency,
 )
-from shared.topics import REFERRALS
+from shared.topics import REFERRALS, TASKS
 from tests.support import system
-from tests.support.kafka import produce
+from tests.support.databases import DatabaseUrls, wait_outbox_relayed
+from tests.support.kafka import produce, wait_consumed
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 
 async def test_open_cases_carry_over_and_closed_ones_drop_off(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+    kafka_bootstrap: str, topic_prefix: str, database_urls: DatabaseUrls
 ) -> None:
     clock = FixedClock(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))  # Sunday; panels on 2 and 9 Dec
-    common = system.common(kafka_bootstrap, topic_prefix, "")
+    casework_db = await database_urls.new("casework")
+    scheduler_db = await database_urls.new("meeting_scheduler")
     casework = create_casework(
-        CaseworkSettings(**common | {"database_url": f"sqlite+aiosqlite:///{tmp_path}/c.sqlite3"},
+        CaseworkSettings(**system.common(kafka_bootstrap, topic_prefix, casework_db),
                          **system.TEST_SETTINGS_CASEWORK), clock,
     )  # fmt: skip
     scheduler = create_scheduler(
-        SchedulerSettings(**common | {"database_url": f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3"},
+        SchedulerSettings(**system.common(kafka_bootstrap, topic_prefix, scheduler_db),
                           **system.TEST_SETTINGS_MEETINGS), clock,
     )  # fmt: skip
     event = ReferralOpenedV1(
@@ -84,8 +84,12 @@ async def test_open_cases_carry_over_and_closed_ones_drop_off(
             lambda r: "MS-2026-CARRY1" not in r.text,
             what="closed case drops off",
         )
-        await asyncio.sleep(0.5)
-        # The meeting it was first listed for still shows it, as history of that agenda.
+        # Every task event casework published is on the broker and the scheduler has handled it:
+        # the meeting it was first listed for still shows the case, as history of that agenda.
+        await wait_outbox_relayed(casework_db)
+        await wait_consumed(
+            kafka_bootstrap, "meeting_scheduler.tasks", [TASKS.full_name(topic_prefix)]
+        )
         assert (
             "MS-2026-CARRY1"
             in (await meetings.get("/v1/meetings/case-panel/2026-12-02/agenda.md")).text

@@ -4,7 +4,6 @@ restart, and an API that keeps advisors to their own tasks."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections import Counter
@@ -30,8 +29,8 @@ from shared.events import (
 )
 from shared.topics import ALERTS, REFERRALS, TASKS
 from tests.support import system
-from tests.support.databases import DatabaseUrls
-from tests.support.kafka import produce, read_all
+from tests.support.databases import DatabaseUrls, wait_outbox_relayed
+from tests.support.kafka import produce, read_all, wait_consumed
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -118,14 +117,10 @@ async def test_replays_and_out_of_order_events_create_no_duplicates(
         occurred_at=now, correlation_id="c", producer="notifier", alert_id="a-1",
         case_references=("MS-2026-ORDER1",), person_id="advisor-night", via="code",
     )  # fmt: skip
+    url = await database_urls.new("casework")
     async with AsyncExitStack() as stack:
         running = await system.start(
-            stack,
-            {
-                "casework": casework(
-                    kafka_bootstrap, topic_prefix, await database_urls.new("casework")
-                )
-            },
+            stack, {"casework": casework(kafka_bootstrap, topic_prefix, url)}
         )
         # The acknowledgement overtakes the referral; then replays of everything.
         await publish(kafka_bootstrap, topic_prefix, ALERTS.name, acknowledged.model_dump_json())
@@ -138,7 +133,11 @@ async def test_replays_and_out_of_order_events_create_no_duplicates(
             lambda: running.client("casework").get("/v1/cases/MS-2026-ORDER1/tasks"),
             lambda r: len(r.json()) == 7, what="N + 2 + housing",
         )  # fmt: skip
-        await asyncio.sleep(1.5)
+        # Every replay has been handled (each group commits after its handler) and every event
+        # casework will publish for them is on the broker: a duplicate would show below.
+        await wait_consumed(kafka_bootstrap, "casework", [REFERRALS.full_name(topic_prefix)])
+        await wait_consumed(kafka_bootstrap, "casework.alerts", [ALERTS.full_name(topic_prefix)])
+        await wait_outbox_relayed(url)
         response = await running.client("casework").get("/v1/cases/MS-2026-ORDER1/tasks")
     tasks = response.json()
     assert len(tasks) == 7
@@ -162,10 +161,29 @@ async def test_overdue_tasks_are_chased_once_per_threshold_also_after_a_restart(
     await publish(kafka_bootstrap, topic_prefix, REFERRALS.name,
                   referral("MS-2026-CHASE1", start, needs=(SupportNeed.SAFE_ACCOMMODATION,)).model_dump_json())  # fmt: skip
 
-    async def overdue_events() -> list[tuple[str, str]]:
+    async def overdue_events(reference: str = "MS-2026-CHASE1") -> list[tuple[str, str]]:
         records = await read_all(kafka_bootstrap, [TASKS.full_name(topic_prefix)], quiet_for=0.5)
         events = [json.loads(r.value) for r in records]
-        return [(e["kind"], e["threshold"]) for e in events if e["event_type"] == "task.overdue.v1"]
+        return [
+            (e["kind"], e["threshold"])
+            for e in events
+            if e["event_type"] == "task.overdue.v1" and e["case_reference"] == reference
+        ]
+
+    async def chaser_passed(control: str) -> None:
+        """A positive control: a new case whose safe-accommodation task is already 1 h overdue.
+        Its reminder comes from a chaser pass that began after everything before it, and that
+        pass saw MS-2026-CHASE1's tasks too; once casework's outbox is empty, anything that pass
+        chased again would be on the topic."""
+        await publish(kafka_bootstrap, topic_prefix, REFERRALS.name, referral(
+            control, clock.now() - timedelta(hours=5), needs=(SupportNeed.SAFE_ACCOMMODATION,),
+        ).model_dump_json())  # fmt: skip
+        await eventually(
+            lambda: overdue_events(control),
+            lambda found: ("safe_accommodation", "due") in found,
+            what=f"{control}'s reminder",
+        )
+        await wait_outbox_relayed(url)
 
     async with AsyncExitStack() as stack:
         running = await system.start(
@@ -190,7 +208,7 @@ async def test_overdue_tasks_are_chased_once_per_threshold_also_after_a_restart(
     # A new process on the same database, same time: nothing is chased twice.
     async with AsyncExitStack() as stack:
         await system.start(stack, {"casework": casework(kafka_bootstrap, topic_prefix, url, clock)})
-        await asyncio.sleep(2.0)
+        await chaser_passed("MS-2026-CHASE2")
         assert await overdue_events() == first_run
         clock.advance(
             timedelta(hours=25)
@@ -198,7 +216,7 @@ async def test_overdue_tasks_are_chased_once_per_threshold_also_after_a_restart(
         await eventually(
             overdue_events, lambda found: len(found) >= 3, what="escalation and next due"
         )
-        await asyncio.sleep(2.0)
+        await chaser_passed("MS-2026-CHASE3")
     assert Counter(await overdue_events()) == Counter(
         {
             ("safe_accommodation", "due"): 1,
@@ -209,17 +227,13 @@ async def test_overdue_tasks_are_chased_once_per_threshold_also_after_a_restart(
 
 
 async def test_advisors_see_their_own_tasks_and_the_head_of_service_all(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Any
+    kafka_bootstrap: str, topic_prefix: str, database_urls: DatabaseUrls
 ) -> None:
     now = datetime.now(UTC)
+    url = await database_urls.new("casework")
     async with AsyncExitStack() as stack:
         running = await system.start(
-            stack,
-            {
-                "casework": casework(
-                    kafka_bootstrap, topic_prefix, f"sqlite+aiosqlite:///{tmp_path}/c.sqlite3"
-                )
-            },
+            stack, {"casework": casework(kafka_bootstrap, topic_prefix, url)}
         )
         for reference, person in (
             ("MS-2026-ROLE01", "advisor-day"),
@@ -239,6 +253,9 @@ async def test_advisors_see_their_own_tasks_and_the_head_of_service_all(
         await eventually(
             lambda: head.get("/v1/tasks"), lambda r: len(r.json()) == 12, what="both cases' tasks"
         )
+        # The acknowledgements, on their own topic and group, may be handled after the tasks
+        # exist: who each task belongs to is settled once they have been.
+        await wait_consumed(kafka_bootstrap, "casework.alerts", [ALERTS.full_name(topic_prefix)])
 
         assert (
             await head.get("/v1/tasks", headers={"Authorization": "Bearer nope"})
@@ -250,10 +267,11 @@ async def test_advisors_see_their_own_tasks_and_the_head_of_service_all(
             for t in (await head.get("/v1/tasks")).json()
             if t["case_reference"] == "MS-2026-ROLE02"
         )
-        assert (await day.get(f"/v1/tasks/{theirs['task_id']}")).status_code == 403
+        # Another advisor's task is not found, as if it did not exist (not "forbidden").
+        assert (await day.get(f"/v1/tasks/{theirs['task_id']}")).status_code == 404
         assert (
             await day.post(f"/v1/tasks/{theirs['task_id']}/status", json={"status": "done"})
-        ).status_code == 403
+        ).status_code == 404
         assert (
             await day.post(
                 f"/v1/tasks/{mine[0]['task_id']}/assignee", json={"person_id": "advisor-day"}

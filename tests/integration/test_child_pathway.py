@@ -3,7 +3,6 @@ coordinator at once, a handover task, and no adult case-panel item."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from contextlib import AsyncExitStack
 
@@ -12,7 +11,7 @@ import pytest
 from shared.topics import REFERRALS
 from tests.support import system
 from tests.support.databases import DatabaseUrls
-from tests.support.kafka import wait_for_records
+from tests.support.kafka import wait_consumed, wait_for_records
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import eventually
 
@@ -82,6 +81,10 @@ async def test_child_contact_alerts_childrens_safeguarding_at_once(
                 what="handover task",
             )
             assert tasks.json()[0]["kind"] == "childrens_services_handover"
-            await asyncio.sleep(1.0)
+            # The scheduler has handled the referral (it commits after its handler): had it listed
+            # the child's case, the item would be there now.
+            await wait_consumed(
+                kafka_bootstrap, "meeting_scheduler", [REFERRALS.full_name(topic_prefix)]
+            )
             meetings = (await running.client("meeting_scheduler").get("/v1/meetings")).json()
             assert sum(m["items"] for m in meetings) == 0

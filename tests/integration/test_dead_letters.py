@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import pytest
 
 from shared.topics import DEAD_LETTERS, POLICE_CONTACTS, REFERRALS
 from tests.support import system
+from tests.support.databases import DatabaseUrls
 from tests.support.kafka import produce, wait_for_records
 
 pytestmark = pytest.mark.integration
@@ -18,7 +18,10 @@ CANARY_NAME = "Zebediah Quinlan-Ostrowski"
 
 
 async def test_poison_records_are_dead_lettered_and_the_partition_moves_on(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, example_contact: bytes
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    database_urls: DatabaseUrls,
+    example_contact: bytes,
 ) -> None:
     ingress = POLICE_CONTACTS.full_name(topic_prefix)
     async with AsyncExitStack() as stack:
@@ -26,7 +29,7 @@ async def test_poison_records_are_dead_lettered_and_the_partition_moves_on(
             stack,
             {
                 "intake": system.intake_app(
-                    kafka_bootstrap, topic_prefix, f"sqlite+aiosqlite:///{tmp_path}/intake.sqlite3"
+                    kafka_bootstrap, topic_prefix, await database_urls.new("intake")
                 )
             },
         )

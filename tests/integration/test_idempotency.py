@@ -13,8 +13,9 @@ from services.intake.adapters.tables import cases
 from shared.db import create_engine
 from shared.topics import REFERRALS
 from tests.support import system
-from tests.support.databases import DatabaseUrls
-from tests.support.kafka import produce, read_all, wait_for_records
+from tests.support.databases import DatabaseUrls, wait_outbox_relayed
+from tests.support.kafka import produce, read_all, wait_consumed, wait_for_records
+from tests.support.notifier import wait_sends_settled
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import eventually
 
@@ -33,12 +34,14 @@ async def test_concurrent_replays_open_exactly_one_case(
         responses = await asyncio.gather(
             *(system.post_contact(client, example_contact) for _ in range(100))
         )
-        await wait_for_records(kafka_bootstrap, REFERRALS.full_name(topic_prefix), 1)
-        await asyncio.sleep(1.5)  # time for a wrongly duplicated event to be relayed
+        # Once intake's outbox is empty, every event it will ever relay for these requests is on
+        # the broker: a wrongly duplicated one would be read below.
+        outbox_events = await wait_outbox_relayed(intake_db)
         records = await read_all(kafka_bootstrap, [REFERRALS.full_name(topic_prefix)])
 
     assert sorted(response.status_code for response in responses) == [200] * 99 + [202]
     assert len({response.json()["case_reference"] for response in responses}) == 1
+    assert outbox_events == 1
     assert len(records) == 1
     engine = create_engine(intake_db)
     async with engine.connect() as connection:
@@ -85,7 +88,12 @@ async def test_redelivered_referral_event_changes_nothing(
             await produce(
                 kafka_bootstrap, original.topic, json.dumps(again).encode(), key=original.key
             )
-            await asyncio.sleep(3.0)
+            # Every consumer has handled both copies (it commits after its handler), and the
+            # notifier has sent everything it raised: a duplicate effect would now be visible.
+            await wait_consumed(
+                kafka_bootstrap, ("notifier", "casework", "meeting_scheduler"), [original.topic]
+            )
+            await wait_sends_settled(running.databases["notifier"])
 
             assert len(smtp.inbox.messages) == 1
             assert (await casework.get(f"/v1/cases/{reference}/tasks")).json() == tasks.json()

@@ -5,7 +5,10 @@ A few hundred records are produced (one producer, acks=all, idempotent) to the i
 real broker: random bytes, empty and null values, ~900 KB documents, 10,000-level nesting, JSON of
 the wrong shape, contacts with wrong types or missing fields, and every tenth one a valid contact.
 The valid ones carry a correlation id of their own, so each referral event names its record; the
-dead letters name theirs by partition and offset (and the payload's SHA-256).
+dead letters name theirs by partition and offset (and the payload's SHA-256). Which records are
+valid is known by construction, and checked up front against an independent judge of the
+contract (tests/support/contact_oracle.py), so a generator that meant to break a record but did
+not is caught before the broker is involved.
 
 SEED is fixed (INTAKE_FUZZ_SEED overrides it), so a failing run can be repeated.
 """
@@ -24,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +37,9 @@ from aiokafka.structs import ConsumerRecord
 
 from shared.topics import DEAD_LETTERS, POLICE_CONTACTS, REFERRALS
 from tests.support import system
+from tests.support.contact_oracle import contact_problems
 from tests.support.kafka import read_all
+from tests.support.signing import police_record_headers
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -42,6 +48,7 @@ SEED = int(os.environ.get("INTAKE_FUZZ_SEED", "20261128"))
 RECORDS = 300
 VALID_EVERY = 10
 HUGE = 900_000  # bytes; under the broker's default message.max.bytes (1 MiB)
+INTAKE_MAX_RECORD = 64 * 1024  # IntakeSettings.max_body_bytes
 DEEP = 10_000  # levels
 CANARY_PERSON = "Fuzzy Canary Hortensia"
 
@@ -276,6 +283,18 @@ async def test_every_fuzzed_ingress_record_is_referred_or_dead_lettered_once(
     records = Records(example_contact, SEED)
     planned = list(records.all(RECORDS))
     valid_count = sum(kind == "valid" for kind, _ in planned)
+    now = datetime.now(UTC)
+    disagreements = [
+        (kind, (value or b"")[:120])
+        for kind, value in planned
+        if (kind == "valid")
+        != (
+            value is not None
+            and len(value) <= INTAKE_MAX_RECORD
+            and not contact_problems(value, now)
+        )
+    ]
+    assert not disagreements, f"construction and oracle disagree: {disagreements[:5]}"
 
     async with AsyncExitStack() as stack:
         database = f"sqlite+aiosqlite:///{tmp_path}/intake.sqlite3"
@@ -312,10 +331,11 @@ async def test_every_fuzzed_ingress_record_is_referred_or_dead_lettered_once(
         # The consumer is still alive: one more valid contact is referred. By then, anything
         # still on its way (a duplicate dead letter or event) has arrived too.
         alive = f"fuzz-alive-{uuid.uuid4().hex}"
+        last = json.dumps(records.contact()).encode()
         await producer.send_and_wait(
             ingress,
-            json.dumps(records.contact()).encode(),
-            headers=[("correlation_id", alive.encode())],
+            last,
+            headers=[*police_record_headers(last), ("correlation_id", alive.encode())],
         )
         letters, events = await eventually(
             probe,
@@ -384,7 +404,10 @@ async def produce_all(producer: AIOKafkaProducer, topic: str, planned: list[Reco
     correlation_ids: list[str | None] = []
     for kind, value in planned:
         correlation_id = f"fuzz-valid-{uuid.uuid4().hex}" if kind == "valid" else None
-        headers = [("correlation_id", correlation_id.encode())] if correlation_id else None
+        # The police system signs whatever it sends: the fuzz is of the contents.
+        headers = police_record_headers(value or b"")
+        if correlation_id:
+            headers.append(("correlation_id", correlation_id.encode()))
         key = correlation_id.encode() if correlation_id else None
         if value is None:
             key = f"tombstone-{len(pending)}".encode()  # a null value needs a key
@@ -397,3 +420,43 @@ async def produce_all(producer: AIOKafkaProducer, topic: str, planned: list[Reco
             planned, results, correlation_ids, strict=True
         )
     ]
+
+
+async def test_a_nul_character_is_refused_on_the_ingress_as_over_http(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, example_contact: bytes
+) -> None:
+    """Found by the consumer fuzz (tests/fault/test_consumer_fuzz.py), judged by the contract
+    oracle. DOMAIN.md: the ingress record and the HTTP body are one contract. Over HTTP a NUL
+    character anywhere in the JSON is a 422 (shared/http_guards.py: PostgreSQL text cannot hold
+    it); on the ingress topic intake opened a case for the same contact."""
+    doc = json.loads(example_contact)
+    doc["police_reference"] = f"NUL/{uuid.uuid4().hex[:12]}"
+    doc["officer"]["name"] = "PC Canary\u0000Nul"
+    body = json.dumps(doc).encode()
+    assert contact_problems(body, datetime.now(UTC)) == [".officer.name: NUL character"]
+    correlation_id = f"nul-{uuid.uuid4().hex}"
+    async with AsyncExitStack() as stack:
+        database = f"sqlite+aiosqlite:///{tmp_path}/intake.sqlite3"
+        await system.start(
+            stack, {"intake": system.intake_app(kafka_bootstrap, topic_prefix, database)}
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        await producer.send_and_wait(
+            POLICE_CONTACTS.full_name(topic_prefix),
+            body,
+            headers=[*police_record_headers(body), ("correlation_id", correlation_id.encode())],
+        )
+        topics = [DEAD_LETTERS.full_name(topic_prefix), REFERRALS.full_name(topic_prefix)]
+
+        async def outcome() -> tuple[int, int]:
+            found = await read_all(kafka_bootstrap, topics, quiet_for=0.3)
+            letters = sum(record.topic == topics[0] for record in found)
+            events = sum(record.topic == topics[1] for record in found)
+            return letters, events
+
+        letters, events = await eventually(
+            outcome, lambda found: any(found), within=30, what="a dead letter or a referral"
+        )
+    assert (letters, events) == (1, 0), "a NUL in the contact should be a dead letter, not a case"

@@ -12,26 +12,29 @@ import httpx
 import pytest
 
 from shared.topics import ALERTS, REFERRALS
+from tests.support.databases import DatabaseUrls
 from tests.support.http_gateway import RunningGateway
 from tests.support.kafka import produce, read_all
-from tests.support.live import LiveSystem
-from tests.support.notifier import referral
+from tests.support.live import LIVE_STAFF_TOKENS, LiveSystem
+from tests.support.notifier import referral, wait_escalations_finished
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 STEP_SECONDS = 4.0
+HEAD = {"Authorization": f"Bearer {LIVE_STAFF_TOKENS['head']}"}  # alert status needs staff
 
 
 async def test_killed_mid_escalation_each_remaining_step_fires_exactly_once(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, database_urls: DatabaseUrls
 ) -> None:
+    database = await database_urls.new("notifier")
     async with RunningGateway() as gateway:
         with SmtpSink() as smtp:
             live = LiveSystem(
                 kafka_bootstrap, topic_prefix,
-                {"notifier": f"sqlite+aiosqlite:///{tmp_path}/notifier.sqlite3"},
+                {"notifier": database},
                 tmp_path, gateway, smtp.port, step_seconds=STEP_SECONDS, names=("notifier",),
                 extra_env={"notifier": {"NOTIFIER_DELIVERY_LEASE_SECONDS": "5"}},
             )  # fmt: skip
@@ -55,7 +58,7 @@ async def test_killed_mid_escalation_each_remaining_step_fires_exactly_once(
                 )
 
                 async def step_one_recorded() -> bool:
-                    async with httpx.AsyncClient() as client:
+                    async with httpx.AsyncClient(headers=HEAD) as client:
                         status = (await client.get(f"{notifier.url}/v1/alerts/{alert_id}")).json()
                     return all(
                         n["status"] == "delivered"
@@ -74,7 +77,8 @@ async def test_killed_mid_escalation_each_remaining_step_fires_exactly_once(
                 await wait_until(
                     lambda: len(gateway.to("sms/head")) >= 1, within=30, what="step 3 after restart"
                 )
-                await asyncio.sleep(STEP_SECONDS + 1)  # room for any duplicate to show itself
+                # Every step has fired and every message sent is recorded: nothing more can come.
+                await wait_escalations_finished(database)
 
     counts = {
         person: len(gateway.to(f"sms/{person}")) for person in ("advisor-a", "advisor-b", "head")

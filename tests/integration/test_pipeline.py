@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from contextlib import AsyncExitStack
 
 import pytest
 
+from shared.topics import REFERRALS
 from tests.support import system
-from tests.support.databases import DatabaseUrls
+from tests.support.databases import DatabaseUrls, wait_outbox_relayed
+from tests.support.kafka import wait_consumed
+from tests.support.notifier import wait_sends_settled
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import eventually
 
@@ -69,8 +71,16 @@ async def test_contact_reaches_alert_tasks_and_agenda_once(
             assert replay.status_code == 200
             assert replay.json() == {"case_reference": reference, "outcome": "replayed"}
 
-            # Give a duplicate every chance to appear before asserting it did not.
-            await asyncio.sleep(2.0)
+            # Intake has relayed all it will (one event: a replay adds none), every consumer has
+            # handled what is on the topic, and the notifier has sent all it raised: a duplicate
+            # anywhere would now be visible.
+            assert await wait_outbox_relayed(running.databases["intake"]) == 1
+            await wait_consumed(
+                kafka_bootstrap,
+                ("notifier", "casework", "meeting_scheduler"),
+                [REFERRALS.full_name(topic_prefix)],
+            )
+            await wait_sends_settled(running.databases["notifier"])
             assert len(smtp.inbox.messages) == 1
             assert len((await casework.get(f"/v1/cases/{reference}/tasks")).json()) == len(
                 EXPECTED_TASKS
@@ -116,5 +126,8 @@ async def test_changed_contact_is_an_update_with_new_needs_only(
             )
             assert "housing" in {task["kind"] for task in tasks.json()}
             await smtp.inbox.wait_for(1)
-            await asyncio.sleep(1.0)
+            # The notifier has handled the update (two events on the topic) and sent all it raised.
+            assert await wait_outbox_relayed(running.databases["intake"]) == 2
+            await wait_consumed(kafka_bootstrap, "notifier", [REFERRALS.full_name(topic_prefix)])
+            await wait_sends_settled(running.databases["notifier"])
             assert len(smtp.inbox.messages) == 1, "an update must not raise a second alert"

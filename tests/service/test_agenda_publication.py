@@ -4,7 +4,6 @@ change publishes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 from datetime import UTC, datetime, timedelta
@@ -12,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pypdf
+import pytest
 from faststream import AckPolicy, TestApp
 from faststream.kafka import TestKafkaBroker
 
 from services.meeting_scheduler.main import create_app as create_scheduler
+from services.meeting_scheduler.publishing import Publisher
 from services.meeting_scheduler.settings import SchedulerSettings
 from shared.clock import FixedClock
 from shared.events import (
@@ -24,7 +25,9 @@ from shared.events import (
     Urgency,
 )
 from shared.topics import AGENDA, REFERRALS
+from tests.support.databases import wait_outbox_relayed
 from tests.support.events import referral
+from tests.support.signing import event_settings, publish_signed
 from tests.support.system import ROOT
 from tests.support.waiting import wait_until
 
@@ -33,6 +36,7 @@ NORTH: dict[str, Any] = {
     "support_needs": (SupportNeed.HOUSING,),
 }
 SETTINGS: dict[str, Any] = {
+    **event_settings("meeting_scheduler"),
     "SAFEGUARDING_ENV": "test",
     "verify_topics_on_start": False,
     "outbox_poll_seconds": 0.1,
@@ -41,14 +45,26 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-async def test_agenda_is_published_then_revised_only_when_it_changes(tmp_path: Path) -> None:
+async def test_agenda_is_published_then_revised_only_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Count the publisher's finished passes: the positive signal that it has looked again.
+    passes = 0
+    publish_due = Publisher.publish_due
+
+    async def counted(publisher: Publisher) -> int:
+        nonlocal passes
+        try:
+            return await publish_due(publisher)
+        finally:
+            passes += 1
+
+    monkeypatch.setattr(Publisher, "publish_due", counted)
     clock = FixedClock(
         datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     )  # Sunday; panel on Wed 2 Dec 10:00
-    app = create_scheduler(
-        SchedulerSettings(**SETTINGS, database_url=f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3"),
-        clock,
-    )
+    database = f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3"
+    app = create_scheduler(SchedulerSettings(**SETTINGS, database_url=database), clock)
     broker = app.kafka_broker
     published: list[dict[str, Any]] = []
 
@@ -58,16 +74,26 @@ async def test_agenda_is_published_then_revised_only_when_it_changes(tmp_path: P
             published.append(body)
 
     async with TestKafkaBroker(broker), TestApp(app):
-        await broker.publish(referral("MS-2026-PUB001", clock.now(), Urgency.PRIORITY, **NORTH).model_dump(mode="json"),
-                             topic=REFERRALS.name)  # fmt: skip
+        await publish_signed(
+            broker,
+            referral("MS-2026-PUB001", clock.now(), Urgency.PRIORITY, **NORTH),
+            REFERRALS.name,
+        )
         clock.advance(timedelta(hours=22))  # Mon 30 Nov 10:00: 48 h before the meeting
         await wait_until(lambda: len(published) == 1, within=5, what="first version")
         clock.advance(timedelta(hours=1))
-        await broker.publish(referral("MS-2026-PUB002", clock.now(), Urgency.IMMEDIATE, **NORTH).model_dump(mode="json"),
-                             topic=REFERRALS.name)  # fmt: skip
+        await publish_signed(
+            broker,
+            referral("MS-2026-PUB002", clock.now(), Urgency.IMMEDIATE, **NORTH),
+            REFERRALS.name,
+        )
         await wait_until(lambda: len(published) == 2, within=5, what="revised version")
         clock.advance(timedelta(hours=1))
-        await asyncio.sleep(1.0)  # several publisher polls: an unchanged agenda must stay quiet
+        # Two more finished passes: at least one began after the clock moved. An unchanged
+        # agenda must stay quiet; anything it had published would be relayed by now.
+        seen = passes
+        await wait_until(lambda: passes >= seen + 2, within=5, what="two more publisher passes")
+        await wait_outbox_relayed(database)
 
     assert [event["version"] for event in published] == [1, 2], "no change, no new version"
     first, revised = published

@@ -33,6 +33,7 @@ class Gateway:
     received: list[Received] = field(default_factory=list)
     refused: int = 0
     down_until: float = 0.0
+    refuse_next: int = 0  # requests still to refuse, whenever they come (see `refuse`)
 
     def url(self, path: str) -> str:
         return f"json://127.0.0.1:{self.port}/{path.strip('/')}"
@@ -40,11 +41,17 @@ class Gateway:
     def outage(self, seconds: float) -> None:
         self.down_until = time.monotonic() + seconds
 
+    def refuse(self, requests: int) -> None:
+        """An outage counted in requests rather than seconds: the next `requests` are refused
+        however late they come, so a test does not depend on how fast the notifier gets here."""
+        self.refuse_next = requests
+
     def to(self, path: str) -> list[Received]:
         return [item for item in self.received if item.path == "/" + path.strip("/")]
 
     async def handle(self, request: Request) -> JSONResponse:
-        if time.monotonic() < self.down_until:
+        if time.monotonic() < self.down_until or self.refuse_next > 0:
+            self.refuse_next = max(0, self.refuse_next - 1)
             self.refused += 1
             return JSONResponse({"error": "unavailable"}, status_code=503)
         payload: dict[str, Any] = json.loads(await request.body())

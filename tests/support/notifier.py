@@ -7,8 +7,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 import yaml
 
+from services.notifier.adapters.tables import burst_batches, escalation_steps, notifications
 from shared.events import (
     District,
     ExploitationType,
@@ -18,8 +20,10 @@ from shared.events import (
     SupportNeed,
     Urgency,
 )
+from tests.support.databases import count_rows
 from tests.support.http_gateway import Gateway
 from tests.support.system import ROOT
+from tests.support.waiting import eventually
 
 PEOPLE = ("advisor-a", "advisor-b", "head")
 
@@ -90,3 +94,45 @@ def referral(
         nrm_consent=NrmConsent.DECLINED, support_needs=(SupportNeed.HEALTHCARE,),
         operation=operation, operation_group=f"NFK:{operation.lower()}" if operation else None,
     )  # fmt: skip
+
+
+async def wait_sends_settled(database_url: str, within: float = 15.0) -> None:
+    """Wait until the notifier has nothing left to send for what it has raised so far: no burst
+    batch still collecting and no notification pending (each is delivered, failed over to another
+    channel, or cancelled). A send in flight keeps its notification pending until the provider
+    has answered and the outcome is recorded, so after this every message raised so far has
+    reached the test's servers. Two exceptions: steps not yet due have no notification rows yet,
+    and a send in flight when an acknowledgement cancels its notification is no longer pending
+    (so acknowledge only once the sends under way have arrived)."""
+    unsettled = (
+        sa.select(sa.func.count())
+        .select_from(notifications)
+        .where(notifications.c.status == "pending")
+    )
+    collecting = (
+        sa.select(sa.func.count())
+        .select_from(burst_batches)
+        .where(burst_batches.c.status == "collecting")
+    )
+
+    async def left() -> int:
+        return await count_rows(database_url, unsettled) + await count_rows(
+            database_url, collecting
+        )
+
+    await eventually(left, lambda n: n == 0, within=within, what="notifier sends settled")
+
+
+async def wait_escalations_finished(database_url: str, within: float = 30.0) -> None:
+    """Wait until no escalation step is left to fire and every message it sent is settled
+    (`wait_sends_settled`): after this, nothing more can be sent for the alerts raised so far."""
+    pending = (
+        sa.select(sa.func.count())
+        .select_from(escalation_steps)
+        .where(escalation_steps.c.status == "pending")
+    )
+    await eventually(
+        lambda: count_rows(database_url, pending), lambda n: n == 0, within=within,
+        what="every escalation step fired",
+    )  # fmt: skip
+    await wait_sends_settled(database_url)

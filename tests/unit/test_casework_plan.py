@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import holidays
@@ -27,7 +27,7 @@ from shared.events import (
     SupportNeed,
     Urgency,
 )
-from shared.working_days import add_working_days, is_working_day
+from shared.working_days import is_working_day
 
 FOUR_NEEDS = (
     SupportNeed.SAFE_ACCOMMODATION,
@@ -157,18 +157,51 @@ def test_consent_given_gets_no_consent_task() -> None:
     assert [kind for kind, _ in _plan(referral, _london(2026, 6, 10, 10, 0))] == [FIRST_CONTACT]
 
 
+# From Wednesday 10 June 2026 (no bank holiday until 31 August), counted on a calendar:
+# 1 working day: Thu 11; 5: Wed 17 (Thu 11, Fri 12, Mon 15, Tue 16, Wed 17);
+# 10: Wed 24 (then Thu 18, Fri 19, Mon 22, Tue 23, Wed 24).
 @pytest.mark.parametrize(
-    ("need", "working_days"),
-    [(need, 10) for need in ("employment", "education", "substance_misuse", "other")]
-    + [(need, 5) for need in ("immigration_advice", "housing", "financial_support")]
-    + [("mental_health", 1)],
+    ("need", "due_day"),
+    [(need, date(2026, 6, 24)) for need in ("employment", "education", "substance_misuse", "other")]
+    + [(need, date(2026, 6, 17)) for need in ("immigration_advice", "housing", "financial_support")]
+    + [("mental_health", date(2026, 6, 11))],
 )
-def test_default_working_days_per_need(need: str, working_days: int) -> None:
+def test_default_working_days_per_need(need: str, due_day: date) -> None:
     received = _london(2026, 6, 10, 10, 0)
-    expected_day = add_working_days(date(2026, 6, 10), working_days)
     assert DeadlinePolicy().due(need, received) == datetime.combine(
-        expected_day, time(17, 0), tzinfo=LONDON
+        due_day, time(17, 0), tzinfo=LONDON
     )
+
+
+def _reference_working_days_later(start: date, count: int) -> date:
+    """The simplest count there is: walk the calendar a day at a time, skipping weekends and the
+    days the holidays package lists for England."""
+    english = holidays.country_holidays("GB", subdiv="ENG", years=range(start.year, start.year + 2))
+    day, left = start, count
+    while left:
+        day += timedelta(days=1)
+        if day.isoweekday() <= 5 and day not in english:
+            left -= 1
+    return day
+
+
+@pytest.mark.parametrize(
+    ("need", "count"),
+    [("healthcare", 1), ("legal_advice", 5), ("employment", 10), ("mental_health", 1)],
+)
+def test_working_day_deadlines_match_a_calendar_count_every_day_of_2026(
+    need: str, count: int
+) -> None:
+    """Every London date of 2026 (bank holidays, Easter, Christmas into 2027), received at 10:00."""
+    mismatched = []
+    day = date(2026, 1, 1)
+    while day.year == 2026:
+        expected = datetime.combine(_reference_working_days_later(day, count), time(17, 0), LONDON)
+        due = DeadlinePolicy().due(need, datetime.combine(day, time(10, 0), LONDON))
+        if due != expected:
+            mismatched.append((day, due, expected))
+        day += timedelta(days=1)
+    assert mismatched == []
 
 
 def test_policy_overrides_apply() -> None:

@@ -590,10 +590,12 @@ def test_shipped_rota_has_no_gaps_over_fourteen_days(rota: Rota, start: datetime
     assert find_gaps(rota, start, start + timedelta(days=14)) == []
 
 
-# --- Known defects ------------------------------------------------------------------------------
+# --- Times written in ways YAML or ISO 8601 make ambiguous ----------------------------------------
 
 
-def test_unquoted_shift_times_are_read_as_clock_times_or_refused(tmp_path: Path) -> None:
+def test_unquoted_shift_times_are_refused_with_the_fix(tmp_path: Path) -> None:
+    """YAML 1.1 reads an unquoted 20:00 as the sexagesimal integer 1200, not a clock time: the
+    rota refuses it and says how to write it."""
     path = _write(
         tmp_path,
         "people:\n"
@@ -602,26 +604,54 @@ def test_unquoted_shift_times_are_read_as_clock_times_or_refused(tmp_path: Path)
         f"weekly:\n  - {{days: {EVERY_DAY}, start: 20:00, end: 08:00, person: a}}\n"
         "last_resort: b\n",
     )
-    try:
-        loaded = load_rota(path, environ={})
-    except RotaError:
-        return
-    assert loaded.weekly[0].start == time(20, 0)
+    with pytest.raises(RotaError) as caught:
+        load_rota(path, environ={})
+    assert "weekly.0.start" in str(caught.value)
+    assert 'write shift times in quotes, e.g. "20:00"' in str(caught.value)
+
+
+def test_quoted_shift_times_are_clock_times(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "people:\n"
+        "  - {id: a, role: advisor, channels: {email: 'json://localhost/a'}}\n"
+        "  - {id: b, role: head_of_service, channels: {email: 'json://localhost/b'}}\n"
+        f"weekly:\n  - {{days: {EVERY_DAY}, start: '20:00', end: '08:00', person: a}}\n"
+        "last_resort: b\n",
+    )
+    loaded = load_rota(path, environ={})
+    assert (loaded.weekly[0].start, loaded.weekly[0].end) == (time(20, 0), time(8, 0))
+    assert on_duty(loaded, _london("2026-06-10T19:59")).id == "b"
     assert on_duty(loaded, _london("2026-06-10T21:00")).id == "a"
 
 
-def test_override_with_an_offset_is_refused_or_understood(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        # 08:00-20:00 UTC is 09:00-21:00 in London (BST): one hour later than the wall-clock
+        # times written, so dropping the offset would be caught at 07:30 and 20:30 UTC.
+        pytest.param("2026-06-10T08:00:00Z", "2026-06-10T20:00:00Z", id="utc_in_summer"),
+        pytest.param("2026-06-10T13:00:00+05:00", "2026-06-11T01:00:00+05:00", id="plus_five"),
+    ],
+)
+def test_override_with_an_offset_means_that_instant(tmp_path: Path, start: str, end: str) -> None:
     path = _write(
         tmp_path,
         "people:\n"
         "  - {id: a, role: advisor, channels: {email: 'json://localhost/a'}}\n"
         "  - {id: b, role: head_of_service, channels: {email: 'json://localhost/b'}}\n"
         "overrides:\n"
-        "  - {kind: cover, person: a, start: '2026-12-24T08:00:00Z', end: '2026-12-25T08:00:00Z'}\n"
+        f"  - {{kind: cover, person: a, start: '{start}', end: '{end}'}}\n"
         "last_resort: b\n",
     )
-    try:
-        loaded = load_rota(path, environ={})
-    except RotaError:
-        return
-    assert on_duty(loaded, datetime(2026, 12, 24, 12, tzinfo=UTC)).id == "a"
+    loaded = load_rota(path, environ={})
+    # Both spellings are the same instants: 08:00 to 20:00 UTC on 10 June 2026.
+    expected = {
+        (7, 30): "b", (7, 59): "b", (8, 0): "a", (12, 0): "a", (19, 59): "a", (20, 0): "b",
+        (20, 30): "b",
+    }  # fmt: skip
+    found = {
+        (hour, minute): on_duty(loaded, datetime(2026, 6, 10, hour, minute, tzinfo=UTC)).id
+        for hour, minute in expected
+    }
+    assert found == expected
