@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.safety import is_loopback_host
+
 MAX_BUFFERED_BODY = 1024 * 1024  # no API of ours takes more; intake refuses past 64 KiB itself
+# A JSON escape of U+0000: `\u0000` whose backslash is not itself escaped (an odd run of
+# backslashes before the u). `\\u0000` is an escaped backslash and the text "u0000": allowed.
+ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class RefuseNulCharacters:
@@ -45,7 +51,7 @@ class RefuseNulCharacters:
         # A raw NUL byte makes a body invalid JSON, which the routes refuse themselves (and a body
         # of another type gets its 415 there); a JSON-escaped one would parse, so catch it here.
         content_type = dict(scope.get("headers") or []).get(b"content-type", b"").lower()
-        if b"json" in content_type and b"\\u0000" in body.lower():
+        if b"json" in content_type and ESCAPED_NUL.search(body):
             await _refuse(send, 422, "NUL characters are not accepted")
             return
         handed = False
@@ -58,6 +64,74 @@ class RefuseNulCharacters:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class LocalClientsOnly:
+    """`dev` and `test` serve this machine only: a request from any other address is refused
+    before it reaches a route, whatever address the server was told to bind. The launcher binds
+    127.0.0.1 too; this makes a forgotten `--host 0.0.0.0` harmless rather than an open door to
+    the public dev secrets."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            client = scope.get("client")
+            if client is None or not is_loopback_host(str(client[0])):
+                await _refuse(send, 403, "this environment serves this machine only")
+                return
+        await self.app(scope, receive, send)
+
+
+# Our own pages (the acknowledgement page) run no script and load nothing from elsewhere. FastAPI's
+# /docs and /redoc pages load Swagger UI / ReDoc from their CDN with an inline bootstrap script:
+# they get a policy that allows exactly that.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+DOCS_PATHS = ("/docs", "/redoc")
+
+
+class SecurityHeaders:
+    """Headers every response carries (no MIME sniffing, no referrer: a link may hold a token),
+    and, on HTML pages, a content security policy that forbids framing and scripts, and
+    `no-store` so a shared phone's browser keeps no copy of a page about a case."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = str(scope.get("path", "")).startswith(DOCS_PATHS)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                content_type = dict(headers).get(b"content-type", b"").lower()
+                added = [(b"x-content-type-options", b"nosniff"),
+                         (b"referrer-policy", b"no-referrer")]  # fmt: skip
+                if content_type.startswith(b"text/html"):
+                    policy = DOCS_POLICY if docs else PAGE_POLICY
+                    added += [(b"content-security-policy", policy.encode()),
+                              (b"x-frame-options", b"DENY"),
+                              (b"cache-control", b"no-store")]  # fmt: skip
+                replaced = {name for name, _ in added}
+                headers = [item for item in headers if item[0].lower() not in replaced] + added
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 async def _refuse(send: Send, status: int, title: str) -> None:

@@ -21,12 +21,13 @@ from services.casework.adapters.tables import (
     task_history,
     tasks,
 )
-from services.casework.domain import DeadlinePolicy, plan_tasks
+from services.casework.domain import CHILD_HANDOVER, DeadlinePolicy, plan_tasks
 from services.casework.lifecycle import ACTIVE, Change, ChasePolicy, Status, check_transition
 from shared.clock import Clock
 from shared.db import claim_event, insert_ignoring_duplicates
 from shared.events import (
     AlertAcknowledgedV1,
+    Pathway,
     ReferralFacts,
     TaskClosedV1,
     TaskOpenedV1,
@@ -112,10 +113,58 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
                     due_at=task.due_at,
                 ),
             )  # fmt: skip
-    if opened:
+        handed_over = 0
+        if referral.pathway is Pathway.CHILD:
+            handed_over = await _hand_adult_tasks_over(connection, deps, referral, now)
+    if opened or handed_over:
         deps.on_commit()
-    log.info("tasks_opened", case_reference=referral.case_reference, opened=opened)
+    log.info("tasks_opened", case_reference=referral.case_reference, opened=opened,
+             handed_over=handed_over)  # fmt: skip
     return opened
+
+
+HANDED_OVER = "handed to children's services: the person is a child"
+
+
+async def _hand_adult_tasks_over(
+    connection: AsyncConnection, deps: CaseworkDeps, referral: ReferralFacts, now: datetime
+) -> int:
+    """An adult case corrected to a child (a later contact gave an age under 18): this service
+    does not take it. The adult tasks close as not needed, so nobody is chased for them and the
+    case panel stops carrying the case; the handover task stays."""
+    await connection.execute(
+        cases.update()
+        .where(cases.c.case_reference == referral.case_reference)
+        .values(pathway=Pathway.CHILD.value)
+    )
+    adult = (
+        await connection.execute(
+            sa.select(tasks).where(
+                tasks.c.case_reference == referral.case_reference,
+                tasks.c.kind != CHILD_HANDOVER,
+                tasks.c.status.in_([status.value for status in ACTIVE]),
+            )
+        )
+    ).all()
+    for row in adult:
+        await connection.execute(
+            tasks.update()
+            .where(tasks.c.task_id == row.task_id)
+            .values(status=Status.NOT_NEEDED.value, detail=HANDED_OVER, updated_at=now,
+                    closed_at=now)
+        )  # fmt: skip
+        await _history(connection, row.task_id, SYSTEM, "status", row.status,
+                       Status.NOT_NEEDED.value, HANDED_OVER, now)  # fmt: skip
+        await enqueue(
+            connection, outbox, deps.tasks_topic, row.case_reference,
+            TaskClosedV1(
+                occurred_at=now, correlation_id=referral.correlation_id,
+                causation_id=str(referral.event_id), producer=PRODUCER,
+                case_reference=row.case_reference, task_id=row.task_id, kind=row.kind,
+                status=Status.NOT_NEEDED.value,
+            ),
+        )  # fmt: skip
+    return len(adult)
 
 
 async def assign_to_acknowledger(event: AlertAcknowledgedV1, deps: CaseworkDeps) -> int:

@@ -7,6 +7,7 @@ reach a log line or an error by accident. `reveal()` is for the vault alone.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -18,15 +19,23 @@ from pydantic import (
     Secret,
     SecretStr,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.clock import LONDON
 from shared.events import District, ExploitationType, NrmConsent, SupportNeed
+from shared.http_guards import ESCAPED_NUL
 
 CLOCK_SKEW = timedelta(minutes=5)
+# RFC 3339 section 5.6 `date-time`: full time with seconds and an explicit offset. Pydantic's own
+# parser also takes Unix seconds, minutes without seconds and "+0000" (found by the oracle fuzz).
+RFC3339_DATE_TIME = re.compile(
+    r"(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2})(\.\d{1,6})?\d*([Zz]|[+-]\d{2}:\d{2})"
+)
 # Sanity bounds: older values are typing errors, and would overflow time-zone arithmetic.
 EARLIEST_CONTACT = datetime(1900, 1, 1, tzinfo=UTC)
 EARLIEST_BIRTH = date(1900, 1, 1)
@@ -47,8 +56,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+# An operation's name reaches SMS, e-mail subjects, logs and the NASN agenda: one line of plain
+# words ("Op Kestrel", "Operation Aidant 2"), never free text.
+OperationName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 .'&/-]{0,47}[A-Za-z0-9]$|^[A-Za-z0-9]$")
+]
+
+
 class Officer(_Strict):
-    collar_number: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    # With a force code, a collar number identifies the officer: personal data like their name.
+    collar_number: Secret[Annotated[str, StringConstraints(min_length=1, max_length=16)]]
     name: Secret[ShortText]
     phone: Secret[PhoneText] | None = None
     email: Secret[EmailText] | None = None
@@ -56,7 +73,7 @@ class Officer(_Strict):
 
 class Location(_Strict):
     district: District
-    place_type: Tag | None = None
+    place_type: Secret[Tag] | None = None  # "the farm on X lane" can locate a person
     postcode_sector: Secret[Annotated[str, StringConstraints(max_length=8)]] | None = None
 
 
@@ -85,15 +102,28 @@ class PoliceContactV1(_Strict):
     force_code: ForceCode
     recorded_at: AwareDatetime
     officer: Officer
-    operation: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    operation: OperationName | None = None
     location: Location
     person: Person
     exploitation_types: Annotated[list[ExploitationType], Field(min_length=1, max_length=6)]
-    indicators: Annotated[list[Tag], Field(max_length=50)] | None = None
+    # Observed indicators are free text about the person's circumstances: vault only.
+    indicators: Secret[Annotated[list[Tag], Field(max_length=50)]] | None = None
     immediate_risk: bool
     nrm_consent: NrmConsent
     support_needs: Annotated[list[SupportNeed], Field(max_length=12)]
     notes: Secret[Annotated[str, StringConstraints(max_length=4000)]] | None = None
+
+    @field_validator("recorded_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # strict validation refuses it with its own message
+        if not (match := RFC3339_DATE_TIME.fullmatch(value)):
+            raise ValueError("recorded_at must be an RFC 3339 date-time with seconds and offset")
+        # Parsed here: after a before-validator pydantic validates in Python mode, where strict
+        # mode takes no string for a datetime. Digits past microseconds are dropped.
+        whole, fraction, offset = match.groups()
+        return datetime.fromisoformat(f"{whole}{fraction or ''}{offset}".upper())
 
     @field_validator("recorded_at")
     @classmethod
@@ -146,4 +176,19 @@ def _reveal(value: Any) -> Any:
 
 def parse_contact(raw: bytes | str, now: datetime) -> PoliceContactV1:
     """Validate a JSON document against the contract; raises pydantic's ValidationError."""
+    # PostgreSQL text cannot hold U+0000 and the HTTP edge refuses it (shared/http_guards.py): the
+    # ingress topic gives the same answer, since it is the same contract. (Checked on the raw
+    # bytes: a model validator would make pydantic validate the rest in Python, not JSON, mode.)
+    if ESCAPED_NUL.search(raw.encode() if isinstance(raw, str) else raw):
+        raise ValidationError.from_exception_data(
+            "PoliceContactV1",
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("nul_character", NUL_REFUSED), loc=(), input=""
+                )
+            ],
+        )
     return PoliceContactV1.model_validate_json(raw, context={"now": now})
+
+
+NUL_REFUSED = "text may not contain NUL characters"

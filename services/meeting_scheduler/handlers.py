@@ -24,6 +24,7 @@ from shared.clock import Clock
 from shared.db import claim_event, insert_ignoring_duplicates
 from shared.events import (
     AgendaItemAddedV1,
+    ChildReferralOpenedV1,
     Pathway,
     ReferralOpenedV1,
     SupportNeed,
@@ -100,6 +101,28 @@ async def add_to_agenda(referral: ReferralOpenedV1, deps: SchedulerDeps) -> bool
         log.info("agenda_item_added", case_reference=referral.case_reference,
                  meeting_starts_at=placement.starts_at.isoformat(), late=placement.late)  # fmt: skip
     return added
+
+
+CHILD_WITHDRAWAL = "handed to children's services: the person is a child"
+
+
+async def withdraw_child_case(referral: ChildReferralOpenedV1, deps: SchedulerDeps) -> int:
+    """A case corrected to a child leaves the case panel: its items on meetings still to come are
+    withdrawn (casework closes its adult tasks, so it is not carried over as a review either)."""
+    async with deps.engine.begin() as connection:
+        result = await connection.execute(
+            agenda_items.update()
+            .where(
+                agenda_items.c.case_reference == referral.case_reference,
+                agenda_items.c.meeting_starts_at > deps.clock.now(),
+                agenda_items.c.withdrawn_reason.is_(None),
+            )
+            .values(withdrawn_reason=CHILD_WITHDRAWAL)
+        )
+    withdrawn = result.rowcount or 0
+    if withdrawn:
+        log.info("agenda_item_withdrawn_child", case_reference=referral.case_reference)
+    return withdrawn
 
 
 async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) -> list[AgendaItem]:

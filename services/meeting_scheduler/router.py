@@ -3,7 +3,12 @@ from __future__ import annotations
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
-from services.meeting_scheduler.handlers import SchedulerDeps, add_to_agenda, record_task_event
+from services.meeting_scheduler.handlers import (
+    SchedulerDeps,
+    add_to_agenda,
+    record_task_event,
+    withdraw_child_case,
+)
 from services.meeting_scheduler.nasn import record_figures, record_referral
 from shared.events import (
     CaseworkFiguresV1,
@@ -33,6 +38,8 @@ def build_router(deps: SchedulerDeps, referrals_topic: str, tasks_topic: str) ->
             await record_referral(event, deps.engine)
         if isinstance(event, ReferralOpenedV1):
             await add_to_agenda(event, deps)
+        if isinstance(event, ChildReferralOpenedV1):
+            await withdraw_child_case(event, deps)
 
     @router.subscriber(
         tasks_topic,

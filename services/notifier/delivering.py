@@ -27,7 +27,7 @@ from services.notifier.escalating import notification_values
 from services.notifier.ports import Attachment
 from shared.events import AlertDeliveredV1, AlertDeliveryFailedV1
 from shared.logging import get_logger
-from shared.outbox import enqueue
+from shared.outbox import enqueue, prune_published
 from shared.rota import ChannelKind
 
 log = get_logger(__name__)
@@ -193,6 +193,20 @@ async def _after_failure(
     """Retry with backoff; after max attempts, hand over to the person's next channel kind if
     there is one. The last channel left keeps retrying (capped backoff): an alert is never dropped
     while it is open, and escalation runs alongside on its own schedule."""
+    current = await connection.scalar(
+        sa.select(notifications.c.status).where(
+            notifications.c.notification_id == row.notification_id
+        )
+    )
+    if current != "pending":
+        # Cancelled while the send was under way (the alert was acknowledged): no retry, and no
+        # fallback channel, which would be a message sent after the acknowledgement.
+        await connection.execute(
+            notifications.update()
+            .where(notifications.c.notification_id == row.notification_id)
+            .values(attempts=attempts)
+        )
+        return
     person = next((p for p in deps.rota.people if p.id == row.person_id), None)
     fallback = None
     if attempts >= deps.policy.max_attempts_per_channel and person is not None:
@@ -247,12 +261,27 @@ async def _after_failure(
 
 
 async def erase_old_messages(deps: NotifierDeps) -> int:
-    """The ledger keeps channel, attempts, outcome and latency; message texts go after retention."""
+    """The ledger keeps channel, attempts, outcome and latency; after retention go the message
+    texts, the fields they were rendered from (case, district, operation), agenda attachments and
+    relayed outbox rows. An alert's escalation ends within hours, long before this."""
     cutoff = deps.clock.now() - timedelta(days=deps.policy.message_retention_days)
+    old_alerts = sa.select(alerts.c.alert_id).where(alerts.c.raised_at < cutoff)
     async with deps.engine.begin() as connection:
         result = await connection.execute(
             notifications.update()
             .where(notifications.c.created_at < cutoff, notifications.c.body.is_not(None))
             .values(title=None, body=None)
         )
+        await connection.execute(
+            alerts.update()
+            .where(alerts.c.raised_at < cutoff, alerts.c.fields != ERASED_FIELDS)
+            .values(fields=ERASED_FIELDS)
+        )
+        await connection.execute(
+            alert_attachments.delete().where(alert_attachments.c.alert_id.in_(old_alerts))
+        )
+        await prune_published(connection, outbox, cutoff)
     return result.rowcount or 0
+
+
+ERASED_FIELDS = "{}"

@@ -18,6 +18,7 @@ from shared.events import Urgency
 from shared.rota import find_gaps
 
 HOUSEKEEPING_EVERY = timedelta(hours=1)
+GAP_END_LOOKAHEAD = timedelta(days=7)
 
 
 class NotifierClock:
@@ -53,7 +54,12 @@ class DrainSends:
 async def warn_rota_gaps(deps: NotifierDeps) -> int:
     """Tell the head of service, once per gap, days before a stretch of the rota has no one."""
     now = deps.clock.now()
-    gaps = find_gaps(deps.rota, now, now + timedelta(days=deps.policy.gap_warning_days))
+    horizon = now + timedelta(days=deps.policy.gap_warning_days)
+    # Look a week past the horizon, so a gap starting before it is told with its real end, not
+    # cut off where the look-ahead stops (it is warned once: a later check would not correct it).
+    gaps = [
+        gap for gap in find_gaps(deps.rota, now, horizon + GAP_END_LOOKAHEAD) if gap[0] < horizon
+    ]
     warned = 0
     for start, end in gaps:
         async with deps.engine.begin() as connection:
@@ -72,7 +78,8 @@ async def warn_rota_gaps(deps: NotifierDeps) -> int:
                 subject_key=start.isoformat(),
                 urgency=Urgency.PRIORITY,
                 fields={"detail": detail},
-                correlation_id=f"rota-gap-{start.isoformat()}",
+                # The correlation id has the shape of a token (shared/events.py): no "+" or spaces.
+                correlation_id=f"rota-gap-{int(start.timestamp())}",
                 case_references=(),
                 single_step=(Target.HEAD_OF_SERVICE.value,),
             )

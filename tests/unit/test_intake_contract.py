@@ -50,7 +50,7 @@ INVALID_CASES: list[tuple[str, Mutation, str, str, tuple[str, ...]]] = [
     ("int_as_string", _set("person", "age_estimate", value="canary-age-41"),
      "person.age_estimate", "int_type", ("canary-age-41",)),
     ("recorded_at_without_offset", _set("recorded_at", value="2026-11-27T22:41:00"),
-     "recorded_at", "timezone_aware", ("22:41",)),
+     "recorded_at", "value_error", ("22:41",)),
     ("recorded_at_too_far_ahead", _set("recorded_at", value=_recorded(timedelta(minutes=6))),
      "recorded_at", "value_error", ("09:06",)),
     ("duplicate_exploitation_types", _set("exploitation_types", value=["labour", "labour"]),
@@ -65,6 +65,13 @@ INVALID_CASES: list[tuple[str, Mutation, str, str, tuple[str, ...]]] = [
      "notes", "string_too_long", ("canary-long-notes",)),
     ("phone_with_letters", _set("person", "phone", value="call canary-phone-88"),
      "person.phone", "string_pattern_mismatch", ("canary-phone-88",)),
+    # An operation's name reaches SMS and subjects: one line of plain words, 50 characters at most.
+    ("operation_with_a_line_break", _set("operation", value="Op Kestrel\nCanary Wilhelmina"),
+     "operation", "string_pattern_mismatch", ("Canary", "Kestrel")),
+    ("operation_too_long", _set("operation", value="Op " + "Canary" * 9),
+     "operation", "string_pattern_mismatch", ("CanaryCanary",)),
+    ("operation_with_markup", _set("operation", value="Op <b>Kestrel</b>"),
+     "operation", "string_pattern_mismatch", ("Kestrel",)),
 ]  # fmt: skip
 
 
@@ -150,13 +157,17 @@ def _canary_contact() -> PoliceContactV1:
     document["person"]["name"] = CANARY_NAME
     document["person"]["phone"] = CANARY_PHONE
     document["notes"] = CANARY_NOTES
+    document["officer"]["collar_number"] = "canary-c-4471"
+    document["location"]["place_type"] = "canary-place-the-farm"
+    document["indicators"] = ["canary-indicator-debt"]
     return contact_from(document, NOW)
 
 
 @pytest.mark.parametrize("render", [repr, str], ids=["repr", "str"])
 def test_printing_a_contact_hides_direct_identifiers(render: Callable[[object], str]) -> None:
     text = render(_canary_contact())
-    for secret in (CANARY_NAME, CANARY_PHONE, CANARY_NOTES, "1990-05-17", "PC J. Example"):
+    for secret in (CANARY_NAME, CANARY_PHONE, CANARY_NOTES, "1990-05-17", "PC J. Example",
+                   "canary-c-4471", "canary-place-the-farm", "canary-indicator-debt"):  # fmt: skip
         assert secret not in text
     assert "NFK/2026/118734" in text  # the non-personal parts are still there
 
@@ -168,4 +179,7 @@ def test_reveal_gives_the_plain_values_for_the_vault() -> None:
     assert revealed["person"]["date_of_birth"] == "1990-05-17"
     assert revealed["notes"] == CANARY_NOTES
     assert revealed["officer"]["name"] == "PC J. Example"
+    assert revealed["officer"]["collar_number"] == "canary-c-4471"
+    assert revealed["location"]["place_type"] == "canary-place-the-farm"
+    assert revealed["indicators"] == ["canary-indicator-debt"]
     assert revealed["recorded_at"] == "2026-11-27T22:41:00+00:00"
