@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare this checkout to run or test: a virtualenv with the pinned dependencies (re-installed only
-# when pyproject.toml changes) and the Kafka broker's jars from Maven Central (cached in
+# when pyproject.toml changes), the Kafka broker's jars and Keycloak from Maven Central (cached in
 # ${SAFEGUARDING_CACHE:-~/.cache/safeguarding}). Sourced by run.sh and test.sh.
 set -euo pipefail
 
@@ -40,3 +40,5 @@ export PATH="$VENV/bin:$PATH"
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   (cd "$ROOT" && python -m deploy.kafka_broker fetch)
 fi
+# The OpenID provider the staff sign-in tests start (Keycloak, ~160 MB, cached like the Kafka jars).
+(cd "$ROOT" && python -m deploy.keycloak fetch)

@@ -30,3 +30,44 @@ def create_processed_events_v1() -> None:
         sa.Column("event_id", sa.String(64), primary_key=True),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
     )
+
+
+def create_staff_actions_v1() -> None:
+    """The audit table of shared/audit.py, append-only: triggers refuse UPDATE and DELETE (and
+    TRUNCATE on PostgreSQL), so no code path of the service, nor a slip at a SQL prompt, can
+    rewrite who did what. (The table's owner could still drop a trigger: against that, run the
+    service as a role that does not own its tables.)"""
+    op.create_table(
+        "staff_actions",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("person_id", sa.String(64), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("subject", sa.String(128), nullable=False),
+        sa.Column("detail", sa.String(500), nullable=True),
+    )
+    make_append_only("staff_actions")
+
+
+def make_append_only(table: str) -> None:
+    """Triggers that refuse UPDATE and DELETE on `table` (PostgreSQL and SQLite)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE OR REPLACE FUNCTION refuse_audit_rewrite() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN RAISE EXCEPTION 'audit records are append-only (%)', TG_TABLE_NAME; "
+            "END $$"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_audit_rewrite()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit_rewrite()"
+        )
+        return
+    for event in ("UPDATE", "DELETE"):
+        op.execute(
+            f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END"
+        )

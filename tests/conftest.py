@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from deploy.kafka_broker import KAFKA_VERSION, start_and_wait
+from deploy.keycloak import KEYCLOAK_VERSION, LocalKeycloak
+from deploy.keycloak import start_and_wait as start_keycloak
 from shared.kafka import ensure_topics
 from tests.support.databases import DatabaseUrls
 from tests.support.postgres import Cluster, start_cluster
@@ -60,6 +62,21 @@ async def kafka_bootstrap() -> AsyncIterator[str]:
         yield broker.bootstrap_servers
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[LocalKeycloak]:
+    """A real OpenID provider: Keycloak with deploy/keycloak/safeguarding-realm.json, started once
+    per session, and only if a test asks for it (it takes ~16 s or more and ~470 MB)."""
+    keycloak = start_keycloak()
+    USED["openid provider"] = (
+        f"Keycloak {KEYCLOAK_VERSION} started at {keycloak.issuer} "
+        f"(ready in {keycloak.ready_seconds or 0:.1f} s)"
+    )
+    try:
+        yield keycloak
+    finally:
+        keycloak.stop()
 
 
 @pytest.fixture

@@ -1,24 +1,22 @@
 """Casework's HTTP API, for advisors and the head of service. Every request carries a staff
-bearer token; an advisor sees and changes their own and unassigned tasks, the head of service all
-of them and may reassign.
+access token (shared/staff_auth.py); an advisor sees and changes their own and unassigned tasks
+(another's task is a 404, as if it did not exist), the head of service all of them and may reassign.
 
 No `from __future__ import annotations` here: FastAPI must see the `Staff` dependency alias,
 defined inside build_http_app, as an object rather than a string it cannot resolve."""
 
-import hmac
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from services.casework.handlers import CaseworkDeps, TaskNotFound, change_status, reassign
 from services.casework.lifecycle import Change, Status, TransitionRefused
 from services.casework.queries import TaskFilter, Viewer, figures, history_of, list_tasks, task_for
 from shared.rota import Role
-
-bearer = HTTPBearer(auto_error=False, description="A staff member's token (CASEWORK_STAFF_TOKENS).")
+from shared.staff_auth import NOT_PERMITTED, StaffAuth, StaffRole, StaffRoute
+from shared.staff_auth import Staff as SignedIn
 
 
 class TaskView(BaseModel):
@@ -47,30 +45,21 @@ class Reassignment(BaseModel):
     person_id: Annotated[str, Field(min_length=1, max_length=64)]
 
 
-def build_http_app(deps: CaseworkDeps, tokens: dict[str, str], target: int) -> FastAPI:
+def build_http_app(deps: CaseworkDeps, staff_auth: StaffAuth, target: int) -> FastAPI:
     app = FastAPI(title="Safeguarding casework", version="1")
+    app.router.route_class = StaffRoute  # sign-in is checked before the body is read
+    signed_in = staff_auth.require(StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE)
 
-    async def viewer(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Viewer:
-        if credentials is not None:
-            for person_id, token in tokens.items():
-                if hmac.compare_digest(credentials.credentials.encode(), token.encode()):
-                    person = next((p for p in deps.rota.people if p.id == person_id), None)
-                    if person is not None:
-                        return Viewer(person_id, person.role)
-        raise HTTPException(
-            401, "a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-        )
+    async def viewer(who: Annotated[SignedIn, Depends(signed_in)]) -> Viewer:
+        head = StaffRole.HEAD_OF_SERVICE in who.roles
+        return Viewer(who.person_id, Role.HEAD_OF_SERVICE if head else Role.ADVISOR)
 
     Staff = Annotated[Viewer, Depends(viewer)]
 
     async def visible_task(task_id: str, staff: Viewer) -> dict[str, Any]:
+        # Another advisor's task is "no such task": its existence is not the caller's business.
         task = await task_for(deps.engine, staff, task_id)
         if task is None:
-            everyone = Viewer(staff.person_id, Role.HEAD_OF_SERVICE)
-            if await task_for(deps.engine, everyone, task_id) is not None:
-                raise HTTPException(403, "this task is assigned to someone else")
             raise HTTPException(404, "no such task")
         return task
 
@@ -129,7 +118,7 @@ def build_http_app(deps: CaseworkDeps, tokens: dict[str, str], target: int) -> F
     async def set_assignee(task_id: str, body: Reassignment, staff: Staff) -> dict[str, Any]:
         """Head of service only."""
         if not staff.sees_all:
-            raise HTTPException(403, "only the head of service reassigns tasks")
+            raise HTTPException(403, NOT_PERMITTED)
         if not any(person.id == body.person_id for person in deps.rota.people):
             raise HTTPException(422, "no such person in the rota")
         try:

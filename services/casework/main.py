@@ -21,6 +21,7 @@ from shared.clock import Clock, SystemClock
 from shared.events import CaseworkFiguresV1, TaskEvent
 from shared.outbox import enqueue
 from shared.rota import load_rota
+from shared.staff_auth import Staff, StaffAuth, staff_roles
 from shared.topics import ALERTS, REFERRALS, TASKS
 
 SERVICE = "casework"
@@ -62,7 +63,14 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
     reporter = WakeableLoop(
         "figures_reporter", publish_figures, settings.figures_every_hours * 3600
     )
-    http_app = build_http_app(
-        deps, settings.tokens([p.id for p in rota.people]), config.people_supported_target
+    roles = {person.id: staff_roles(person.role) for person in rota.people}
+    staff_auth = StaffAuth(
+        settings.staff_oidc,
+        static_tokens={
+            token: Staff(person, roles.get(person, frozenset()))
+            for person, token in settings.tokens(list(roles)).items()
+        },
+        deployed=not settings.environment.is_local,
     )
+    http_app = build_http_app(deps, staff_auth, config.people_supported_target)
     return build_service_app(infra, http_app, MIGRATIONS, background=[chaser, reporter])

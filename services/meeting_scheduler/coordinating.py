@@ -1,5 +1,6 @@
 """The coordinator's hand on an agenda: reorder, defer an item to the next meeting, withdraw it
-with a reason, add any other business. Every change makes the next publication a revision."""
+with a reason, add any other business. Every change makes the next publication a revision, and
+is recorded with who made it (shared/audit.py) in the same transaction."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.meeting_scheduler.adapters.tables import agenda_items, manual_items
 from services.meeting_scheduler.calendar import MeetingSeries
+from shared.audit import Actor
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -21,9 +23,17 @@ class NotOnAgenda(LookupError):
 
 
 async def reorder(
-    engine: AsyncEngine, series: MeetingSeries, starts_at: datetime, references: list[str]
+    engine: AsyncEngine,
+    series: MeetingSeries,
+    starts_at: datetime,
+    references: list[str],
+    actor: Actor | None = None,
 ) -> None:
     async with engine.begin() as connection:
+        if actor:
+            await actor.record(
+                connection, "agenda.reorder", _meeting(series, starts_at), ",".join(references)
+            )
         for position, reference in enumerate(references, start=1):
             moved = await connection.execute(
                 agenda_items.update()
@@ -35,7 +45,11 @@ async def reorder(
 
 
 async def defer(
-    engine: AsyncEngine, series: MeetingSeries, starts_at: datetime, reference: str
+    engine: AsyncEngine,
+    series: MeetingSeries,
+    starts_at: datetime,
+    reference: str,
+    actor: Actor | None = None,
 ) -> datetime:
     later = [start for start in series.occurrences_after(starts_at) if start > starts_at]
     if not later:
@@ -48,12 +62,24 @@ async def defer(
         )
         if not moved.rowcount:
             raise NotOnAgenda(reference)
+        if actor:
+            await actor.record(
+                connection,
+                "agenda.defer",
+                reference,
+                f"{_meeting(series, starts_at)} to {later[0]}",
+            )
     log.info("agenda_item_deferred", case_reference=reference, to=later[0].isoformat())
     return later[0]
 
 
 async def withdraw(
-    engine: AsyncEngine, series: MeetingSeries, starts_at: datetime, reference: str, reason: str
+    engine: AsyncEngine,
+    series: MeetingSeries,
+    starts_at: datetime,
+    reference: str,
+    reason: str,
+    actor: Actor | None = None,
 ) -> None:
     async with engine.begin() as connection:
         gone = await connection.execute(
@@ -63,6 +89,8 @@ async def withdraw(
         )
         if not gone.rowcount:
             raise NotOnAgenda(reference)
+        if actor:
+            await actor.record(connection, "agenda.withdraw", reference, reason)
     log.info("agenda_item_withdrawn", case_reference=reference)
 
 
@@ -73,14 +101,23 @@ async def add_other_business(
     text: str,
     added_by: str,
     now: datetime,
+    actor: Actor | None = None,
 ) -> None:
     async with engine.begin() as connection:
+        if actor:
+            await actor.record(
+                connection, "agenda.other_business", _meeting(series, starts_at), text
+            )
         await connection.execute(
             manual_items.insert().values(
                 item_id=str(uuid.uuid4()), meeting_series=series.id, meeting_starts_at=starts_at,
                 text=text, added_by=added_by, added_at=now,
             )
         )  # fmt: skip
+
+
+def _meeting(series: MeetingSeries, starts_at: datetime) -> str:
+    return f"{series.id} {starts_at.isoformat()}"
 
 
 def _item(series: MeetingSeries, starts_at: datetime, reference: str) -> sa.ColumnElement[bool]:

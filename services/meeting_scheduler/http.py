@@ -1,21 +1,21 @@
 """The coordinator's API: upcoming meetings, agendas in every format, and edits (reorder, defer,
-withdraw, add any other business). Every request carries a coordinator's bearer token. No names
+withdraw, add any other business). Every request carries the access token of a meeting coordinator
+or the head of service (shared/staff_auth.py). No names
 ever reach the meeting scheduler, so none can appear here.
 
 No `from __future__ import annotations`: FastAPI must see the `Coordinator` dependency alias,
 defined inside build_http_app, as an object."""
 
-import hmac
 import re
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.meeting_scheduler.adapters.tables import staff_actions
 from services.meeting_scheduler.agenda import (
     AgendaItem,
     OtherBusiness,
@@ -31,7 +31,9 @@ from services.meeting_scheduler.coordinating import (
 from services.meeting_scheduler.documents import agenda_documents, invitation
 from services.meeting_scheduler.handlers import items_for, other_business_for
 from services.meeting_scheduler.nasn import flag_for_learning
+from shared.audit import Actor
 from shared.clock import LONDON, Clock
+from shared.staff_auth import Staff, StaffAuth, StaffRole, StaffRoute
 
 CASE_REFERENCE = re.compile(r"MS-\d{4}-[A-Z0-9]+", re.IGNORECASE)
 MEDIA_TYPES = {
@@ -40,11 +42,6 @@ MEDIA_TYPES = {
     "pdf": "application/pdf",
     "ics": "text/calendar",
 }
-
-
-bearer = HTTPBearer(
-    auto_error=False, description="A coordinator's token (MEETINGS_COORDINATOR_TOKENS)."
-)
 
 
 class Order(BaseModel):
@@ -84,22 +81,19 @@ class MeetingView(BaseModel):
 
 
 def build_http_app(
-    engine: AsyncEngine, calendar: MeetingCalendar, clock: Clock, tokens: dict[str, str]
+    engine: AsyncEngine, calendar: MeetingCalendar, clock: Clock, staff_auth: StaffAuth
 ) -> FastAPI:
     app = FastAPI(title="Safeguarding meeting scheduler", version="1")
+    app.router.route_class = StaffRoute  # sign-in is checked before the body is read
+    signed_in = staff_auth.require(StaffRole.MEETING_COORDINATOR, StaffRole.HEAD_OF_SERVICE)
 
-    async def coordinator(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> str:
-        if credentials is not None:
-            for name, token in tokens.items():
-                if hmac.compare_digest(credentials.credentials.encode(), token.encode()):
-                    return name
-        raise HTTPException(
-            401, "a coordinator's bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-        )
+    async def coordinator(who: Annotated[Staff, Depends(signed_in)]) -> str:
+        return who.person_id
 
     Coordinator = Annotated[str, Depends(coordinator)]
+
+    def acting(person_id: str) -> Actor:
+        return Actor(staff_actions, person_id, clock.now())
 
     @app.get("/v1/meetings", response_model=list[MeetingView])
     async def upcoming_meetings(who: Coordinator) -> list[MeetingView]:
@@ -179,7 +173,7 @@ def build_http_app(
         """Put the meeting's new items in this order (those not named follow, by urgency and age)."""
         series, starts_at, _, _ = await meeting(series_id, day)
         try:
-            await reorder(engine, series, starts_at, body.case_references)
+            await reorder(engine, series, starts_at, body.case_references, acting(who))
         except NotOnAgenda as missing:
             raise HTTPException(404, f"{missing} is not a new item of that meeting") from None
 
@@ -190,7 +184,8 @@ def build_http_app(
         """Move the item to the series' next meeting."""
         series, starts_at, _, _ = await meeting(series_id, day)
         try:
-            return {"meeting_starts_at": await defer(engine, series, starts_at, case_reference)}
+            moved = await defer(engine, series, starts_at, case_reference, acting(who))
+            return {"meeting_starts_at": moved}
         except NotOnAgenda:
             raise HTTPException(404, "not a new item of that meeting") from None
 
@@ -201,7 +196,7 @@ def build_http_app(
         """Take the item off the agenda, with the reason (it does not come back as a review)."""
         series, starts_at, _, _ = await meeting(series_id, day)
         try:
-            await withdraw(engine, series, starts_at, case_reference, body.reason)
+            await withdraw(engine, series, starts_at, case_reference, body.reason, acting(who))
         except NotOnAgenda:
             raise HTTPException(404, "not a new item of that meeting") from None
 
@@ -209,7 +204,9 @@ def build_http_app(
     async def add_item(series_id: str, day: date, body: NewBusiness, who: Coordinator) -> None:
         """Add an item by hand, under any other business."""
         series, starts_at, _, _ = await meeting(series_id, day)
-        await add_other_business(engine, series, starts_at, body.text, who, clock.now())
+        await add_other_business(
+            engine, series, starts_at, body.text, who, clock.now(), acting(who)
+        )
 
     @app.post("/v1/learning-themes", status_code=204)
     async def flag_theme(body: LearningTheme, who: Coordinator) -> None:

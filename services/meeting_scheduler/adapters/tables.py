@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared.audit import staff_actions_table
 from shared.db import UtcDateTime, processed_events_table
 from shared.outbox import outbox_table
 
@@ -97,3 +98,6 @@ learning_flags = sa.Table(
 
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
+
+# Who changed an agenda, how and when (shared/audit.py): append-only.
+staff_actions = staff_actions_table(metadata)
