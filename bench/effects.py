@@ -29,8 +29,9 @@ from shared.topics import AGENDA, TASKS
 from tests.support.ground_truth import CASE_REFERENCE
 from tests.support.http_gateway import Received
 
-# The SMS ends "… Ack <code> <link>" (referral) or "… Ack <code>" (grouped): domain.ACK_CODE_ALPHABET.
-ACK_CODE = re.compile(r"\bAck ([A-HJ-NP-Z2-9]{8})\b")
+# The SMS says "… Ack <code> <link>" (referral) or "… Ack <code> Cases by email …" (grouped); the
+# code is three groups of four of domain.ACK_CODE_ALPHABET, as stored.
+ACK_CODE = re.compile(r"\bAck ([A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4})\b")
 GROUPED_TITLE = re.compile(r"^\d+ more referrals from ")
 
 

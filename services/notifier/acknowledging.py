@@ -1,5 +1,11 @@
 """Acknowledging an alert stops it: every pending step and notification is cancelled in the same
-transaction that records who acknowledged, and the event tells casework who took the case."""
+transaction that records who acknowledged, and the event tells casework who took the case.
+
+Only an open alert, by a code or link still within its expiry, is acknowledged. Anything else is one
+refusal, whatever the reason (unknown, expired, closed, malformed), so a guesser learns nothing.
+Sending a code or link again after one's own acknowledgement answers "acknowledged" again: a retry
+over a bad night-time connection must not look like a failure, and it reveals nothing (only the
+holder of that person's code or link gets it). Someone else's code on the closed alert is refused."""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from services.notifier.adapters.tables import (
     outbox,
 )
 from services.notifier.deps import PRODUCER, NotifierDeps
+from services.notifier.domain import normalise_ack_code
 from shared.events import AlertAcknowledgedV1
 from shared.logging import get_logger
 from shared.outbox import enqueue
@@ -25,8 +32,16 @@ from shared.outbox import enqueue
 log = get_logger(__name__)
 
 
-class UnknownAck(LookupError):
-    """No alert matches that code or link."""
+RefusalReason = Literal["malformed", "unknown", "expired", "closed"]
+
+
+class AckRefused(Exception):
+    """The code or link acknowledges nothing. `reason` is for the log and the counters only: every
+    caller answers every reason alike."""
+
+    def __init__(self, reason: RefusalReason) -> None:
+        super().__init__(reason)
+        self.reason: RefusalReason = reason
 
 
 @dataclass(frozen=True)
@@ -40,16 +55,24 @@ class AckResult:
 
 
 async def alert_for_code(deps: NotifierDeps, code: str) -> tuple[str, str]:
+    """The alert and the person a code was sent for, if the code is ours and not expired."""
+    normalised = normalise_ack_code(code)
+    if normalised is None:
+        raise AckRefused("malformed")
     async with deps.engine.connect() as connection:
         row = (
             await connection.execute(
-                sa.select(notifications.c.alert_id, notifications.c.person_id).where(
-                    notifications.c.ack_code == code.strip().upper()
-                )
+                sa.select(
+                    notifications.c.alert_id,
+                    notifications.c.person_id,
+                    notifications.c.ack_expires_at,
+                ).where(notifications.c.ack_code == normalised)
             )
         ).first()
     if row is None:
-        raise UnknownAck(code)
+        raise AckRefused("unknown")
+    if row.ack_expires_at is None or deps.clock.now() >= row.ack_expires_at:
+        raise AckRefused("expired")
     return str(row.alert_id), str(row.person_id)
 
 
@@ -62,7 +85,7 @@ async def acknowledge(
             await connection.execute(sa.select(alerts).where(alerts.c.alert_id == alert_id))
         ).first()
         if alert is None:
-            raise UnknownAck(alert_id)
+            raise AckRefused("unknown")
         references = await _case_references(connection, alert)
         won = await connection.execute(
             alerts.update()
@@ -70,7 +93,7 @@ async def acknowledge(
             .values(status="acknowledged", acknowledged_at=now, acknowledged_by=person_id)
         )
         if won.rowcount != 1:
-            # Someone else won, perhaps after `alert` was read: read who, and when, again.
+            # Not open, or someone won since `alert` was read: read who, and when, again.
             winner = (
                 await connection.execute(
                     sa.select(alerts.c.acknowledged_by, alerts.c.acknowledged_at).where(
@@ -78,6 +101,8 @@ async def acknowledge(
                     )
                 )
             ).one()
+            if winner.acknowledged_by != person_id:
+                raise AckRefused("closed")
             return AckResult(
                 alert_id,
                 alert.kind,

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.notifier.ack_limits import AckLimiter
 from services.notifier.policy import AlertingPolicy
 from services.notifier.ports import Sender
 from shared.clock import Clock
@@ -29,3 +30,5 @@ class NotifierDeps:
     lease: timedelta
     wake_scheduler: Callable[[], None]
     wake_outbox: Callable[[], None]
+    ack_code_ttl: timedelta  # how long a code in a message can acknowledge its alert
+    ack_limiter: AckLimiter

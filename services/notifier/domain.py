@@ -16,6 +16,9 @@ from shared.events import ReferralFacts, Urgency
 from shared.rota import ChannelKind, Person, Role, Rota, backups, on_duty
 
 ACK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read out over the phone
+ACK_CODE_CHARACTERS = frozenset(ACK_CODE_ALPHABET)
+ACK_CODE_LENGTH = 12  # characters of the alphabet, 5 bits each: 60 bits
+ACK_CODE_GROUP = 4  # shown as XXXX-XXXX-XXXX
 SHORT_CHANNELS = frozenset({ChannelKind.SMS, ChannelKind.VOICE})
 
 
@@ -136,5 +139,21 @@ def retry_delay_seconds(attempts: int, cap: float = 60.0) -> float:
 
 
 def new_ack_code() -> str:
-    """Eight characters of a 32-letter alphabet: 40 bits, short enough to read out or text back."""
-    return "".join(secrets.choice(ACK_CODE_ALPHABET) for _ in range(8))
+    """Twelve characters of a 32-letter alphabet (60 bits) in three groups of four, `K7Q2-M4XD-9BHT`:
+    easy to read out or type on a phone, and far beyond guessing at the rate limit (the arithmetic
+    is in services/notifier/ack_limits.py)."""
+    raw = "".join(secrets.choice(ACK_CODE_ALPHABET) for _ in range(ACK_CODE_LENGTH))
+    return group_ack_code(raw)
+
+
+def group_ack_code(raw: str) -> str:
+    return "-".join(raw[i : i + ACK_CODE_GROUP] for i in range(0, len(raw), ACK_CODE_GROUP))
+
+
+def normalise_ack_code(typed: str) -> str | None:
+    """What a person typed, as stored: case, spaces and dashes do not matter; a lookalike (0 for O,
+    1 for I) or a wrong length is None, which is refused like any unknown code."""
+    raw = "".join(typed.split()).replace("-", "").upper()
+    if len(raw) != ACK_CODE_LENGTH or not set(raw) <= ACK_CODE_CHARACTERS:
+        return None
+    return group_ack_code(raw)

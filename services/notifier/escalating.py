@@ -24,6 +24,8 @@ from shared.rota import ChannelKind, Person
 
 log = get_logger(__name__)
 
+CODE_ATTEMPTS = 10
+
 
 async def fire_due_steps(deps: NotifierDeps) -> int:
     now = deps.clock.now()
@@ -101,11 +103,45 @@ async def _notify(
             tuple(kind for kind in person.channel_order() if kind is ChannelKind.EMAIL)[:1] or kinds
         )
     for kind in kinds:
-        await connection.execute(
+        await _insert_notification(connection, deps, alert, step, person, kind)
+
+
+async def _insert_notification(
+    connection: AsyncConnection,
+    deps: NotifierDeps,
+    alert: sa.Row[Any],
+    step: int,
+    person: Person,
+    kind: ChannelKind,
+) -> None:
+    """Insert, ignoring only the step's own duplicate. A new code that happens to equal one already
+    issued conflicts too (a unique constraint): then the notification gets a fresh code, never
+    dropped. Checking which conflict it was, rather than naming one constraint, keeps the
+    transaction usable on PostgreSQL (a failed INSERT would abort it)."""
+    for _ in range(CODE_ATTEMPTS):
+        inserted = await connection.execute(
             insert_ignoring_duplicates(connection, notifications).values(
                 **notification_values(deps, alert, step, person, kind)
             )
         )
+        if inserted.rowcount:
+            return
+        already = (
+            await connection.execute(
+                sa.select(notifications.c.notification_id).where(
+                    notifications.c.alert_id == alert.alert_id,
+                    notifications.c.step == step,
+                    notifications.c.person_id == person.id,
+                    notifications.c.channel == kind.value,
+                )
+            )
+        ).first()
+        if already is not None:
+            return  # this step was fired before: nothing new to send
+        log.warning("ack_code_collision", alert_id=alert.alert_id, step=step)
+    # 60-bit codes: a collision is about 1e-13 likely, ten in a row is impossible short of a broken
+    # generator. Fail loudly: the step stays pending (this transaction rolls back) and fires again.
+    raise RuntimeError("could not draw an unused acknowledgement code")
 
 
 def notification_values(
@@ -133,6 +169,7 @@ def notification_values(
         "person_id": person.id,
         "channel": kind.value,
         "ack_code": code,
+        "ack_expires_at": now + deps.ack_code_ttl,
         "status": "pending",
         "attempts": 0,
         "next_attempt_at": now,

@@ -1,18 +1,25 @@
 """Acknowledging from a phone: a small page behind the signed link (GET shows, POST acknowledges:
-link scanners that follow GETs acknowledge nothing), a code endpoint, and alert status."""
+link scanners that follow GETs acknowledge nothing), a code endpoint, and alert status.
+
+Neither door needs a sign-in, so neither answer names a case or a person: a code or link that
+acknowledges gets "acknowledged" (and the link page its time), anything else one refusal, the same
+status and body whatever the reason. Codes are rate limited (services/notifier/ack_limits.py);
+links are not (an HMAC cannot be guessed), so a spent global budget never stops a link."""
 
 from __future__ import annotations
 
 import html
+from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from services.notifier.acknowledging import UnknownAck, acknowledge, alert_for_code
-from services.notifier.acks import InvalidAckLink, read_token
+from services.notifier.ack_limits import AckLimiter, Limited
+from services.notifier.acknowledging import AckRefused, acknowledge, alert_for_code
+from services.notifier.acks import ExpiredAckLink, InvalidAckLink, read_token
 from services.notifier.adapters.tables import (
     alerts,
     delivery_attempts,
@@ -20,6 +27,11 @@ from services.notifier.adapters.tables import (
     notifications,
 )
 from services.notifier.deps import NotifierDeps
+from services.notifier.domain import normalise_ack_code
+from shared.logging import get_logger
+from shared.staff_auth import Staff, StaffAuth, StaffRole, StaffRoute
+
+log = get_logger(__name__)
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
@@ -28,18 +40,33 @@ button{{font-size:1.2rem;padding:.8rem 1.6rem}}</style></head><body>{content}</b
 
 
 class CodeAck(BaseModel):
-    code: Annotated[str, Field(min_length=4, max_length=16)]
+    code: Annotated[str, Field(min_length=4, max_length=24)]  # room for spaces and dashes
 
 
-def build_http_app(deps: NotifierDeps) -> FastAPI:
+ACKNOWLEDGED = {"status": "acknowledged"}
+REFUSED_STATUS = 403
+REFUSED = {
+    "title": "not acknowledged",
+    "detail": "This code acknowledges nothing: it may be mistyped or out of date, or the alert is "
+    "closed. Use the link in the message, or call the duty line.",
+}
+REFUSED_PAGE = (
+    "<p>This link acknowledges nothing: it may be incomplete or out of date, or the alert is "
+    "closed. If you still need to act on it, call the duty line.</p>"
+)
+
+
+def build_http_app(deps: NotifierDeps, staff_auth: StaffAuth) -> FastAPI:
     app = FastAPI(title="Safeguarding notifier", version="1")
+    app.router.route_class = StaffRoute  # sign-in is checked before the body is read
+    staff = staff_auth.require(StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE)
 
     @app.get("/ack/{token}", response_class=HTMLResponse, include_in_schema=False)
-    async def ack_page(token: str) -> HTMLResponse:
+    async def ack_page(token: str, request: Request) -> HTMLResponse:
         try:
             claim = read_token(deps.ack_secret, token, deps.clock.now())
         except InvalidAckLink as error:
-            return _page("Link not valid", f"<p>{html.escape(str(error))}</p>", 403)
+            return _refused_link(deps.ack_limiter, request, error)
         async with deps.engine.connect() as connection:
             alert = (
                 await connection.execute(
@@ -47,52 +74,65 @@ def build_http_app(deps: NotifierDeps) -> FastAPI:
                 )
             ).first()
         if alert is None:
-            return _page("Unknown alert", "<p>No such alert.</p>", 404)
-        about = html.escape(alert.case_reference or f"{alert.kind} alert")
+            return _refused_link(deps.ack_limiter, request, AckRefused("unknown"))
         if alert.status != "open":
-            return _page("Already acknowledged", f"<p>{about} was acknowledged already.</p>", 200)
+            if alert.acknowledged_by != claim.person_id:
+                return _refused_link(deps.ack_limiter, request, AckRefused("closed"))
+            return _acknowledged_page(alert.acknowledged_at)
         return _page(
             "Acknowledge alert",
-            f"<p>Acknowledge the alert for <strong>{about}</strong>? Further calls and messages "
+            f"<p>Acknowledge this {html.escape(alert.urgency)} alert? Further calls and messages "
             "about it will stop.</p><form method='post'><button type='submit'>Acknowledge</button></form>",
             200,
         )
 
     @app.post("/ack/{token}", response_class=HTMLResponse, include_in_schema=False)
-    async def ack_by_link(token: str) -> HTMLResponse:
+    async def ack_by_link(token: str, request: Request) -> HTMLResponse:
         try:
             claim = read_token(deps.ack_secret, token, deps.clock.now())
             result = await acknowledge(deps, claim.alert_id, claim.person_id, via="link")
-        except InvalidAckLink as error:
-            return _page("Link not valid", f"<p>{html.escape(str(error))}</p>", 403)
-        except UnknownAck:
-            return _page("Unknown alert", "<p>No such alert.</p>", 404)
-        when = result.acknowledged_at.strftime("%H:%M %d %b")
-        text = "was already acknowledged" if result.already else "is acknowledged"
-        return _page(
-            "Acknowledged",
-            f"<p>The alert {text} (by {html.escape(result.acknowledged_by)}, {when} UTC).</p>",
-            200,
-        )
+        except (InvalidAckLink, AckRefused) as error:
+            return _refused_link(deps.ack_limiter, request, error)
+        deps.ack_limiter.ack_attempts_total["acknowledged"] += 1
+        return _acknowledged_page(result.acknowledged_at)
 
-    @app.post("/v1/acks", summary="Acknowledge an alert by the code in its message")
-    async def ack_by_code(body: CodeAck) -> JSONResponse:
+    @app.post(
+        "/v1/acks",
+        summary="Acknowledge an alert by the code in its message",
+        responses={
+            403: {"description": "The code acknowledges nothing (one answer for every reason)"},
+            429: {"description": "Too many failed codes: try again after Retry-After seconds"},
+        },
+    )
+    async def ack_by_code(body: CodeAck, request: Request) -> JSONResponse:
+        """Answers only "acknowledged" or one refusal: never a case, never a person."""
+        limiter = deps.ack_limiter
+        client = _client(request)
+        code = normalise_ack_code(body.code) or body.code.strip().upper()
+        reserved = await limiter.reserve(client, code, deps.clock.now())
+        if isinstance(reserved, Limited):
+            log.warning(
+                "ack_rate_limited", via="code", scope=reserved.scope, client=limiter.tag(client)
+            )
+            return JSONResponse(
+                {"title": "too many attempts",
+                 "detail": "Try again later, or use the link in the message."},
+                status_code=429,
+                headers={"Retry-After": str(reserved.retry_after_seconds)},
+            )  # fmt: skip
         try:
             alert_id, person_id = await alert_for_code(deps, body.code)
-            result = await acknowledge(deps, alert_id, person_id, via="code")
-        except UnknownAck:
-            return JSONResponse({"title": "unknown acknowledgement code"}, status_code=404)
-        return JSONResponse(
-            {
-                "alert_id": result.alert_id,
-                "case_references": list(result.case_references),
-                "acknowledged_by": result.acknowledged_by,
-                "already_acknowledged": result.already,
-            }
-        )
+            await acknowledge(deps, alert_id, person_id, via="code")
+        except AckRefused as refused:
+            _count_refusal(limiter, "code", refused.reason, client)
+            return JSONResponse(REFUSED, status_code=REFUSED_STATUS)
+        await limiter.refund(reserved)
+        limiter.ack_attempts_total["acknowledged"] += 1
+        return JSONResponse(ACKNOWLEDGED)
 
     @app.get("/v1/alerts/{alert_id}", summary="An alert's state: steps, notifications, ledger")
-    async def alert_status(alert_id: str) -> Any:
+    async def alert_status(alert_id: str, who: Staff = Depends(staff)) -> Any:
+        """For advisors and the head of service (a staff access token)."""
         async with deps.engine.connect() as connection:
             alert = (
                 await connection.execute(sa.select(alerts).where(alerts.c.alert_id == alert_id))
@@ -130,6 +170,33 @@ def build_http_app(deps: NotifierDeps) -> FastAPI:
             }  # fmt: skip
 
     return app
+
+
+def _client(request: Request) -> str:
+    """The peer address (behind a proxy, uvicorn's --proxy-headers puts the client's here)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _count_refusal(limiter: AckLimiter, via: str, reason: str, client: str) -> None:
+    """Logged and counted without the code, the link or the address (a keyed tag stands for it)."""
+    limiter.ack_attempts_total[f"refused:{reason}"] += 1
+    log.warning("ack_refused", via=via, reason=reason, client=limiter.tag(client))
+
+
+def _refused_link(
+    limiter: AckLimiter, request: Request, error: InvalidAckLink | AckRefused
+) -> HTMLResponse:
+    if isinstance(error, AckRefused):
+        reason: str = error.reason
+    else:
+        reason = "expired" if isinstance(error, ExpiredAckLink) else "malformed"
+    _count_refusal(limiter, "link", reason, _client(request))
+    return _page("Not acknowledged", REFUSED_PAGE, REFUSED_STATUS)
+
+
+def _acknowledged_page(when: datetime | None) -> HTMLResponse:
+    at = f" ({when:%H:%M %d %b} UTC)" if when else ""
+    return _page("Acknowledged", f"<p>The alert is acknowledged{at}.</p>", 200)
 
 
 def _page(title: str, content: str, status: int) -> HTMLResponse:

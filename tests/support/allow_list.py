@@ -19,7 +19,7 @@ FIELD_PATTERNS = {
     "time": r"\d\d:\d\d \d\d [A-Z][a-z]{2} \d{4}",
     "operation": r"(none recorded|Op(eration)? [A-Za-z][A-Za-z -]{0,40})",
     "ack_link": r"https?://[^\s]+/ack/[A-Za-z0-9_=-]+\.[0-9a-f]{32}",
-    "ack_code": r"[A-HJ-NP-Z2-9]{8}",
+    "ack_code": r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}",
     "kind": r"[a-z_]+",
     "count": r"\d{1,4}",
     "case_references": rf"{CASE}(, {CASE})*",

@@ -22,7 +22,7 @@ FIELDS = {
 }  # fmt: skip
 ACK = {
     "ack_link": "http://127.0.0.1:8002/ack/YWJj.0123456789abcdef0123456789abcdef",
-    "ack_code": "K7Q2M4XD",
+    "ack_code": "K7Q2-M4XD-9BHT",
 }
 
 

@@ -541,10 +541,11 @@ def test_ack_code_alphabet_has_no_lookalikes() -> None:
     assert not set(ACK_CODE_ALPHABET) & set("01IO")
 
 
-def test_new_ack_code_is_eight_characters_of_the_alphabet() -> None:
+def test_new_ack_code_is_twelve_characters_of_the_alphabet_in_groups_of_four() -> None:
     codes = [new_ack_code() for _ in range(200)]
     for code in codes:
-        assert len(code) == 8
-        assert set(code) <= set(ACK_CODE_ALPHABET)
+        groups = code.split("-")
+        assert [len(group) for group in groups] == [4, 4, 4]
+        assert set("".join(groups)) <= set(ACK_CODE_ALPHABET)
     assert codes[0] != codes[1]
     assert len(set(codes)) == 200

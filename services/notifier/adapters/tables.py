@@ -51,6 +51,8 @@ notifications = sa.Table(
     sa.Column("person_id", sa.String(64), nullable=False),
     sa.Column("channel", sa.String(16), nullable=False),
     sa.Column("ack_code", sa.String(16), nullable=False),
+    # The code acknowledges nothing after this (None: issued before codes expired, so never).
+    sa.Column("ack_expires_at", UtcDateTime, nullable=True),
     sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | failed | cancelled
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("next_attempt_at", UtcDateTime, nullable=False),
@@ -96,6 +98,18 @@ alert_attachments = sa.Table(
     sa.Column("filename", sa.String(200), primary_key=True),
     sa.Column("content_type", sa.String(100), nullable=False),
     sa.Column("content", sa.LargeBinary, nullable=False),
+)
+
+# Rate limits on acknowledging by code (services/notifier/ack_limits.py): slots used per fixed
+# window by a client, a code (keys are HMACs, never the address or the code) or everyone.
+ack_attempt_windows = sa.Table(
+    "ack_attempt_windows",
+    metadata,
+    sa.Column("scope", sa.String(8), primary_key=True),  # client | code | global
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("window_start", UtcDateTime, primary_key=True),
+    sa.Column("used", sa.Integer, nullable=False),
+    sa.Index("ix_ack_attempt_windows_start", "window_start"),
 )
 
 rota_warnings = sa.Table(
