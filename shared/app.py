@@ -19,15 +19,23 @@ from starlette.types import Receive, Scope, Send
 from shared import working_days
 from shared.clock import Clock
 from shared.db import create_engine, migrate
+from shared.event_signing import EventSigner
 from shared.events import DeadLetterV1
-from shared.http_guards import RefuseNulCharacters
-from shared.kafka import check_producer_safety, create_broker, security_from, verify_topics
+from shared.http_guards import LocalClientsOnly, RefuseNulCharacters, SecurityHeaders
+from shared.kafka import (
+    check_producer_safety,
+    create_broker,
+    security_from,
+    signature_middleware,
+    used_topics,
+    verify_topics,
+)
 from shared.logging import configure_logging, route_library_loggers
 from shared.outbox import OutboxRelay
 from shared.redaction import error_path
 from shared.reliability import RetryPolicy, dead_letter_middleware
 from shared.settings import ServiceSettings
-from shared.topics import ALL_TOPICS, DEAD_LETTERS, TopicSpec
+from shared.topics import DEAD_LETTERS, POLICE_CONTACTS, TopicSpec
 
 
 class ServiceApp(AsgiFastStream):
@@ -46,23 +54,26 @@ class ServiceApp(AsgiFastStream):
         await super().not_found(scope, receive, send)
 
 
-def build_broker(service: str, settings: ServiceSettings, clock: Clock) -> KafkaBroker:
-    """A broker whose producer is acks=all + idempotent and whose subscribers retry, then
-    dead-letter. The dead-letter sink publishes with the same broker."""
+def build_broker(
+    service: str, settings: ServiceSettings, clock: Clock, signer: EventSigner
+) -> KafkaBroker:
+    """A broker whose producer is acks=all + idempotent and whose subscribers check each record's
+    signature, retry, then dead-letter. The dead-letter sink publishes, signed, with the same
+    broker."""
     dead_letter_topic = settings.topic(DEAD_LETTERS.name)
 
     async def sink(letter: DeadLetterV1) -> None:
-        await broker.publish(
-            letter.model_dump(mode="json"),
-            topic=dead_letter_topic,
-            key=letter.source_topic.encode(),
-            correlation_id=letter.correlation_id or None,
-        )
+        await publish_bytes(
+            broker, signer, dead_letter_topic, letter.source_topic.encode(),
+            letter.model_dump_json().encode(), letter.correlation_id or None,
+        )  # fmt: skip
 
     broker = create_broker(
         settings.kafka_bootstrap_servers,
         client_id=service,
         security=security_from(settings),
+        # The first middleware is the outermost: a forged event (ForgedEvent, permanent) raised by
+        # the signature check is dead-lettered with its reason, never retried, never handled.
         middlewares=[
             dead_letter_middleware(
                 consumer=service,
@@ -71,7 +82,11 @@ def build_broker(service: str, settings: ServiceSettings, clock: Clock) -> Kafka
                 ),
                 sink=sink,
                 clock=clock,
-            )
+            ),
+            signature_middleware(
+                settings.event_verifier(),
+                frozenset({settings.topic(POLICE_CONTACTS.name)}),
+            ),
         ],
     )
     return broker
@@ -125,14 +140,19 @@ def add_health_routes(http_app: FastAPI, broker: KafkaBroker, engine: AsyncEngin
 
 
 async def publish_bytes(
-    broker: KafkaBroker, topic: str, key: bytes, value: bytes, correlation_id: str
+    broker: KafkaBroker,
+    signer: EventSigner,
+    topic: str,
+    key: bytes,
+    value: bytes,
+    correlation_id: str | None,
 ) -> None:
     await broker.publish(
         value,
         topic=topic,
         key=key,
         correlation_id=correlation_id,
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **signer.headers(topic, key, value)},
     )
 
 
@@ -156,13 +176,14 @@ class Infrastructure:
 def build_infrastructure(
     service: str, settings: ServiceSettings, clock: Clock, outbox: sa.Table
 ) -> Infrastructure:
-    configure_logging(service, settings.log_level)
+    configure_logging(service, settings.log_level, console=settings.console_logs())
     engine = create_engine(settings.database_url)
-    broker = build_broker(service, settings, clock)
+    signer = settings.event_signer(service)
+    broker = build_broker(service, settings, clock, signer)
     document_publications(broker, settings, [(DEAD_LETTERS, DeadLetterV1)])
 
     async def publish(topic: str, key: bytes, value: bytes, correlation_id: str) -> None:
-        await publish_bytes(broker, topic, key, value, correlation_id)
+        await publish_bytes(broker, signer, topic, key, value, correlation_id)
 
     relay = OutboxRelay(engine, outbox, publish, clock.now, settings.outbox_poll_seconds)
     return Infrastructure(service, settings, clock, engine, broker, relay)
@@ -179,6 +200,9 @@ def build_service_app(
     add_health_routes(http_app, infra.broker, infra.engine)
     refuse_without_echo(http_app)
     http_app.add_middleware(RefuseNulCharacters)
+    http_app.add_middleware(SecurityHeaders)
+    if infra.settings.environment.is_local:
+        http_app.add_middleware(LocalClientsOnly)  # added last: runs first
     jobs: list[Background] = [infra.relay, *background]
 
     async def prepare() -> None:
@@ -188,7 +212,8 @@ def build_service_app(
         if settings.verify_topics_on_start:
             await verify_topics(
                 settings.kafka_bootstrap_servers,
-                [settings.topic(spec.name) for spec in ALL_TOPICS],
+                # Its own topics only: with ACLs a service sees no other (kafka-security.md).
+                used_topics(infra.broker),
                 security_from(settings),
             )
         await migrate(infra.engine, migrations, version_table=f"alembic_version_{infra.service}")

@@ -7,16 +7,21 @@ import contextlib
 import dataclasses
 import logging
 import ssl
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
+from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
+from faststream.kafka.publisher.usecase import LogicPublisher
 from faststream.kafka.security import parse_security
+from faststream.kafka.subscriber.usecase import LogicSubscriber
 from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLScram512
 
+from shared.event_signing import EventVerifier, ForgedEvent
 from shared.logging import get_logger
 from shared.topics import ALL_TOPICS, TopicSpec
 
@@ -114,9 +119,25 @@ def create_broker(
         # On SIGTERM a handler already running gets this long to finish and commit; one still
         # running after it is abandoned uncommitted, so its record is read again after restart.
         graceful_timeout=GRACEFUL_STOP_SECONDS,
+        # Topics are created from shared/topics.py only (`python -m deploy.topics`): a subscriber
+        # must not invent one with FastStream's defaults, nor need the Create ACL to try.
+        allow_auto_create_topics=False,
         **PRODUCER_SAFETY,
     )
     return broker
+
+
+def used_topics(broker: KafkaBroker) -> list[str]:
+    """Every topic the broker's subscribers read and its publishers write: the ones this service
+    needs, and the only ones its ACLs let it see (docs/deployment/kafka-security.md)."""
+    names = {
+        name
+        for sub in broker.subscribers
+        if isinstance(sub, LogicSubscriber)
+        for name in sub.topic_names_for_subscribe
+    }
+    names.update(pub.topic for pub in broker.publishers if isinstance(pub, LogicPublisher))
+    return sorted(names)
 
 
 async def ensure_topics(
@@ -132,15 +153,14 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         wanted = [spec for spec in specs if spec.full_name(prefix) not in existing]
         if wanted:
+            replication_factor = 1 if _single_broker(await admin.describe_cluster()) else 3
             await admin.create_topics(
                 [
                     NewTopic(
                         name=spec.full_name(prefix),
                         num_partitions=spec.partitions,
-                        replication_factor=1
-                        if _single_broker(await admin.describe_cluster())
-                        else 3,
-                        topic_configs={"retention.ms": str(spec.retention_ms)},
+                        replication_factor=replication_factor,
+                        topic_configs=spec.configs(replication_factor),
                     )
                     for spec in wanted
                 ]
@@ -180,5 +200,36 @@ async def verify_topics(
             await admin.close()
     if missing:
         raise MissingTopicsError(
-            f"topics missing: {', '.join(missing)} (create them with `python -m deploy.topics`)"
+            f"topics missing: {', '.join(missing)} (create them with `python -m deploy.topics`; "
+            "on a cluster with ACLs, a topic this principal may not Describe looks missing too)"
         )
+
+
+def signature_middleware(
+    verifier: EventVerifier, unsigned_topics: frozenset[str]
+) -> Callable[..., BaseMiddleware]:
+    """Checks every consumed record's event signature before the handler sees it; a forged one
+    raises ForgedEvent, which the dead-letter middleware (outside this one) dead-letters with its
+    reason, so it is never acted on. `unsigned_topics`: the ingress topic, whose records the police
+    system signs with its own scheme (services/intake/auth.py)."""
+
+    class SignatureMiddleware(BaseMiddleware):
+        async def consume_scope(
+            self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+        ) -> Any:
+            record = msg.raw_message
+            if isinstance(record, ConsumerRecord) and record.topic not in unsigned_topics:
+                try:
+                    verifier.verify(record.topic, record.key, record.value or b"", record.headers)
+                except ForgedEvent as forged:
+                    FORGED_EVENTS[record.topic] += 1
+                    log.warning("forged_event_refused", topic=record.topic, reason=str(forged))
+                    raise
+            return await call_next(msg)
+
+    return SignatureMiddleware
+
+
+# Forged or unverifiable records refused, by topic, since the process started (exported with the
+# operations work; the log line above is the record of each).
+FORGED_EVENTS: Counter[str] = Counter()

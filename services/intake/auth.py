@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 SCHEME = "v1"
 # Used with fullmatch: `$` would also accept a trailing newline.
@@ -89,3 +89,30 @@ def verify(
     if not hmac.compare_digest(expected, signature.lower()):
         raise AuthenticationFailed("signature does not match")
     return VerifiedRequest(key_id, request_id)
+
+
+LOG_APPEND_TIME = 1  # Kafka's timestamp type: set by the broker when it appended the record
+
+
+def verify_record(
+    headers: Sequence[tuple[str, bytes]],
+    value: bytes,
+    keys: Mapping[str, bytes],
+    timestamp_ms: int,
+    timestamp_type: int,
+    tolerance: timedelta,
+) -> VerifiedRequest:
+    """The same scheme for a record on the ingress topic, its four headers carried as Kafka record
+    headers. Freshness is judged against the time the broker appended the record (the topic is
+    created with LogAppendTime), not against now: a backlog read hours later after an outage is
+    still fresh, while an old signed record written again today is not."""
+    if timestamp_type != LOG_APPEND_TIME:
+        raise AuthenticationFailed("the ingress topic must use LogAppendTime (deploy/topics.py)")
+    text = {}
+    for name, raw in headers:
+        try:
+            text[name.lower()] = raw.decode("ascii") if raw is not None else ""
+        except UnicodeDecodeError:
+            raise AuthenticationFailed(f"{name.lower()} is not ASCII") from None
+    appended_at = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    return verify(text, value, keys, appended_at, tolerance)

@@ -75,16 +75,22 @@ async def receive_contact(
 
 
 async def remember_request_id(
-    engine: AsyncEngine, request_id: str, key_id: str, now: datetime
+    engine: AsyncEngine, request_id: str, key_id: str, now: datetime, source: str = "http"
 ) -> bool:
-    """False if the id was seen before: a replayed signed request."""
+    """False if the id was seen before from another `source`: a replayed signed request. A Kafka
+    record read again from its own place (a redelivery after a restart) is not a replay."""
     async with engine.begin() as connection:
         result = await connection.execute(
             insert_ignoring_duplicates(connection, request_ids).values(
-                request_id=request_id, key_id=key_id, seen_at=now
+                request_id=request_id, key_id=key_id, seen_at=now, source=source
             )
         )
-    return bool(result.rowcount)
+        if result.rowcount or source == "http":
+            return bool(result.rowcount)
+        first = await connection.scalar(
+            sa.select(request_ids.c.source).where(request_ids.c.request_id == request_id)
+        )
+    return bool(first == source)
 
 
 async def _receive_once(

@@ -14,13 +14,14 @@ from services.intake.adapters.vault import VaultCipher
 from services.intake.domain import UrgencyPolicy
 from services.intake.handlers import IntakeDeps
 from services.intake.http import build_http_app
-from services.intake.router import build_router
+from services.intake.router import PoliceSignatures, build_router
 from services.intake.settings import IntakeSettings
 from services.intake.vault_access import purge_expired
 from shared.app import ServiceApp, build_infrastructure, build_service_app, document_publications
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
 from shared.events import ReferralEvent
+from shared.staff_auth import Staff, StaffAuth, StaffRole
 from shared.topics import POLICE_CONTACTS, REFERRALS
 
 SERVICE = "intake"
@@ -44,7 +45,17 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     )
     document_publications(infra.broker, settings, [(REFERRALS, ReferralEvent)])
     infra.broker.include_router(
-        build_router(deps, settings.topic(POLICE_CONTACTS.name), settings.max_body_bytes)
+        build_router(
+            deps,
+            settings.topic(POLICE_CONTACTS.name),
+            settings.max_body_bytes,
+            PoliceSignatures(
+                settings.police_key_bytes(),
+                timedelta(seconds=settings.signature_tolerance_seconds),
+            )
+            if settings.signatures_required
+            else None,
+        )
     )
     http_app = build_http_app(
         deps,
@@ -52,7 +63,14 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         police_keys=settings.police_key_bytes(),
         signatures_required=settings.signatures_required,
         signature_tolerance=timedelta(seconds=settings.signature_tolerance_seconds),
-        vault_readers=settings.vault_readers,
+        staff_auth=StaffAuth(
+            settings.staff_oidc,
+            static_tokens={
+                token.get_secret_value(): Staff(name, frozenset({StaffRole.VAULT_READER}))
+                for name, token in settings.vault_readers.items()
+            },
+            deployed=not settings.environment.is_local,
+        ),
     )
 
     async def purge() -> None:

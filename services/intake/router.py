@@ -3,26 +3,72 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 
+from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
+from services.intake.auth import AuthenticationFailed, verify_record
 from services.intake.contract import PoliceContactV1, parse_contact
-from services.intake.handlers import IntakeDeps, receive_contact
+from services.intake.handlers import IntakeDeps, receive_contact, remember_request_id
 from shared.errors import PermanentError
+from shared.events import trusted_correlation_id
 
 
-def build_router(deps: IntakeDeps, contacts_topic: str, max_record_bytes: int) -> KafkaRouter:
+@dataclass(frozen=True)
+class PoliceSignatures:
+    """The police system signs ingress records as it signs HTTP requests (services/intake/auth.py);
+    required everywhere but dev."""
+
+    keys: Mapping[str, bytes]
+    tolerance: timedelta
+
+
+class UnsignedContact(PermanentError):
+    """The record is not signed by a police key we hold, or its request id was used before."""
+
+
+def build_router(
+    deps: IntakeDeps,
+    contacts_topic: str,
+    max_record_bytes: int,
+    signatures: PoliceSignatures | None,
+) -> KafkaRouter:
     router = KafkaRouter()
 
     async def decode_contact(message: StreamMessage[object]) -> PoliceContactV1:
         # Our decoder, not FastStream's: the contract needs `now` (recorded_at may not be in the
         # future) and raw bytes, so that a bad record fails as a ValidationError → dead letter.
+        # The signature is checked first: nothing unauthenticated is parsed.
         if len(message.body) > max_record_bytes:
             raise PermanentError(f"record larger than {max_record_bytes} bytes")
+        if signatures is not None:
+            await check_signature(message.raw_message, signatures)
         return parse_contact(message.body, deps.clock.now())
+
+    async def check_signature(record: object, signatures: PoliceSignatures) -> None:
+        if not isinstance(record, ConsumerRecord):
+            raise UnsignedContact("not a Kafka record")
+        try:
+            signed = verify_record(
+                record.headers, record.value or b"", signatures.keys, record.timestamp,
+                record.timestamp_type, signatures.tolerance,
+            )  # fmt: skip
+        except AuthenticationFailed as failure:
+            raise UnsignedContact(f"police signature: {failure}") from None
+        # The same replay store as HTTP. A record read again from its own place (a redelivery
+        # after a restart) is not a replay; the same request id anywhere else is.
+        source = f"kafka:{record.topic}:{record.partition}:{record.offset}"
+        now = deps.clock.now()
+        if not await remember_request_id(
+            deps.engine, signed.request_id, signed.key_id, now, source
+        ):
+            raise UnsignedContact("police signature: request id already used")
 
     # NACK_ON_ERROR + the dead-letter middleware (shared/reliability.py): a contact is committed
     # only once it is stored or dead-lettered with its reason.
@@ -38,7 +84,9 @@ def build_router(deps: IntakeDeps, contacts_topic: str, max_record_bytes: int) -
         """Police contact v1 from the police intake system; the same contract as
         POST /v1/contacts. Invalid records go to the dead-letter topic with the reason."""
         await receive_contact(
-            contact, deps, correlation_id=message.correlation_id or str(uuid.uuid4())
+            contact,
+            deps,
+            correlation_id=trusted_correlation_id(message.correlation_id) or str(uuid.uuid4()),
         )
 
     return router

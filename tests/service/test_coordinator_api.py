@@ -19,6 +19,7 @@ from shared.events import (
 )
 from shared.topics import AGENDA, REFERRALS
 from tests.support.events import referral
+from tests.support.signing import publish_signed
 from tests.support.system import TEST_SETTINGS_MEETINGS
 from tests.support.waiting import wait_until
 
@@ -49,8 +50,9 @@ async def test_coordinator_edits_the_agenda(tmp_path: Path) -> None:
         for number, urgency in enumerate(
             (Urgency.ROUTINE, Urgency.PRIORITY, Urgency.PRIORITY), start=1
         ):
-            await broker.publish(referral(f"MS-2026-COORD{number}", clock.now(), urgency).model_dump(mode="json"),
-                                 topic=REFERRALS.name)  # fmt: skip
+            await publish_signed(
+                broker, referral(f"MS-2026-COORD{number}", clock.now(), urgency), REFERRALS.name
+            )
         anonymous = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app.http_app), base_url="http://m"
         )

@@ -22,6 +22,7 @@ from shared.events import (
 )
 from shared.topics import ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS
 from tests.support.events import referral as build_referral
+from tests.support.signing import publish_signed
 from tests.support.system import TEST_SETTINGS_INTAKE, TEST_SETTINGS_NOTIFIER
 from tests.support.waiting import wait_until
 
@@ -83,8 +84,8 @@ async def test_intake_ingress_record_becomes_a_referral_and_junk_a_dead_letter(
         letters.append(body)
 
     async with TestKafkaBroker(broker), TestApp(app):
-        await broker.publish(b"not json at all", topic=POLICE_CONTACTS.name)
-        await broker.publish(example_contact, topic=POLICE_CONTACTS.name)
+        await publish_signed(broker, b"not json at all", POLICE_CONTACTS.name)
+        await publish_signed(broker, example_contact, POLICE_CONTACTS.name)
         await wait_until(lambda: len(referrals) == 1, within=5, what="referral")
 
     assert referrals[0]["event_type"] == "referral.opened.v1"
@@ -112,8 +113,8 @@ async def test_notifier_alerts_once_and_retries_a_failed_delivery(tmp_path: Path
 
     event = referral()
     async with TestKafkaBroker(broker), TestApp(app):
-        await broker.publish(event.model_dump(mode="json"), topic=REFERRALS.name)
-        await broker.publish(event.model_dump(mode="json"), topic=REFERRALS.name)  # redelivery
+        await publish_signed(broker, event, REFERRALS.name)
+        await publish_signed(broker, event, REFERRALS.name)  # redelivery
         # The first attempt fails; the retry is due after 1 s of backoff.
         await wait_until(
             lambda: any(event["event_type"] == "alert.delivered.v1" for event in delivered),
@@ -155,7 +156,7 @@ async def test_malformed_event_is_dead_lettered_not_retried_forever(tmp_path: Pa
 
     broken = referral().model_dump(mode="json") | {"urgency": "whenever"}
     async with TestKafkaBroker(broker), TestApp(app):
-        await broker.publish(json.dumps(broken).encode(), topic=REFERRALS.name)
+        await publish_signed(broker, json.dumps(broken).encode(), REFERRALS.name)
         await wait_until(lambda: len(letters) == 1, within=5, what="dead letter")
     assert letters[0]["attempts"] == 1
     assert "urgency" in letters[0]["reason"]

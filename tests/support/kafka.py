@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
+
+from tests.support.signing import signature_headers
+from tests.support.waiting import eventually
 
 
 async def read_all(
@@ -49,10 +54,77 @@ async def wait_for_records(
         await asyncio.sleep(0.2)
 
 
-async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
+async def produce(
+    bootstrap: str, topic: str, value: bytes, key: bytes | None = None, signed: bool = True
+) -> None:
+    await produce_many(bootstrap, topic, [(value, key)], signed=signed)
+
+
+async def produce_many(
+    bootstrap: str,
+    topic: str,
+    records: Sequence[tuple[bytes, bytes | None]],
+    signed: bool = True,
+) -> None:
+    """Publish (value, key) records with one producer, in order, all acknowledged on return: a
+    burst as fast as the broker takes it, not one connection per record. Each record is signed as
+    its topic's producer signs it (tests/support/signing.py), unless `signed` is False."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        await producer.send_and_wait(topic, value, key=key)
+        sent = [
+            await producer.send(
+                topic,
+                value,
+                key=key,
+                headers=signature_headers(topic, key, value) if signed else None,
+            )
+            for value, key in records
+        ]
+        await asyncio.gather(*sent)
     finally:
         await producer.stop()
+
+
+async def wait_consumed(
+    bootstrap: str, group_ids: str | Sequence[str], topics: Sequence[str], within: float = 20.0
+) -> None:
+    """Wait until each consumer group has committed every record now in `topics`.
+
+    The services commit a record only after its handler returned (AckPolicy.NACK_ON_ERROR, one
+    record at a time), so once this returns every one of those records has been handled and its
+    effects are in the service's database: the positive signal to check, before asserting that a
+    record changed nothing, that it was read at all."""
+    groups = (group_ids,) if isinstance(group_ids, str) else tuple(group_ids)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    try:
+        await consumer.start()
+        try:
+            described = await admin.describe_topics(list(topics))
+            partitions = [
+                TopicPartition(topic["topic"], partition["partition"])
+                for topic in described
+                for partition in topic["partitions"]
+            ]
+            assert {tp.topic for tp in partitions} == set(topics), described
+            ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        finally:
+            await consumer.stop()
+
+        async def behind() -> dict[str, dict[TopicPartition, int]]:
+            lag: dict[str, dict[TopicPartition, int]] = {}
+            for group in groups:
+                committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+                for tp, end in ends.items():
+                    done = committed[tp].offset if tp in committed else -1
+                    if end > 0 and done < end:
+                        lag.setdefault(group, {})[tp] = end - max(done, 0)
+            return lag
+
+        await eventually(
+            behind, lambda lag: not lag, within=within, what=f"{groups} consumed {list(topics)}"
+        )
+    finally:
+        await admin.close()

@@ -21,6 +21,7 @@ from deploy.processes import die_with_parent, stop_process
 from tests.support import system
 from tests.support.http_gateway import Gateway
 from tests.support.notifier import write_policy, write_rota
+from tests.support.signing import event_settings
 
 SERVICES = ("intake", "notifier", "casework", "meeting_scheduler")
 ENV_PREFIX = {
@@ -63,6 +64,12 @@ def service_env(
         f"{p}_CONSUMER_RETRY_BACKOFF_SECONDS": "0.05",
         f"{p}_OUTBOX_POLL_SECONDS": "0.2",
     }
+    signing = event_settings(name)
+    env |= {
+        f"{p}_EVENT_SIGNING_KEY_ID": signing["event_signing_key_id"],
+        f"{p}_EVENT_SIGNING_KEY": signing["event_signing_key"],
+        "EVENT_PUBLIC_KEYS": json.dumps(signing["EVENT_PUBLIC_KEYS"]),
+    }
     if name == "intake":
         env |= {
             "INTAKE_VAULT_KEY": system.TEST_VAULT_KEY,
@@ -74,6 +81,7 @@ def service_env(
             "NOTIFIER_ROTA_FILE": str(folder / "rota.yaml"),
             "NOTIFIER_ALERTING_FILE": str(folder / "alerting.yaml"),
             "NOTIFIER_ACK_SECRET": str(system.TEST_SETTINGS_NOTIFIER["ack_secret"]),
+            "NOTIFIER_STAFF_TOKENS": _secret_map({"head": LIVE_STAFF_TOKENS["head"]}),
             "NOTIFIER_DISPATCH_POLL_SECONDS": "0.2",
             "NOTIFIER_DELIVERY_LEASE_SECONDS": "10",
         }

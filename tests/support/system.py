@@ -6,7 +6,7 @@ import base64
 import time
 import uuid
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from services.notifier.main import create_app as create_notifier
 from services.notifier.settings import NotifierSettings
 from shared.app import ServiceApp
 from tests.support.databases import DatabaseUrls
+from tests.support.signing import event_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,6 +44,7 @@ TEST_VAULT_KEY = "dGVzdC1vbmx5LXZhdWx0LWtleS0zMi1ieXRlcyEhISE="  # 32 bytes, tes
 TEST_POLICE_KEY_ID = "police-test-1"
 TEST_POLICE_KEY = base64.b64encode(b"test-only-police-hmac-key-32byte").decode()
 TEST_SETTINGS_INTAKE: dict[str, Any] = {
+    **event_settings("intake"),
     "vault_key": TEST_VAULT_KEY,
     "vault_key_id": "test-1",
     "police_keys": {TEST_POLICE_KEY_ID: TEST_POLICE_KEY},
@@ -50,9 +52,11 @@ TEST_SETTINGS_INTAKE: dict[str, Any] = {
 
 
 TEST_SETTINGS_NOTIFIER: dict[str, Any] = {
+    **event_settings("notifier"),
     "ack_secret": base64.b64encode(b"test-only-ack-link-secret-000000").decode(),
     "rota_file": ROOT / "deploy" / "config" / "rota.yaml",
     "alerting_file": ROOT / "deploy" / "config" / "alerting.yaml",
+    "staff_tokens": {"head-of-service": "test-token-head"},  # GET /v1/alerts/{id} needs staff
 }
 
 
@@ -62,6 +66,7 @@ STAFF_TOKENS = {
     "advisor-night": "test-token-advisor-night",
 }
 TEST_SETTINGS_CASEWORK: dict[str, Any] = {
+    **event_settings("casework"),
     "staff_tokens": STAFF_TOKENS,
     "config_file": ROOT / "deploy" / "config" / "casework.yaml",
     "rota_file": ROOT / "deploy" / "config" / "rota.yaml",
@@ -70,6 +75,7 @@ TEST_SETTINGS_CASEWORK: dict[str, Any] = {
 
 
 TEST_SETTINGS_MEETINGS: dict[str, Any] = {
+    **event_settings("meeting_scheduler"),
     "coordinator_tokens": {"coordinator": "test-token-coordinator"},
     "calendar_file": ROOT / "deploy" / "config" / "meetings.yaml",
 }
@@ -127,13 +133,14 @@ def scheduler_app(kafka: str, prefix: str, database_url: str) -> ServiceApp:
 class Running:
     apps: dict[str, ServiceApp]
     stack: AsyncExitStack
+    databases: dict[str, str] = field(default_factory=dict)  # service → URL, from start_services
 
     def client(self, service: str, as_person: str = "head-of-service") -> httpx.AsyncClient:
-        """Casework takes a staff token (by default the head of service's, who sees all); the
-        meeting scheduler, the coordinator's."""
+        """Casework and the notifier take a staff token (by default the head of service's, who
+        sees all); the meeting scheduler, the coordinator's."""
         transport = httpx.ASGITransport(app=self.apps[service].http_app)
         headers: dict[str, str] = {}
-        if service == "casework":
+        if service in ("casework", "notifier"):
             headers = {"Authorization": f"Bearer {STAFF_TOKENS[as_person]}"}
         elif service == "meeting_scheduler":
             headers = {"Authorization": "Bearer test-token-coordinator"}
@@ -162,5 +169,9 @@ async def start_services(
     names: tuple[str, ...] = tuple(BUILDERS),
 ) -> Running:
     """The named services in-process on the real broker, each with a fresh database."""
-    apps = {name: BUILDERS[name](kafka, prefix, await databases.new(name)) for name in names}
-    return await start(stack, apps)
+    urls = {name: await databases.new(name) for name in names}
+    running = await start(
+        stack, {name: BUILDERS[name](kafka, prefix, urls[name]) for name in names}
+    )
+    running.databases.update(urls)
+    return running

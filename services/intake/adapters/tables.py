@@ -46,6 +46,8 @@ request_ids = sa.Table(
     sa.Column("request_id", sa.String(128), primary_key=True),
     sa.Column("key_id", sa.String(64), nullable=False),
     sa.Column("seen_at", UtcDateTime, nullable=False),
+    # "http", or "kafka:<topic>:<partition>:<offset>" for a record on the ingress topic.
+    sa.Column("source", sa.String(300), nullable=True),
 )
 
 # Every read of personal data (and every purge): who, when, why.
