@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS = ROOT / "docs" / "contracts"
 # Fixed values, so the documents do not depend on the environment they are generated in.
 DOCUMENTED: dict[str, Any] = {
+    "SAFEGUARDING_ENV": "dev",
     "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
     "KAFKA_TOPIC_PREFIX": "",
     "database_url": "sqlite+aiosqlite:///:memory:",
@@ -41,7 +42,7 @@ def _apps() -> dict[str, Callable[[], ServiceApp]]:
     from services.notifier.settings import NotifierSettings
 
     return {
-        "intake": lambda: intake(IntakeSettings(environment="dev", **DOCUMENTED)),
+        "intake": lambda: intake(IntakeSettings(**DOCUMENTED)),
         "notifier": lambda: notifier(
             NotifierSettings(
                 **DOCUMENTED,

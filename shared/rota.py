@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.redaction import safe_reason
+from shared.safety import channel_problem
 from shared.working_days import is_bank_holiday
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -200,6 +201,51 @@ def find_gaps(
     if open_gap is not None:
         gaps.append((open_gap, end))
     return gaps
+
+
+def duty_periods(
+    rota: Rota, start: datetime, end: datetime, step: timedelta = timedelta(minutes=15)
+) -> list[tuple[datetime, datetime, Person | None]]:
+    """Who is scheduled from `start` to `end`, as consecutive periods; None marks a gap. Sampled
+    every `step` like `find_gaps`, for people reading the rota (deploy.check, the console)."""
+    periods: list[tuple[datetime, datetime, Person | None]] = []
+    grid = step.total_seconds()
+    moment = start
+    while moment < end:
+        person = scheduled(rota, moment)
+        # Later samples sit on the grid (multiples of `step` since the epoch): shift boundaries.
+        following = min(
+            datetime.fromtimestamp((moment.timestamp() // grid + 1) * grid, moment.tzinfo), end
+        )
+        if periods and periods[-1][2] == person:
+            periods[-1] = (periods[-1][0], following, person)
+        else:
+            periods.append((moment, following, person))
+        moment = following
+    return periods
+
+
+# Who may be paged for an immediate alert (escalation steps, child alerts, the last resort): an
+# e-mail read in the morning is not an immediate alert.
+PAGED_ROLES = (Role.ADVISOR, Role.HEAD_OF_SERVICE, Role.CHILDRENS_SAFEGUARDING)
+PHONE_CHANNELS = (ChannelKind.SMS, ChannelKind.VOICE)
+
+
+def safety_problems(rota: Rota) -> list[str]:
+    """Why this rota may not run outside dev and test: channels that are development stand-ins
+    (shared/safety.py) and people paged for immediate alerts who can only be e-mailed. Each
+    problem names the person and the channel kind, never the URL (it holds credentials)."""
+    problems = []
+    paged = {p.id for p in rota.people if p.role in PAGED_ROLES} | {rota.last_resort}
+    for person in rota.people:
+        for kind, url in person.channels.items():
+            if reason := channel_problem(url):
+                problems.append(f"{person.id}: {kind} channel: {reason}")
+        if person.id in paged and not any(kind in person.channels for kind in PHONE_CHANNELS):
+            problems.append(
+                f"{person.id}: can be paged for an immediate alert but has no sms or voice channel"
+            )
+    return problems
 
 
 def _expand(text: str, environ: dict[str, str]) -> str:

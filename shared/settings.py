@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.event_signing import EventSigner, EventVerifier, public_key_of
+from shared.safety import DEV_EVENT_SEEDS, decode_key, is_dev_secret
+from shared.staff_auth import StaffOidcSettings
 
 
 class Environment(StrEnum):
+    """`dev`: one person's machine, public dev secrets allowed. `test`: the automated test suite,
+    its own secrets, everything on loopback. `staging` and `production`: real deployments, where
+    every check in shared/safety.py applies."""
+
     DEV = "dev"
     TEST = "test"
+    STAGING = "staging"
     PRODUCTION = "production"
+
+    @property
+    def is_local(self) -> bool:
+        """Runs on one machine only: serves loopback clients only, may talk plaintext to a
+        loopback broker and loopback stand-ins for gateways."""
+        return self in (Environment.DEV, Environment.TEST)
+
+
+# Settings of bearer tokens handed out by hand (dev and test only: shared/staff_auth.py).
+STATIC_TOKEN_SETTINGS = ("staff_tokens", "coordinator_tokens", "vault_readers")
 
 
 class ServiceSettings(BaseSettings):
@@ -24,8 +44,12 @@ class ServiceSettings(BaseSettings):
         extra="ignore", frozen=True, populate_by_name=True, hide_input_in_errors=True
     )
 
+    # No default: a deployment that forgets the variable must not start as `dev` (public secrets,
+    # unsigned contacts). The README's run command says `dev` explicitly.
     environment: Environment = Field(
-        default=Environment.DEV, validation_alias=AliasChoices("SAFEGUARDING_ENV")
+        default=None,
+        validate_default=True,
+        validation_alias=AliasChoices("SAFEGUARDING_ENV"),
     )
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
@@ -43,24 +67,145 @@ class ServiceSettings(BaseSettings):
     )
     kafka_ca_file: Path | None = Field(default=None, validation_alias=AliasChoices("KAFKA_CA_FILE"))
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL"))
+    # auto: coloured lines for a person in dev on a terminal, JSON otherwise; JSON outside dev.
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", validation_alias=AliasChoices("LOG_FORMAT")
+    )
     database_url: str = "sqlite+aiosqlite:///.local/db/service.sqlite3"
     consumer_max_attempts: int = Field(default=3, ge=1, le=10)
     consumer_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Signed internal events (shared/event_signing.py): this service's own Ed25519 key (base64 of
+    # the 32-byte private seed) and key id, and every producer's public keys by key id
+    # (EVENT_PUBLIC_KEYS, JSON: {"intake": {"intake-1": "<base64>"}, …}). In dev, when unset, keys
+    # derived from public dev seeds, refused everywhere else.
+    event_signing_key_id: str | None = None
+    event_signing_key: SecretStr | None = None
+    event_public_keys: dict[str, dict[str, str]] = Field(
+        default_factory=dict, validation_alias=AliasChoices("EVENT_PUBLIC_KEYS")
+    )
     # Off only for in-memory broker tests: a real deployment must refuse to start without topics.
     verify_topics_on_start: bool = True
+    # Staff sign-in (shared/staff_auth.py): read from STAFF_OIDC_*, the same for every service.
+    staff_oidc: StaffOidcSettings = Field(default_factory=StaffOidcSettings)
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment_is_required(cls, value: object) -> object:
+        if value is None or value == "":
+            raise ValueError(
+                "SAFEGUARDING_ENV is required: dev, test, staging or production "
+                "(no default, so a forgotten variable never means dev)"
+            )
+        return value
 
     @model_validator(mode="after")
-    def _refuse_unsafe_outside_dev(self) -> ServiceSettings:
-        if self.environment is Environment.PRODUCTION and self.database_url.startswith("sqlite"):
-            raise ValueError("production needs a server database (PostgreSQL), not SQLite")
+    def _refuse_unsafe_values(self) -> ServiceSettings:
+        # Every problem at once, so an operator fixes them in one round (deploy.check prints them).
+        if problems := self.problems():
+            raise ValueError("; ".join(problems))
+        return self
+
+    def problems(self) -> list[str]:
+        """Every reason these settings may not start, each naming the setting and the rule, never
+        the value. Services extend it (calling super() first)."""
+        problems = []
+        if not self.environment.is_local and self.database_url.startswith("sqlite"):
+            problems.append(f"{self.environment} needs a server database (PostgreSQL), not SQLite")
+        if self.environment is not Environment.DEV:
+            problems.extend(
+                f"{name} holds a public dev secret: dev secrets work in dev only"
+                for name in self._dev_secret_settings()
+            )
+        problems += self._event_key_problems()
+        if not self.environment.is_local:
+            if reason := self.staff_oidc.refusal_when_deployed():
+                problems.append(reason)
+            problems.extend(
+                f"{str(self.model_config.get('env_prefix', '')).upper()}{name.upper()}: static "
+                "staff tokens are for dev and test only; staff sign in with OpenID Connect"
+                for name in STATIC_TOKEN_SETTINGS
+                if getattr(self, name, None)
+            )
+        if self.log_format == "console" and self.environment is not Environment.DEV:
+            problems.append("LOG_FORMAT=console is for dev: logs elsewhere are JSON")
+        if self.kafka_security == "plaintext" and not self.environment.is_local:
+            problems.append(
+                "KAFKA_SECURITY=plaintext is for dev and test only: "
+                "use ssl or sasl_scram_sha_512 (docs/deployment/kafka-security.md)"
+            )
         if self.kafka_security == "sasl_scram_sha_512" and not (
             self.kafka_username and self.kafka_password
         ):
-            raise ValueError(
+            problems.append(
                 "KAFKA_SECURITY=sasl_scram_sha_512 needs KAFKA_USERNAME and KAFKA_PASSWORD"
             )
-        return self
+        return problems
+
+    def _event_key_problems(self) -> list[str]:
+        prefix = str(self.model_config.get("env_prefix", "")).upper()
+        problems = []
+        if self.environment is not Environment.DEV and not (
+            self.event_signing_key and self.event_signing_key_id and self.event_public_keys
+        ):
+            problems.append(
+                f"{prefix}EVENT_SIGNING_KEY, {prefix}EVENT_SIGNING_KEY_ID and EVENT_PUBLIC_KEYS "
+                "are required outside dev"
+            )
+        if self.event_signing_key is not None:
+            name = f"{prefix}EVENT_SIGNING_KEY"
+            if problem := self.key_problem(name, self.event_signing_key, exact_bytes=32):
+                problems.append(problem)
+        for producer, keys in self.event_public_keys.items():
+            for key_id, encoded in keys.items():
+                if problem := self.key_problem(
+                    f"EVENT_PUBLIC_KEYS[{producer}][{key_id}]", SecretStr(encoded), exact_bytes=32
+                ):
+                    problems.append(problem)
+        return problems
+
+    def event_signer(self, service: str) -> EventSigner:
+        if self.event_signing_key is None or self.event_signing_key_id is None:
+            # Only in dev: outside it, `problems` refused to construct these settings.
+            return EventSigner.from_seed(service, f"{service}-dev", DEV_EVENT_SEEDS[service])
+        seed = decode_key("EVENT_SIGNING_KEY", self.event_signing_key.get_secret_value())
+        return EventSigner.from_seed(service, self.event_signing_key_id, seed)
+
+    def event_verifier(self) -> EventVerifier:
+        public_keys = self.event_public_keys or {
+            service: {f"{service}-dev": public_key_of(seed)}
+            for service, seed in DEV_EVENT_SEEDS.items()
+        }
+        return EventVerifier.from_config(public_keys, self.topic_prefix)
+
+    @staticmethod
+    def key_problem(name: str, value: SecretStr, exact_bytes: int | None = None) -> str | None:
+        try:
+            raw = decode_key(name, value.get_secret_value())
+        except ValueError as error:
+            return str(error)
+        if exact_bytes is not None and len(raw) != exact_bytes:
+            return f"{name}: a key must be base64 of exactly {exact_bytes} bytes"
+        return None
+
+    def _dev_secret_settings(self) -> list[str]:
+        """The variable names of secret settings, of any service, holding a published dev secret."""
+        prefix = str(self.model_config.get("env_prefix", "")).upper()
+        found = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            secrets = value.values() if isinstance(value, dict) else [value]
+            if any(
+                isinstance(secret, SecretStr) and is_dev_secret(secret.get_secret_value())
+                for secret in secrets
+            ):
+                found.append(f"{prefix}{name.upper()}")
+        return found
+
+    def console_logs(self) -> bool:
+        if self.environment is not Environment.DEV or self.log_format == "json":
+            return False
+        return self.log_format == "console" or sys.stdout.isatty()
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-import base64
-
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from shared.safety import DEV_POLICE_KEY, DEV_VAULT_KEY, decode_key
 from shared.settings import Environment, ServiceSettings
 
-# Fixed keys make `dev` runs reproducible; both are public and refused anywhere else.
-DEV_VAULT_KEY = base64.b64encode(b"dev-only-vault-key-not-secret!!!").decode()
-DEV_POLICE_KEY = base64.b64encode(b"dev-only-police-signing-key-0000").decode()
+__all__ = ["DEV_POLICE_KEY", "DEV_VAULT_KEY", "IntakeSettings"]
 
 
 class IntakeSettings(ServiceSettings):
@@ -49,23 +46,22 @@ class IntakeSettings(ServiceSettings):
             return self.environment is not Environment.DEV
         return self.require_signatures
 
-    @model_validator(mode="after")
-    def _refuse_unsafe_values(self) -> IntakeSettings:
-        for name, key in (("INTAKE_VAULT_KEY", self.vault_key), *self.vault_old_keys.items()):
-            if len(base64.b64decode(key.get_secret_value())) != 32:
-                raise ValueError(f"{name}: a vault key must be base64 of exactly 32 bytes")
-        if self.environment is Environment.DEV:
-            return self
-        if self.vault_key.get_secret_value() == DEV_VAULT_KEY:
-            raise ValueError("INTAKE_VAULT_KEY must be set outside dev (the dev key is public)")
-        if any(key.get_secret_value() == DEV_POLICE_KEY for key in self.police_keys.values()):
-            raise ValueError("INTAKE_POLICE_KEYS must be set outside dev (the dev key is public)")
-        if not self.signatures_required:
-            raise ValueError("unsigned police requests may be accepted in dev only")
-        return self
+    def problems(self) -> list[str]:
+        # In every environment: AES-256 needs exactly 32 bytes; an HMAC key shorter than 32 bytes
+        # (or an empty one, which verifies anything) is refused. Dev secrets: the shared check.
+        keys: list[tuple[str, SecretStr, int | None]] = [("INTAKE_VAULT_KEY", self.vault_key, 32)]
+        keys += [(f"INTAKE_VAULT_OLD_KEYS[{i}]", k, 32) for i, k in self.vault_old_keys.items()]
+        keys += [(f"INTAKE_POLICE_KEYS[{i}]", k, None) for i, k in self.police_keys.items()]
+        problems = super().problems()
+        problems += [p for n, k, size in keys if (p := self.key_problem(n, k, size))]
+        if not self.police_keys and self.signatures_required:
+            problems.append("INTAKE_POLICE_KEYS: at least one police key is needed")
+        if self.environment is not Environment.DEV and not self.signatures_required:
+            problems.append("unsigned police requests may be accepted in dev only")
+        return problems
 
     def police_key_bytes(self) -> dict[str, bytes]:
         return {
-            key_id: base64.b64decode(key.get_secret_value())
+            key_id: decode_key(key_id, key.get_secret_value())
             for key_id, key in self.police_keys.items()
         }

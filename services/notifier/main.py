@@ -9,6 +9,7 @@ import base64
 from datetime import timedelta
 from pathlib import Path
 
+from services.notifier.ack_limits import AckLimiter, AckLimits
 from services.notifier.adapters.apprise_sender import AppriseSender
 from services.notifier.adapters.tables import outbox
 from services.notifier.deps import NotifierDeps
@@ -22,11 +23,15 @@ from shared.app import ServiceApp, build_infrastructure, build_service_app, docu
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
 from shared.events import AlertEvent
-from shared.rota import load_rota
+from shared.keys import derive_key
+from shared.rota import RotaError, load_rota, safety_problems
+from shared.settings import Environment
+from shared.staff_auth import Staff, StaffAuth, staff_roles
 from shared.topics import AGENDA, ALERTS, REFERRALS, TASKS
 
 SERVICE = "notifier"
 MIGRATIONS = Path(__file__).parent / "migrations"
+LIMITER_KEY_PURPOSE = "notifier ack rate-limit keys v1"
 
 
 def create_app(
@@ -39,9 +44,13 @@ def create_app(
     scheduler = WakeableLoop(
         "notifier_clock", lambda: ticker.tick(), settings.dispatch_poll_seconds
     )
+    rota = load_rota(settings.rota_file)
+    if not settings.environment.is_local and (problems := safety_problems(rota)):
+        raise RotaError(f"{settings.rota_file.name} is not fit for {settings.environment}: "
+                        + "; ".join(problems))  # fmt: skip
     deps = NotifierDeps(
         engine=infra.engine,
-        rota=load_rota(settings.rota_file),
+        rota=rota,
         policy=load_policy(settings.alerting_file),
         sender=sender or AppriseSender(),
         clock=infra.clock,
@@ -51,6 +60,17 @@ def create_app(
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         wake_scheduler=scheduler.wake,
         wake_outbox=infra.relay.wake,
+        ack_code_ttl=timedelta(hours=settings.ack_code_hours),
+        ack_limiter=AckLimiter(
+            infra.engine,
+            derive_key(settings.ack_key(), LIMITER_KEY_PURPOSE),
+            AckLimits(
+                window=timedelta(seconds=settings.ack_limit_window_seconds),
+                per_client=settings.ack_failures_per_client,
+                per_code=settings.ack_failures_per_code,
+                global_failures=settings.ack_failures_global,
+            ),
+        ),
     )
     ticker = NotifierClock(deps)
     document_publications(infra.broker, settings, [(ALERTS, AlertEvent)])
@@ -65,7 +85,22 @@ def create_app(
     # Stopped in reverse: sends under way finish first, then the clock stops.
     return build_service_app(
         infra,
-        build_http_app(deps),
+        build_http_app(deps, _staff_auth(settings, deps)),
         MIGRATIONS,
         background=[scheduler, DrainSends(ticker.dispatcher)],
+    )
+
+
+def _staff_auth(settings: NotifierSettings, deps: NotifierDeps) -> StaffAuth:
+    """Staff sign-in for the alert status API; static tokens by rota person in dev and test."""
+    roles = {person.id: staff_roles(person.role) for person in deps.rota.people}
+    static = {person: token.get_secret_value() for person, token in settings.staff_tokens.items()}
+    if not static and settings.environment is Environment.DEV:
+        static = {person: f"dev-{person}" for person in roles}
+    return StaffAuth(
+        settings.staff_oidc,
+        static_tokens={
+            token: Staff(person, roles.get(person, frozenset())) for person, token in static.items()
+        },
+        deployed=not settings.environment.is_local,
     )

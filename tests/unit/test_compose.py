@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from services.casework.settings import CaseworkSettings
 from services.intake.settings import IntakeSettings
 from services.meeting_scheduler.settings import SchedulerSettings
 from services.notifier.settings import NotifierSettings
+from shared.event_signing import public_key_of
+from shared.rota import load_rota, safety_problems
 from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
+SERVICE_NAMES = ("intake", "notifier", "casework", "meeting_scheduler")
+PREFIXES = ("INTAKE", "NOTIFIER", "CASEWORK", "MEETINGS")
 SERVICES: dict[str, tuple[str, type[ServiceSettings]]] = {
     "intake": ("services.intake.main:create_app", IntakeSettings),
     "notifier": ("services.notifier.main:create_app", NotifierSettings),
@@ -40,10 +48,8 @@ def test_every_service_runs_its_own_app_the_faststream_way() -> None:
 
 def test_infrastructure_and_start_order() -> None:
     services = compose()["services"]
-    assert {"kafka", "kafka-init", "postgres", "mailpit"} <= services.keys()
-    assert "healthcheck" in services["kafka"]
+    assert {"kafka-init", "postgres"} <= services.keys()
     assert "healthcheck" in services["postgres"]
-    assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert services["kafka-init"]["command"] == ["python", "-m", "deploy.topics"]
     for name in SERVICES:
         depends = services[name]["depends_on"]
@@ -54,8 +60,10 @@ def test_infrastructure_and_start_order() -> None:
 
 def test_environment_names_are_ones_the_services_read() -> None:
     services = compose()["services"]
-    shared_names = {"SAFEGUARDING_ENV", "KAFKA_BOOTSTRAP_SERVERS", "LOG_LEVEL"}
-    alert_urls = re.compile(r"^[A-Z_]+_ALERT_URL$")  # referenced from deploy/config/rota.yaml
+    shared_names = {"SAFEGUARDING_ENV", "KAFKA_BOOTSTRAP_SERVERS", "LOG_LEVEL", "KAFKA_SECURITY",
+                    "KAFKA_CA_FILE", "KAFKA_USERNAME", "KAFKA_PASSWORD", "EVENT_PUBLIC_KEYS",
+                    "STAFF_OIDC_ISSUER", "STAFF_OIDC_ROLES_CLAIM", "STAFF_OIDC_PERSON_CLAIM"}  # fmt: skip
+    alert_urls = re.compile(r"^[A-Z_]+_(ALERT|SMS|VOICE)_URL$")  # deploy/config/rota.yaml
     rota = (ROOT / "deploy" / "config" / "rota.yaml").read_text()
     for name, (_, settings) in SERVICES.items():
         prefix = settings.model_config.get("env_prefix", "")
@@ -78,3 +86,85 @@ def test_production_secrets_are_required_not_defaulted() -> None:
     assert ":?" in intake_env["INTAKE_VAULT_KEY"], "the vault key must be supplied, never defaulted"
     assert ":?" in intake_env["INTAKE_POLICE_KEYS"]
     assert ":?" in compose()["services"]["notifier"]["environment"]["NOTIFIER_ACK_SECRET"]
+
+
+REFERENCE = re.compile(r"\$\{([A-Z_]+)(?::([?-])([^}]*))?\}")
+
+
+def referenced() -> set[str]:
+    text = "\n".join(
+        line for line in (ROOT / "docker-compose.yml").read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    )  # fmt: skip
+    return {match.group(1) for match in REFERENCE.finditer(text)}
+
+
+def test_the_example_env_file_names_every_variable_the_compose_file_needs() -> None:
+    example = (ROOT / "deploy" / "compose.env.example").read_text()
+    named = {
+        line.split("=", 1)[0] for line in example.splitlines() if "=" in line and line[0] != "#"
+    }
+    assert referenced() <= named
+
+
+def fit_values() -> dict[str, str]:
+    """What an operator fills in: real-looking keys, an https issuer and public URL, TLS mail and
+    an SMS gateway for everyone paged."""
+    seeds = {service: bytes([n]) * 32 for n, service in enumerate(SERVICE_NAMES, 11)}
+    public = {service: {f"{service}-1": public_key_of(seed)} for service, seed in seeds.items()}
+    values = {name: "" for name in referenced()}
+    values |= {
+        "KAFKA_BOOTSTRAP_SERVERS": "kafka-1.example.org:9093", "KAFKA_ADMIN_USERNAME": "admin",
+        "POSTGRES_PASSWORD": "a-long-database-password",
+        "STAFF_OIDC_ISSUER": "https://login.example.org/realms/safeguarding",
+        "EVENT_PUBLIC_KEYS": json.dumps(public),
+        "INTAKE_VAULT_KEY": base64.b64encode(bytes(range(32))).decode(), "INTAKE_VAULT_KEY_ID": "k1",
+        "INTAKE_POLICE_KEYS": json.dumps({"police-1": base64.b64encode(bytes(range(1, 33))).decode()}),
+        "NOTIFIER_ACK_SECRET": base64.b64encode(bytes(range(2, 34))).decode(),
+        "NOTIFIER_PUBLIC_URL": "https://alerts.example.org",
+    }  # fmt: skip
+    for prefix, service in zip(PREFIXES, SERVICE_NAMES, strict=True):
+        values[f"{prefix}_KAFKA_PASSWORD"] = f"scram-password-of-{service}"
+        values[f"{prefix}_EVENT_SIGNING_KEY_ID"] = f"{service}-1"
+        values[f"{prefix}_EVENT_SIGNING_KEY"] = base64.b64encode(seeds[service]).decode()
+    for name in referenced():
+        if name.endswith("_SMS_URL"):
+            values[name] = f"jsons://sms.example.org/{name.lower()}"
+        elif name.endswith("_ALERT_URL"):
+            values[name] = "mailtos://alerts:pw@smtp.example.org?to=duty@example.org"
+    return values
+
+
+def expand(value: object, values: dict[str, str]) -> str:
+    return REFERENCE.sub(lambda match: values[match.group(1)] or match.group(3) or "", str(value))
+
+
+def test_filled_in_the_compose_file_gives_every_service_settings_fit_for_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No default in the compose file may make a service refuse to start or run unsafely: with
+    the required values filled in, each service's settings (and the rota it loads) pass every
+    check a production start makes."""
+    monkeypatch.chdir(ROOT)
+    values = fit_values()
+    services = compose()["services"]
+    for name, (_, settings_class) in SERVICES.items():
+        for variable in list(os.environ):
+            monkeypatch.delenv(variable)
+        environment = {
+            key: expand(value, values) for key, value in services[name]["environment"].items()
+        }
+        environment = {key: value.replace("/app/", "") for key, value in environment.items()}
+        for key, value in environment.items():
+            monkeypatch.setenv(key, value)
+        settings = settings_class()
+        assert settings.environment.value == "production"
+        assert settings.kafka_security == "sasl_scram_sha_512"
+        if isinstance(settings, NotifierSettings):  # the service that sends on the channels
+            assert safety_problems(load_rota(settings.rota_file, environment)) == []
+
+
+def test_the_compose_file_ships_no_development_stand_in() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for stand_in in ("mode=insecure", "mailpit", "PLAINTEXT", "dev-", ":-change-me"):
+        assert stand_in not in text, stand_in

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from services.intake.settings import DEV_VAULT_KEY, IntakeSettings
 from shared.redaction import MAX_REASON, REDACTED, redact_mapping, safe_reason
 from shared.settings import Environment
+from tests.support.signing import event_settings
 
 R = REDACTED
 
@@ -90,12 +91,20 @@ POLICE_KEYS = {"k1": base64.b64encode(bytes(range(50, 82))).decode()}
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith(("INTAKE_", "KAFKA_", "SAFEGUARDING_")) or name == "LOG_LEVEL":
+        if (
+            name.startswith(("INTAKE_", "KAFKA_", "SAFEGUARDING_", "EVENT_", "STAFF_"))
+            or name == "LOG_LEVEL"
+        ):
             monkeypatch.delenv(name)
 
 
+SECURE_KAFKA = {"KAFKA_SECURITY": "sasl_scram_sha_512", "KAFKA_USERNAME": "intake",
+                "KAFKA_PASSWORD": "a-long-scram-password"} | event_settings("intake")  # fmt: skip
+OIDC = {"issuer": "https://login.example.org/realms/safeguarding"}
+
+
 def test_dev_defaults_construct() -> None:
-    settings = IntakeSettings()
+    settings = IntakeSettings(environment="dev")
     assert settings.environment is Environment.DEV
     assert settings.database_url == "sqlite+aiosqlite:///.local/db/intake.sqlite3"
     assert settings.vault_key_id == "dev-1"
@@ -105,21 +114,33 @@ def test_dev_defaults_construct() -> None:
     assert settings.topic("referrals") == "referrals"
 
 
-@pytest.mark.parametrize("environment", ["production", "test"])
+def test_there_is_no_default_environment() -> None:
+    with pytest.raises(ValidationError, match="SAFEGUARDING_ENV is required"):
+        IntakeSettings()
+
+
+@pytest.mark.parametrize("environment", ["production", "staging", "test"])
 def test_dev_vault_key_is_refused_outside_dev(environment: str) -> None:
-    with pytest.raises(ValidationError, match="INTAKE_VAULT_KEY must be set outside dev"):
-        IntakeSettings(environment=environment, database_url=POSTGRES)
+    with pytest.raises(ValidationError, match="INTAKE_VAULT_KEY holds a public dev secret"):
+        IntakeSettings(environment=environment, database_url=POSTGRES, **SECURE_KAFKA)
 
 
 def test_production_with_sqlite_is_refused() -> None:
     with pytest.raises(ValidationError, match="not SQLite"):
-        IntakeSettings(environment="production", vault_key=REAL_KEY)
+        IntakeSettings(environment="production", vault_key=REAL_KEY, **SECURE_KAFKA)
+
+
+def test_production_with_plaintext_kafka_is_refused() -> None:
+    with pytest.raises(ValidationError, match="KAFKA_SECURITY=plaintext is for dev and test"):
+        IntakeSettings(environment="production", vault_key=REAL_KEY, database_url=POSTGRES,
+                       police_keys=POLICE_KEYS)  # fmt: skip
 
 
 def test_production_with_real_key_and_postgres_is_accepted() -> None:
     settings = IntakeSettings(
-        environment="production", vault_key=REAL_KEY, database_url=POSTGRES, police_keys=POLICE_KEYS
-    )
+        environment="production", vault_key=REAL_KEY, database_url=POSTGRES,
+        police_keys=POLICE_KEYS, staff_oidc=OIDC, **SECURE_KAFKA,
+    )  # fmt: skip
     assert settings.environment is Environment.PRODUCTION
     assert REAL_KEY not in repr(settings)
 
@@ -127,10 +148,17 @@ def test_production_with_real_key_and_postgres_is_accepted() -> None:
 def test_production_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAFEGUARDING_ENV", "production")
     monkeypatch.setenv("INTAKE_DATABASE_URL", POSTGRES)
-    with pytest.raises(ValidationError, match="INTAKE_VAULT_KEY must be set outside dev"):
+    monkeypatch.setenv("STAFF_OIDC_ISSUER", OIDC["issuer"])
+    for name, value in SECURE_KAFKA.items():
+        if isinstance(value, str):
+            name = name if name.isupper() else f"INTAKE_{name.upper()}"
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.setenv(name, json.dumps(value))
+    with pytest.raises(ValidationError, match="INTAKE_VAULT_KEY holds a public dev secret"):
         IntakeSettings()
     monkeypatch.setenv("INTAKE_VAULT_KEY", REAL_KEY)
-    with pytest.raises(ValidationError, match="INTAKE_POLICE_KEYS must be set outside dev"):
+    with pytest.raises(ValidationError, match="INTAKE_POLICE_KEYS holds a public dev secret"):
         IntakeSettings()
     monkeypatch.setenv("INTAKE_POLICE_KEYS", json.dumps(POLICE_KEYS))
     settings = IntakeSettings()
@@ -141,8 +169,8 @@ def test_production_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.parametrize("length", [16, 31, 33, 64])
 def test_vault_key_must_be_32_bytes(length: int) -> None:
     key = base64.b64encode(bytes(length)).decode()
-    with pytest.raises(ValidationError, match="exactly 32 bytes"):
-        IntakeSettings(vault_key=key)
+    with pytest.raises(ValidationError, match=r"exactly 32 bytes|at least 32 bytes"):
+        IntakeSettings(environment="dev", vault_key=key)
 
 
 def test_settings_error_does_not_echo_the_vault_key() -> None:
