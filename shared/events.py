@@ -6,6 +6,7 @@ the case reference is the only link back to a person, and only intake's vault ca
 
 from __future__ import annotations
 
+import re
 import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -19,6 +20,25 @@ CaseReference = Annotated[
     str, Field(pattern=r"^MS-\d{4}-[A-Z0-9]{4,12}$", description="e.g. MS-2026-7KQ2M4")
 ]
 TaskKind = Annotated[str, Field(pattern=r"^[a-z][a-z_]{0,63}$", description="e.g. healthcare")]
+# A correlation id arrives from outside (an HTTP header, a Kafka record header) and reaches every
+# log line and event: a UUID or a short token, nothing that could carry a sentence. Empty means
+# unknown (a dead letter of a record that had none).
+CORRELATION_ID_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._:-]{0,63})?$"
+CorrelationId = Annotated[
+    str,
+    Field(
+        pattern=CORRELATION_ID_PATTERN,
+        description="Ties every event caused by one police contact together.",
+    ),
+]
+
+
+def trusted_correlation_id(value: object) -> str | None:
+    """`value` if it has the shape of a correlation id, else None (the caller makes a new one).
+    Never refuses the message that carried it: a tracing header is no reason to lose a contact."""
+    if isinstance(value, str) and value and re.fullmatch(CORRELATION_ID_PATTERN, value):
+        return value
+    return None
 
 
 class Event(BaseModel):
@@ -28,9 +48,7 @@ class Event(BaseModel):
 
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     occurred_at: AwareDatetime
-    correlation_id: str = Field(
-        description="Ties every event caused by one police contact together."
-    )
+    correlation_id: CorrelationId
     causation_id: str | None = Field(
         default=None, description="event_id of the event that caused this one."
     )

@@ -43,7 +43,9 @@ SHARED_PROCESSORS: list[Any] = [
 ]
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+def configure_logging(service: str, level: str = "INFO", console: bool = False) -> None:
+    """JSON lines, one per event. `console` (dev on a terminal only, see ServiceSettings): the
+    same events coloured for a person, without the health checks' access lines."""
     structlog.configure(
         processors=[
             *SHARED_PROCESSORS,
@@ -57,11 +59,15 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         foreign_pre_chain=[structlog.stdlib.add_logger_name, *SHARED_PROCESSORS],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.JSONRenderer(),
+            structlog.dev.ConsoleRenderer(colors=True)
+            if console
+            else structlog.processors.JSONRenderer(),
         ],
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
+    if console:
+        handler.addFilter(QuietHealthChecks())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -73,6 +79,39 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.contextvars.bind_contextvars(service=service)
 
 
+class MaskAccessPaths(logging.Filter):
+    """Uvicorn's access line quotes the request target. An acknowledgement link's path is a bearer
+    token (whoever holds it acknowledges), and a query string may carry free text: keep the path's
+    shape only. A line of another shape passes unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], mask_target(args[2]), args[3], args[4])
+        return True
+
+
+class QuietHealthChecks(logging.Filter):
+    """Drops the access lines of successful /healthz and /readyz polls (the launcher and any
+    orchestrator poll every few seconds); a failing probe is still shown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+            return not (str(args[2]) in HEALTH_PATHS and args[4] == 200)
+        return True
+
+
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def mask_target(target: str) -> str:
+    path, _, query = target.partition("?")
+    if path.startswith("/ack/"):
+        path = "/ack/[token]"
+    return f"{path}?[query]" if query else path
+
+
 def route_library_loggers() -> None:
     """Uvicorn installs its own plain-text handlers when it starts (after the app factory ran), so
     services call this again from their startup hook."""
@@ -80,6 +119,9 @@ def route_library_loggers() -> None:
         library_logger = logging.getLogger(name)
         library_logger.handlers[:] = []
         library_logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(item, MaskAccessPaths) for item in access.filters):
+        access.addFilter(MaskAccessPaths())
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -48,6 +48,15 @@ async def enqueue(
     )
 
 
+async def prune_published(connection: AsyncConnection, table: sa.Table, before: datetime) -> int:
+    """Delete rows published before `before`: once relayed, a row is only a copy of what Kafka
+    holds, and it must not outlive the retention of what it describes."""
+    result = await connection.execute(
+        table.delete().where(table.c.published_at.is_not(None), table.c.published_at < before)
+    )
+    return result.rowcount or 0
+
+
 class OutboxRelay:
     """Publishes pending outbox rows in order. `wake()` after a commit publishes at once; a poll
     catches anything left by a crash or a broker outage."""

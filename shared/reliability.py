@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from shared.clock import Clock
 from shared.errors import PermanentError
-from shared.events import DeadLetterV1
+from shared.events import DeadLetterV1, trusted_correlation_id
 from shared.logging import get_logger
 from shared.redaction import safe_reason
 
@@ -83,7 +83,8 @@ def dead_letter_middleware(
             self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
         ) -> Any:
             with structlog.contextvars.bound_contextvars(
-                correlation_id=msg.correlation_id, message_id=msg.message_id
+                correlation_id=trusted_correlation_id(msg.correlation_id),
+                message_id=trusted_correlation_id(msg.message_id),
             ):
                 return await _consume_with_retries(call_next, msg)
 
@@ -128,7 +129,7 @@ def dead_letter_middleware(
         payload: bytes = record.value or b""
         letter = DeadLetterV1(
             occurred_at=clock.now(),
-            correlation_id=msg.correlation_id or "",
+            correlation_id=trusted_correlation_id(msg.correlation_id) or "",
             producer=consumer,
             consumer=consumer,
             source_topic=record.topic,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any
@@ -10,17 +9,20 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, SecretStr, ValidationError
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ValidationError
 
 from services.intake.auth import AuthenticationFailed, verify
 from services.intake.contract import PoliceContactV1, parse_contact
 from services.intake.handlers import IntakeDeps, Outcome, receive_contact, remember_request_id
 from services.intake.vault_access import NotInVault, read_personal_data
+from shared.events import trusted_correlation_id
 from shared.logging import get_logger
 from shared.redaction import validation_errors
+from shared.staff_auth import Staff, StaffAuth, StaffRole, StaffRoute
 
 log = get_logger(__name__)
+UNAUTHENTICATED = "the request is not signed by a known police key (see the X-Signature scheme)"
 
 # Declared for OpenAPI; the values are read from the request by `verify`.
 SIGNATURE_HEADERS = [
@@ -35,7 +37,6 @@ SIGNATURE_HEADERS = [
         ),
     )
 ]
-bearer = HTTPBearer(auto_error=False, description="A vault reader's token (INTAKE_VAULT_READERS).")
 
 
 class ContactAccepted(BaseModel):
@@ -55,7 +56,7 @@ def build_http_app(
     police_keys: dict[str, bytes],
     signatures_required: bool,
     signature_tolerance: timedelta,
-    vault_readers: dict[str, SecretStr],
+    staff_auth: StaffAuth,
 ) -> FastAPI:
     app = FastAPI(
         title="Safeguarding intake",
@@ -66,6 +67,9 @@ def build_http_app(
             "readers, and every read is audited."
         ),
     )
+
+    app.router.route_class = StaffRoute  # sign-in is checked before the body is read
+    vault_reader = staff_auth.require(StaffRole.VAULT_READER)
 
     @app.post(
         "/v1/contacts",
@@ -108,8 +112,10 @@ def build_http_app(
             try:
                 signed = verify(request.headers, body, police_keys, now, signature_tolerance)
             except AuthenticationFailed as failure:
+                # The reason goes to our log only: telling the caller which key ids exist, or
+                # which check failed, helps whoever is guessing.
                 log.warning("contact_refused_unauthenticated", reason=str(failure))
-                return _problem(401, str(failure))
+                return _problem(401, UNAUTHENTICATED)
             if not await remember_request_id(deps.engine, signed.request_id, signed.key_id, now):
                 log.warning("contact_refused_replayed_request", key_id=signed.key_id)
                 return _problem(403, "request id already used: sign each request with a new id")
@@ -117,7 +123,9 @@ def build_http_app(
             contact = parse_contact(body, now)
         except ValidationError as error:
             return _problem(422, "the contact does not match contract v1", validation_errors(error))
-        correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        correlation_id = trusted_correlation_id(request.headers.get("x-correlation-id")) or str(
+            uuid.uuid4()
+        )
         with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
             received = await receive_contact(contact, deps, correlation_id)
         status = 200 if received.outcome is Outcome.REPLAYED else 202
@@ -130,22 +138,20 @@ def build_http_app(
 
     @app.get(
         "/v1/cases/{case_reference}/personal-data",
-        responses={401: {"model": Problem}, 404: {"model": Problem}},
+        responses={404: {"model": Problem}},
     )
     async def get_personal_data(
         case_reference: str,
         purpose: Annotated[
             str, Query(min_length=5, max_length=500, description="Why it is read (audited).")
         ],
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        reader: Staff = Depends(vault_reader),  # a default: `Annotated` here would be a string
     ) -> Any:
-        """A case's personal data, for a named vault reader; the read is audited with its purpose."""
-        reader = _reader(credentials, vault_readers)
-        if reader is None:
-            return _problem(401, "a vault reader's bearer token is required")
+        """A case's personal data, for a signed-in vault reader; the read is audited with who
+        read it and why."""
         try:
             document = await read_personal_data(
-                deps.engine, deps.vault, case_reference, reader, purpose, deps.clock.now()
+                deps.engine, deps.vault, case_reference, reader.person_id, purpose, deps.clock.now()
             )
         except NotInVault:
             return _problem(404, "no personal data held for that case")
@@ -153,17 +159,6 @@ def build_http_app(
 
     _publish_contract_schema(app)
     return app
-
-
-def _reader(
-    credentials: HTTPAuthorizationCredentials | None, readers: dict[str, SecretStr]
-) -> str | None:
-    if credentials is None:
-        return None
-    for name, token in readers.items():
-        if hmac.compare_digest(credentials.credentials.encode(), token.get_secret_value().encode()):
-            return name
-    return None
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

@@ -9,9 +9,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.intake.adapters.tables import cases, request_ids, vault_access_log, vault_records
+from services.intake.adapters.tables import (
+    cases,
+    outbox,
+    request_ids,
+    vault_access_log,
+    vault_records,
+)
 from services.intake.adapters.vault import Sealed, VaultCipher
 from shared.logging import get_logger
+from shared.outbox import prune_published
 
 log = get_logger(__name__)
 
@@ -79,8 +86,13 @@ async def purge_expired(
             await connection.execute(
                 vault_records.delete().where(vault_records.c.case_reference == reference)
             )
+            # The police reference links the case to the police system's record of the person,
+            # and the fingerprint to their details: neither outlives the vault record. (A contact
+            # sent again after this opens a new case: retention has ended the old one.)
             await connection.execute(
-                cases.update().where(cases.c.case_reference == reference).values(purged_at=now)
+                cases.update()
+                .where(cases.c.case_reference == reference)
+                .values(purged_at=now, police_reference=f"purged:{reference}", fingerprint="")
             )
             await connection.execute(
                 vault_access_log.insert().values(
@@ -91,6 +103,7 @@ async def purge_expired(
         forgotten = await connection.execute(
             request_ids.delete().where(request_ids.c.seen_at < now - request_id_window)
         )
+        await prune_published(connection, outbox, cutoff)
     if expired:
         log.info("vault_purged", cases=len(expired))
     return PurgeResult(len(expired), forgotten.rowcount or 0)

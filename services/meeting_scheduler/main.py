@@ -5,12 +5,14 @@ faststream run services.meeting_scheduler.main:create_app --factory --host 127.0
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from services.meeting_scheduler.adapters.tables import outbox
 from services.meeting_scheduler.calendar import load_calendar
 from services.meeting_scheduler.handlers import SchedulerDeps
 from services.meeting_scheduler.http import build_http_app
+from services.meeting_scheduler.nasn import erase_old_operations
 from services.meeting_scheduler.publishing import Publisher
 from services.meeting_scheduler.router import build_router
 from services.meeting_scheduler.settings import SchedulerSettings
@@ -18,9 +20,12 @@ from shared.app import ServiceApp, build_infrastructure, build_service_app, docu
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
 from shared.events import AgendaEvent
+from shared.outbox import prune_published
+from shared.staff_auth import Staff, StaffAuth, StaffRole
 from shared.topics import AGENDA, REFERRALS, TASKS
 
 SERVICE = "meeting_scheduler"
+HOUSEKEEPING_SECONDS = 3600.0
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -45,5 +50,21 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
     publishing = WakeableLoop(
         "agenda_publisher", publisher.publish_due, settings.publish_poll_seconds
     )
-    http_app = build_http_app(infra.engine, calendar, infra.clock, settings.tokens())
-    return build_service_app(infra, http_app, MIGRATIONS, background=[publishing])
+    staff_auth = StaffAuth(
+        settings.staff_oidc,
+        static_tokens={
+            token: Staff(name, frozenset({StaffRole.MEETING_COORDINATOR}))
+            for name, token in settings.tokens().items()
+        },
+        deployed=not settings.environment.is_local,
+    )
+    http_app = build_http_app(infra.engine, calendar, infra.clock, staff_auth)
+
+    async def housekeeping() -> None:
+        retention = timedelta(days=settings.operation_retention_days)
+        await erase_old_operations(infra.engine, infra.clock.now() - retention)
+        async with infra.engine.begin() as connection:
+            await prune_published(connection, outbox, infra.clock.now() - retention)
+
+    hourly = WakeableLoop("housekeeping", housekeeping, HOUSEKEEPING_SECONDS)
+    return build_service_app(infra, http_app, MIGRATIONS, background=[publishing, hourly])

@@ -124,6 +124,15 @@ def _table(title: str, counts: dict[str, int]) -> list[str]:
     return [*lines, ""]
 
 
+def _named_only_when_counted(counts: dict[str, int]) -> dict[str, int]:
+    """An operation's name with a count under 3 could point to the one or two people it found:
+    such names are folded into one row, itself suppressed while under 3."""
+    shown = {name: value for name, value in counts.items() if value >= SMALL_NUMBER}
+    if hidden := sum(value for value in counts.values() if value < SMALL_NUMBER):
+        shown["other operations (fewer than 3 each)"] = hidden
+    return shown
+
+
 def render_nasn_markdown(
     series: MeetingSeries, starts_at: datetime, summary: QuarterSummary
 ) -> str:
@@ -144,7 +153,7 @@ def render_nasn_markdown(
         *_table(
             "By district", {name.title(): value for name, value in summary.by_district.items()}
         ),
-        *_table("Police operations", summary.operations),
+        *_table("Police operations", _named_only_when_counted(summary.operations)),
         "## Themes from casework",
         "",
     ]
@@ -165,6 +174,18 @@ def render_nasn_markdown(
     lines += [f"- {theme}" for theme in summary.learning] or ["Nothing flagged this period."]
     lines += ["", "## Any other business", ""]
     return "\n".join(lines)
+
+
+async def erase_old_operations(engine: AsyncEngine, before: datetime) -> int:
+    """Operation names of referrals older than `before`: the NASN agenda of their quarter is long
+    published, and a name with a date and a district narrows down who was found."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            referral_stats.update()
+            .where(referral_stats.c.occurred_at < before, referral_stats.c.operation.is_not(None))
+            .values(operation=None)
+        )
+    return result.rowcount or 0
 
 
 async def flag_for_learning(

@@ -16,6 +16,11 @@ class SchedulerSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///.local/db/meeting_scheduler.sqlite3"
     calendar_file: Path = Path("deploy/config/meetings.yaml")
     publish_poll_seconds: float = Field(default=60.0, gt=0)
+    operation_retention_days: int = Field(
+        default=200,
+        ge=100,
+        description="Operation names kept for the NASN counts (two quarters); counts stay.",
+    )
     coordinator_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Bearer tokens of the coordinator (and deputies) by name (JSON). Dev: dev-coordinator.",

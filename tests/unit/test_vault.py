@@ -106,3 +106,19 @@ def test_from_base64_round_trips() -> None:
     cipher = VaultCipher.from_base64("k1", base64.b64encode(KEY_1).decode())
     assert cipher.open(_cipher().seal(DOCUMENT, CASE), CASE) == DOCUMENT
     assert cipher.fingerprint(DOCUMENT) == _cipher().fingerprint(DOCUMENT)
+
+
+def test_fingerprint_is_not_keyed_with_the_encryption_key_itself() -> None:
+    """The fingerprint's HMAC key is HKDF-derived for that purpose: an HMAC under the raw vault
+    key (the encryption key) must not be what is stored."""
+    import hashlib
+    import hmac
+
+    canonical = json.dumps(DOCUMENT, sort_keys=True, separators=(",", ":")).encode()
+    with_raw_key = hmac.new(KEY_1, canonical, hashlib.sha256).hexdigest()
+    derived = hashlib.sha256  # the expected key, computed independently with RFC 5869 by hand
+    prk = hmac.new(b"safeguarding-notifications key derivation v1", KEY_1, derived).digest()
+    okm = hmac.new(prk, b"intake vault content fingerprint v1" + b"\x01", derived).digest()
+    expected = hmac.new(okm, canonical, hashlib.sha256).hexdigest()
+    assert _cipher().fingerprint(DOCUMENT) == expected
+    assert _cipher().fingerprint(DOCUMENT) != with_raw_key

@@ -16,6 +16,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shared.keys import derive_key
+
+FINGERPRINT_PURPOSE = "intake vault content fingerprint v1"
+
 
 @dataclass(frozen=True)
 class Sealed:
@@ -57,7 +61,9 @@ class VaultCipher:
         """A keyed hash of the content, to tell a replay from a change without keeping plaintext.
         Keyed, so nobody holding the database can test guesses of a person's details against it.
         Compare with the key of the stored record (`key_id`): a replay after a key rotation is
-        still recognised as a replay."""
+        still recognised as a replay. The HMAC key is derived from the vault key for this purpose
+        alone (HKDF), so the encryption key itself never keys another algorithm."""
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-        key = self._raw[key_id if key_id in self._raw else self._current]
+        vault_key = self._raw[key_id if key_id in self._raw else self._current]
+        key = derive_key(vault_key, FINGERPRINT_PURPOSE)
         return hmac.new(key, canonical, hashlib.sha256).hexdigest()
