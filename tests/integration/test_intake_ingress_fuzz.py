@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +37,7 @@ from aiokafka.structs import ConsumerRecord
 from shared.topics import DEAD_LETTERS, POLICE_CONTACTS, REFERRALS
 from tests.support import system
 from tests.support.contact_oracle import contact_problems
+from tests.support.databases import DatabaseUrls
 from tests.support.kafka import read_all
 from tests.support.signing import police_record_headers
 from tests.support.waiting import eventually
@@ -275,7 +275,7 @@ Found = tuple[list[ConsumerRecord[bytes, bytes]], list[ConsumerRecord[bytes, byt
 
 
 async def test_every_fuzzed_ingress_record_is_referred_or_dead_lettered_once(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, example_contact: bytes
+    kafka_bootstrap: str, topic_prefix: str, database_urls: DatabaseUrls, example_contact: bytes
 ) -> None:
     ingress = POLICE_CONTACTS.full_name(topic_prefix)
     dead_letters = DEAD_LETTERS.full_name(topic_prefix)
@@ -297,7 +297,7 @@ async def test_every_fuzzed_ingress_record_is_referred_or_dead_lettered_once(
     assert not disagreements, f"construction and oracle disagree: {disagreements[:5]}"
 
     async with AsyncExitStack() as stack:
-        database = f"sqlite+aiosqlite:///{tmp_path}/intake.sqlite3"
+        database = await database_urls.new("intake")
         intake = system.intake_app(kafka_bootstrap, topic_prefix, database)
         logs = capture_logs(stack)  # after the app configured logging
         await system.start(stack, {"intake": intake})
@@ -423,7 +423,7 @@ async def produce_all(producer: AIOKafkaProducer, topic: str, planned: list[Reco
 
 
 async def test_a_nul_character_is_refused_on_the_ingress_as_over_http(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, example_contact: bytes
+    kafka_bootstrap: str, topic_prefix: str, database_urls: DatabaseUrls, example_contact: bytes
 ) -> None:
     """Found by the consumer fuzz (tests/fault/test_consumer_fuzz.py), judged by the contract
     oracle. DOMAIN.md: the ingress record and the HTTP body are one contract. Over HTTP a NUL
@@ -436,7 +436,7 @@ async def test_a_nul_character_is_refused_on_the_ingress_as_over_http(
     assert contact_problems(body, datetime.now(UTC)) == [".officer.name: NUL character"]
     correlation_id = f"nul-{uuid.uuid4().hex}"
     async with AsyncExitStack() as stack:
-        database = f"sqlite+aiosqlite:///{tmp_path}/intake.sqlite3"
+        database = await database_urls.new("intake")
         await system.start(
             stack, {"intake": system.intake_app(kafka_bootstrap, topic_prefix, database)}
         )
