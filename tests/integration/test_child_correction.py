@@ -91,7 +91,7 @@ async def adult_case_corrected_to_a_child(
         yield Corrected(reference, running, urls, messages)
 
 
-async def test_adult_case_corrected_to_a_child_alerts_childrens_safeguarding(
+async def test_adult_case_corrected_to_a_child_alerts_childrens_safeguarding_and_leaves_adult_path(
     kafka_bootstrap: str,
     topic_prefix: str,
     database_urls: DatabaseUrls,
@@ -108,8 +108,19 @@ async def test_adult_case_corrected_to_a_child_alerts_childrens_safeguarding(
                 json.loads(r.value)
                 for r in await read_all(kafka_bootstrap, [REFERRALS.full_name(topic_prefix)])
             ]
-            tasks = (await case.running.client("casework").get(
-                f"/v1/cases/{reference}/tasks")).json()  # fmt: skip
+            casework = case.running.client("casework")
+            tasks = (
+                await eventually(
+                    lambda: casework.get(f"/v1/cases/{reference}/tasks"),
+                    lambda r: len(active_kinds(r.json())) == 1,
+                    what="the adult tasks closed",
+                )
+            ).json()
+            meetings = await eventually(
+                lambda: case.running.client("meeting_scheduler").get("/v1/meetings"),
+                lambda r: sum(m["items"] + m["reviews"] for m in r.json()) == 0,
+                what="the case off the case panel",
+            )
 
     # The correction is the child's referral, under the same case reference, immediate.
     assert [(e["event_type"], e["case_reference"]) for e in events] == [
@@ -128,46 +139,21 @@ async def test_adult_case_corrected_to_a_child_alerts_childrens_safeguarding(
     assert {str(m["subject"]) for m in later} == {
         f"[IMMEDIATE] CHILD safeguarding referral {reference}"
     }
-    # Casework adds the handover task, due within the hour; the adult tasks are not deleted.
+    # Casework adds the handover task, due within the hour; the adult tasks close as not needed
+    # (kept, with the reason), so nobody is chased for them; the case leaves the case panel.
     kinds = sorted(t["kind"] for t in tasks)
     assert kinds == sorted([*ADULT_TASKS, "childrens_services_handover"])
+    assert active_kinds(tasks) == ["childrens_services_handover"]
+    closed = [t for t in tasks if t["status"] == "not_needed"]
+    assert sorted(t["kind"] for t in closed) == sorted(ADULT_TASKS)
+    assert {t["detail"] for t in closed} == {"handed to children's services: the person is a child"}
+    assert sum(m["items"] + m["reviews"] for m in meetings.json()) == 0
     handover = next(t for t in tasks if t["kind"] == "childrens_services_handover")
     assert handover["status"] == "open"
     due = datetime.fromisoformat(handover["due_at"]) - datetime.fromisoformat(
         handover["created_at"]
     )
     assert timedelta(0) < due <= timedelta(hours=1)
-
-
-async def test_adult_case_corrected_to_a_child_leaves_the_adult_path(
-    kafka_bootstrap: str,
-    topic_prefix: str,
-    database_urls: DatabaseUrls,
-    example_contact: bytes,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """README: a child's case gets the handover task alone and no adult case-panel item."""
-    with SmtpSink() as smtp:
-        monkeypatch.setenv("MAIL_SINK_PORT", str(smtp.port))
-        async with adult_case_corrected_to_a_child(
-            kafka_bootstrap, topic_prefix, database_urls, example_contact, smtp
-        ) as case:
-            casework = case.running.client("casework")
-            tasks = await eventually(
-                lambda: casework.get(f"/v1/cases/{case.reference}/tasks"),
-                lambda r: len(active_kinds(r.json())) == 1,
-                what="the adult tasks closed",
-            )
-            meetings = await eventually(
-                lambda: case.running.client("meeting_scheduler").get("/v1/meetings"),
-                lambda r: sum(m["items"] + m["reviews"] for m in r.json()) == 0,
-                what="the case off the case panel",
-            )
-    assert active_kinds(tasks.json()) == ["childrens_services_handover"]
-    closed = [t for t in tasks.json() if t["status"] == "not_needed"]
-    assert len(closed) == 6
-    assert {t["detail"] for t in closed} == {"handed to children's services: the person is a child"}
-    assert sum(m["items"] + m["reviews"] for m in meetings.json()) == 0
 
 
 def active_kinds(tasks: list[dict[str, Any]]) -> list[str]:
