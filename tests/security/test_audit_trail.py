@@ -1,6 +1,6 @@
 """The audit trails are append-only in the database itself: the service's own connection cannot
 UPDATE or DELETE a record of who did what (meeting_scheduler's staff_actions, casework's
-task_history), on SQLite and on PostgreSQL."""
+task_history, intake's vault_access_log of personal-data reads), on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 import services.casework.main as casework
+import services.intake.main as intake
 import services.meeting_scheduler.main as meeting_scheduler
 from services.casework.adapters.tables import task_history
+from services.intake.adapters.tables import vault_access_log
 from services.meeting_scheduler.adapters.tables import staff_actions
 from shared.audit import Actor
 from shared.db import create_engine, migrate
@@ -28,11 +30,13 @@ pytestmark = pytest.mark.security
     [
         ("meeting_scheduler", meeting_scheduler.MIGRATIONS, staff_actions),
         ("casework", casework.MIGRATIONS, task_history),
+        ("intake", intake.MIGRATIONS, vault_access_log),
     ],
 )
 async def test_audit_records_cannot_be_rewritten(
     database_urls: DatabaseUrls, service: str, migrations: Path, table: sa.Table
 ) -> None:
+    when = "accessed_at" if table is vault_access_log else "at"
     engine = create_engine(await database_urls.new(service))
     try:
         await migrate(engine, migrations, version_table=f"alembic_version_{service}")
@@ -42,6 +46,11 @@ async def test_audit_records_cannot_be_rewritten(
                 await Actor(staff_actions, "coordinator", now).record(
                     connection, "agenda.withdraw", "MS-2026-AUDIT1", "duplicate"
                 )
+            elif table is vault_access_log:
+                await connection.execute(vault_access_log.insert().values(
+                    case_reference="MS-2026-AUDIT2", accessor="reader-ann", action="read",
+                    purpose="court support booking", accessed_at=now,
+                ))  # fmt: skip
             else:
                 await connection.execute(task_history.insert().values(
                     task_id=str(uuid.uuid4()), actor="head-of-service", change="assigned",
@@ -49,7 +58,7 @@ async def test_audit_records_cannot_be_rewritten(
                 ))  # fmt: skip
         refused = []
         for attempt in (
-            table.update().values({"at": now.replace(year=2020)}),
+            table.update().values({when: now.replace(year=2020)}),
             table.delete(),
         ):
             with pytest.raises(DBAPIError, match="append-only"):
@@ -62,6 +71,6 @@ async def test_audit_records_cannot_be_rewritten(
             f"{database_urls.kind:10} {table.name:14} refused: {', '.join(refused)}; rows kept: {len(rows)}"
         )
         assert len(rows) == 1
-        assert rows[0].at == now
+        assert getattr(rows[0], when) == now
     finally:
         await engine.dispose()
