@@ -102,10 +102,13 @@ class Generator:
         seed: int = 20261128,
         kafka_share: float = 0.5,
         send_timeout: float = 10.0,
+        kafka_options: dict[str, Any] | None = None,
     ) -> None:
         self.intake_url, self.kafka, self.topic = intake_url, kafka, ingress_topic
         self.run_id, self.rng, self.kafka_share = run_id, random.Random(seed), kafka_share
         self.send_timeout = send_timeout
+        # aiokafka client arguments for a secured broker, e.g. BrokerSecurity.client_options(...)
+        self.kafka_options = kafka_options or {}
         self.contacts: list[Contact] = []
 
     def make(self, number: int, operation: str | None = None) -> Contact:
@@ -122,7 +125,9 @@ class Generator:
         on_sent: Callable[[int], None] | None = None,
         operation: str | None = None,
     ) -> list[Contact]:
-        producer = AIOKafkaProducer(bootstrap_servers=self.kafka, **PRODUCER_SAFETY)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.kafka, **PRODUCER_SAFETY, **self.kafka_options
+        )
         await producer.start()
         try:
             async with httpx.AsyncClient(
