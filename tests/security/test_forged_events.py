@@ -1,16 +1,18 @@
-"""Forged, replayed and re-signed records on every consumed topic, against the four services on the
-real broker (SQLite and PostgreSQL): each is dead-lettered with its reason and counted, and none
-is acted on. Writing to a topic, which Kafka's ACLs already restrict, is not enough to make a
-service do anything: the record must be signed by the producer that owns the topic (internal
-events, Ed25519) or by the police system (ingress, the HTTP scheme's HMAC and replay store)."""
+"""Forged, replayed and re-signed records on every consumed topic, against the four services as real
+processes (`faststream run`, tests/support/live.py) on the real broker (SQLite and PostgreSQL):
+each is dead-lettered with its reason and counted (the consumers' `forged_event_refused` log lines,
+what an operator sees), and none is acted on. Writing to a topic, which Kafka's ACLs already
+restrict, is not enough to make a service do anything: the record must be signed by the producer
+that owns the topic (internal events, Ed25519) or by the police system (ingress, the HTTP scheme's
+HMAC and replay store)."""
 
 from __future__ import annotations
 
 import json
 import time
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +22,11 @@ from services.casework.adapters.tables import tasks
 from services.intake.adapters.tables import cases
 from services.notifier.adapters.tables import alerts
 from shared.events import AlertAcknowledgedV1, Urgency
-from shared.kafka import FORGED_EVENTS
 from shared.topics import AGENDA, ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS, TASKS
-from tests.support import system
-from tests.support.databases import DatabaseUrls
+from tests.fault.conftest import Sinks, service_databases, sinks  # noqa: F401 (fixtures)
 from tests.support.events import referral
 from tests.support.kafka import produce, produce_many, read_all, wait_consumed
+from tests.support.live import LiveSystem
 from tests.support.safeguarding_paths import rows
 from tests.support.signing import event_headers, police_record_headers
 from tests.unit.builders import example_dict
@@ -59,8 +60,30 @@ async def send(kafka: str, topic: str, value: bytes, key: bytes | None, headers:
         await producer.stop()
 
 
+def forged_refusals(logs: str, prefix: str) -> int:
+    """The consumers' `forged_event_refused` log lines about this test's topics: each is one
+    forged record refused by one consumer (shared/kafka.py signature_middleware)."""
+    counted = 0
+    for line in logs.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            isinstance(entry, dict)
+            and entry.get("event") == "forged_event_refused"
+            and str(entry.get("topic", "")).startswith(prefix)
+        ):
+            counted += 1
+    return counted
+
+
 async def test_forged_and_replayed_records_are_dead_lettered_never_acted_on(
-    kafka_bootstrap: str, topic_prefix: str, database_urls: DatabaseUrls
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    tmp_path: Path,
+    sinks: Sinks,  # noqa: F811 (the fixture imported above)
+    service_databases: dict[str, str],  # noqa: F811
 ) -> None:
     def topic(spec: Any) -> str:
         return str(spec.full_name(topic_prefix))
@@ -119,8 +142,10 @@ async def test_forged_and_replayed_records_are_dead_lettered_never_acted_on(
          topic(POLICE_CONTACTS), v1, None, stale),
     ]  # fmt: skip
 
-    async with AsyncExitStack() as stack:
-        running = await system.start_services(stack, kafka_bootstrap, topic_prefix, database_urls)
+    async with LiveSystem(
+        kafka_bootstrap, topic_prefix, service_databases, tmp_path / "live",
+        sinks.gateway, sinks.smtp.port,
+    ) as live:  # fmt: skip
         # A genuine contact, then its genuine correction; then the first record again, as an
         # attacker who copied it would write it: the correction must stand.
         await send(kafka_bootstrap, topic(POLICE_CONTACTS), v1, None, v1_headers)
@@ -139,7 +164,6 @@ async def test_forged_and_replayed_records_are_dead_lettered_never_acted_on(
                 v1_headers,
             )
         )
-        before = sum(FORGED_EVENTS.values())
         for _, where, body, record_key, headers in attempts:
             await send(kafka_bootstrap, where, body, record_key, headers)
         # Positive control: a genuine referral sent last is acted on.
@@ -151,12 +175,12 @@ async def test_forged_and_replayed_records_are_dead_lettered_never_acted_on(
             json.loads(r.value) for r in await read_all(kafka_bootstrap, [topic(DEAD_LETTERS)])
         ]
         events = [json.loads(r.value) for r in await read_all(kafka_bootstrap, [topic(REFERRALS)])]
-        alert_rows = await rows(running.databases["notifier"], sa.select(alerts.c.case_reference))
-        task_rows = await rows(running.databases["casework"],
+        alert_rows = await rows(service_databases["notifier"], sa.select(alerts.c.case_reference))
+        task_rows = await rows(service_databases["casework"],
                                sa.select(tasks.c.case_reference, tasks.c.assignee))  # fmt: skip
-        case_rows = await rows(running.databases["intake"],
+        case_rows = await rows(service_databases["intake"],
                                sa.select(cases.c.case_reference, cases.c.police_reference))  # fmt: skip
-    counted = sum(FORGED_EVENTS.values()) - before
+        counted = forged_refusals(live.logs(), topic_prefix)
 
     reasons = [(letter["source_topic"], letter["reason"]) for letter in letters]
     print(f"\n{'what was tried':64} {'topic':10} outcome")
@@ -167,7 +191,8 @@ async def test_forged_and_replayed_records_are_dead_lettered_never_acted_on(
         )
         print(f"{tried.what:64} {tried.topic:10} {tried.outcome}")
     print(
-        f"forged internal records counted by their consumers: {counted}; dead letters: {len(letters)}"
+        f"forged internal records refused in the consumers' logs: {counted}; "
+        f"dead letters: {len(letters)}"
     )
 
     assert all(tried.outcome.startswith("dead-lettered") for tried, *_ in attempts), attempts

@@ -1,5 +1,7 @@
 """Staff sign-in against a real OpenID provider: Keycloak issues the tokens (password grant of the
-realm's test clients), the four services verify them against its JWKS. The forgeries are the
+realm's test clients), the four services, run as real processes (`faststream run`,
+tests/support/live.py) configured with Keycloak's issuer through STAFF_OIDC_*, verify them against
+its JWKS; every request goes over real HTTP to the service's port. The forgeries are the
 attack: our own RSA key under Keycloak's key id, `alg: none`, HS256 keyed with Keycloak's public
 key, a real token with its roles edited. Each refusal must be the same 401 body, whatever the
 reason; a signed-in person without the endpoint's role gets 403; casework keeps its rules (an
@@ -28,16 +30,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from deploy.keycloak import API_AUDIENCE, LocalKeycloak, password_grant
-from services.casework.main import create_app as create_casework
-from services.casework.settings import CaseworkSettings
 from services.intake.adapters.tables import vault_access_log
-from services.intake.main import create_app as create_intake
-from services.intake.settings import IntakeSettings
 from services.meeting_scheduler.adapters.tables import staff_actions
-from services.meeting_scheduler.main import create_app as create_scheduler
-from services.meeting_scheduler.settings import SchedulerSettings
-from services.notifier.main import create_app as create_notifier
-from services.notifier.settings import NotifierSettings
 from shared.clock import LONDON
 from shared.events import AlertAcknowledgedV1
 from shared.kafka import ensure_topics
@@ -46,7 +40,10 @@ from shared.staff_tokens import JwksCache, TokenPolicy, TokenRefused, TokenVerif
 from shared.topics import ALERTS, REFERRALS
 from tests.support import system
 from tests.support.events import referral
+from tests.support.http_gateway import RunningGateway
 from tests.support.kafka import produce
+from tests.support.live import LiveSystem
+from tests.support.smtp import SmtpSink
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.security
@@ -96,8 +93,31 @@ class Setup:
         return response.status_code, body
 
 
-def oidc(issuer: str, **changes: Any) -> StaffOidcSettings:
-    return StaffOidcSettings(issuer=issuer, audience=API_AUDIENCE, leeway_seconds=0, **changes)
+def staff_env(issuer: str, smtp_port: int) -> dict[str, dict[str, str]]:
+    """Each process's environment beyond LiveSystem's: Keycloak's issuer (STAFF_OIDC_*), and the
+    shipped rota (deploy/config/rota.yaml), whose people are the realm's users, with its e-mail
+    pointed at the test's SMTP sink; the configured static tokens are the in-process suite's."""
+    oidc = {
+        "STAFF_OIDC_ISSUER": issuer,
+        "STAFF_OIDC_AUDIENCE": API_AUDIENCE,
+        "STAFF_OIDC_LEEWAY_SECONDS": "0",
+    }
+    config = ROOT / "deploy" / "config"
+    return {
+        # Intake reads the roles from Keycloak's own claim, the others from the realm's `roles`.
+        "intake": oidc | {"STAFF_OIDC_ROLES_CLAIM": "realm_access.roles"},
+        "notifier": oidc | {
+            "NOTIFIER_ROTA_FILE": str(config / "rota.yaml"),
+            "NOTIFIER_ALERTING_FILE": str(config / "alerting.yaml"),
+            "NOTIFIER_STAFF_TOKENS": json.dumps({"head-of-service": "test-token-head"}),
+            "MAIL_SINK_PORT": str(smtp_port),
+        },
+        "casework": oidc | {
+            "CASEWORK_ROTA_FILE": str(config / "rota.yaml"),
+            "CASEWORK_STAFF_TOKENS": json.dumps(system.STAFF_TOKENS),
+        },
+        "meeting_scheduler": oidc,
+    }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -107,32 +127,20 @@ async def setup(
     folder = tmp_path_factory.mktemp("security")
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(kafka_bootstrap, prefix)
-    issuer = oidc_provider.issuer
     urls = {name: f"sqlite+aiosqlite:///{folder}/{name}.sqlite3" for name in ENDPOINTS}
-
-    def common(name: str) -> dict[str, Any]:
-        return system.common(kafka_bootstrap, prefix, urls[name])
-
-    apps = {
-        # Intake reads the roles from Keycloak's own claim, the others from the realm's `roles`.
-        "intake": create_intake(IntakeSettings(
-            **common("intake"), **system.TEST_SETTINGS_INTAKE,
-            staff_oidc=oidc(issuer, roles_claim="realm_access.roles"))),
-        "notifier": create_notifier(NotifierSettings(
-            **common("notifier"), **system.TEST_SETTINGS_NOTIFIER, staff_oidc=oidc(issuer))),
-        "casework": create_casework(CaseworkSettings(
-            **common("casework"), **system.TEST_SETTINGS_CASEWORK, staff_oidc=oidc(issuer))),
-        "meeting_scheduler": create_scheduler(SchedulerSettings(
-            **common("meeting_scheduler"), **system.TEST_SETTINGS_MEETINGS,
-            staff_oidc=oidc(issuer))),
-    }  # fmt: skip
     async with AsyncExitStack() as stack:
-        running = await system.start(stack, apps)
+        gateway = await stack.enter_async_context(RunningGateway())
+        smtp = stack.enter_context(SmtpSink())
+        live = await stack.enter_async_context(
+            LiveSystem(
+                kafka_bootstrap, prefix, urls, folder / "live", gateway, smtp.port,
+                extra_env=staff_env(oidc_provider.issuer, smtp.port),
+            )
+        )  # fmt: skip
         clients = {}
-        for name in apps:
-            transport = httpx.ASGITransport(app=running.apps[name].http_app)
+        for name in ENDPOINTS:
             clients[name] = await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url=f"http://{name}")
+                httpx.AsyncClient(base_url=live[name].url, timeout=30)
             )
         tokens = {
             person: await asyncio.to_thread(password_grant, oidc_provider, person)
