@@ -110,6 +110,8 @@ def verify_record(
         raise AuthenticationFailed("the ingress topic must use LogAppendTime (deploy/topics.py)")
     text = {}
     for name, raw in headers:
+        if name.lower() not in HEADERS:
+            continue  # other headers are metadata (content type, correlation id), not signed
         try:
             text[name.lower()] = raw.decode("ascii") if raw is not None else ""
         except UnicodeDecodeError:

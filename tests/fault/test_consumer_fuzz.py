@@ -99,7 +99,7 @@ from tests.support.events import referral
 from tests.support.http_gateway import RunningGateway
 from tests.support.kafka import read_all
 from tests.support.live import SERVICES, LiveSystem
-from tests.support.signing import owner_of, signature_headers
+from tests.support.signing import event_headers, owner_of, signature_headers
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import eventually
 
@@ -1143,12 +1143,13 @@ async def test_free_text_in_a_valid_event_never_reaches_a_message(
                 producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
                 await producer.start()
                 try:
+                    body = json.dumps(raw).encode()
+                    topic = REFERRALS.full_name(topic_prefix)
                     await producer.send_and_wait(
-                        REFERRALS.full_name(topic_prefix),
-                        json.dumps(raw).encode(),
-                        key=b"free-text",
-                        headers=[("content-type", b"application/json")],
-                    )
+                        topic, body, key=b"free-text",
+                        headers=[("content-type", b"application/json"),
+                                 *event_headers(topic, b"free-text", body)],
+                    )  # fmt: skip
                 finally:
                     await producer.stop()
                 letters_topic = DEAD_LETTERS.full_name(topic_prefix)
@@ -1197,10 +1198,11 @@ async def test_concurrent_acknowledgements_of_one_alert_are_answered(
         await producer.start()
         try:
             for event in events:
+                topic, body = REFERRALS.full_name(topic_prefix), event.model_dump_json().encode()
+                key = event.case_reference.encode()
                 await producer.send_and_wait(
-                    REFERRALS.full_name(topic_prefix), event.model_dump_json().encode(),
-                    key=event.case_reference.encode(),
-                    headers=[("content-type", b"application/json")],
+                    topic, body, key=key,
+                    headers=[("content-type", b"application/json"), *event_headers(topic, key, body)],
                 )  # fmt: skip
         finally:
             await producer.stop()

@@ -64,7 +64,7 @@ from tests.support.events import referral
 from tests.support.ground_truth import summary, unacknowledged_owed
 from tests.support.kafka import read_all
 from tests.support.live import SERVICES, LiveSystem
-from tests.support.signing import event_headers, signature_headers
+from tests.support.signing import event_headers, owner_of, signature_headers
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.fault
@@ -120,7 +120,7 @@ def valid_event(spec: TopicSpec, case: str = "MS-2026-PSN2AB") -> dict[str, Any]
     envelope: dict[str, Any] = {
         "occurred_at": now,
         "correlation_id": f"poison-{uuid.uuid4().hex}",
-        "producer": "poison-test",
+        "producer": owner_of(spec.name),  # signed by it: the poison is elsewhere
     }
     event: Any
     if spec is REFERRALS:

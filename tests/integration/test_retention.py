@@ -19,7 +19,7 @@ import yaml
 from services.intake.adapters.tables import cases, vault_access_log, vault_records
 from services.intake.main import create_app as create_intake
 from services.intake.settings import IntakeSettings
-from services.notifier.adapters.tables import delivery_attempts, notifications
+from services.notifier.adapters.tables import alerts, delivery_attempts, notifications
 from services.notifier.main import create_app as create_notifier
 from services.notifier.settings import NotifierSettings
 from shared.clock import FixedClock
@@ -28,6 +28,7 @@ from tests.support import system
 from tests.support.databases import DatabaseUrls
 from tests.support.events import referral
 from tests.support.kafka import produce
+from tests.support.notifier import wait_sends_settled
 from tests.support.safeguarding_paths import rows
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import eventually
@@ -166,10 +167,14 @@ async def test_notifier_erases_message_texts_after_retention_and_keeps_the_ledge
             old = referral("MS-2026-RETN01", T0)
             await produce(kafka_bootstrap, topic, old.model_dump_json().encode())
             await smtp.inbox.wait_for(1)
+            # The attempt is recorded (with the clock's time) after the mail server answered:
+            # wait for that before moving the clock, or it is stamped 29 days late.
+            await wait_sends_settled(url)
             clock.advance(timedelta(days=29))  # 30 Dec 09:00: the first text is 29 days old
             new = referral("MS-2026-RETN02", clock.now())
             await produce(kafka_bootstrap, topic, new.model_dump_json().encode())
             await smtp.inbox.wait_for(2)
+            await wait_sends_settled(url)
             assert all(body for _, body in (await texts()).values())
 
             clock.advance(timedelta(days=1, minutes=1))  # 31 Dec 09:01: 30 days and a minute
@@ -181,6 +186,14 @@ async def test_notifier_erases_message_texts_after_retention_and_keeps_the_ledge
         ledger = await rows(
             url, sa.select(delivery_attempts.c.outcome, delivery_attempts.c.attempted_at)
         )
+        fields = {
+            row["case_reference"]: json.loads(row["fields"])
+            for row in await rows(url, sa.select(alerts.c.case_reference, alerts.c.fields))
+        }
+
+    # The fields the texts were rendered from (case, district, operation) go with the texts.
+    assert fields["MS-2026-RETN01"] == {}, fields
+    assert fields["MS-2026-RETN02"]["case_reference"] == "MS-2026-RETN02"
 
     assert set(found) == {"2026-12-01T09:00:00+00:00", "2026-12-30T09:00:00+00:00"}
     title, body = found["2026-12-30T09:00:00+00:00"]

@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.intake.auth import (
+    LOG_APPEND_TIME,
     AuthenticationFailed,
     VerifiedRequest,
     sign,
     signed_headers,
     verify,
+    verify_record,
 )
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -291,3 +293,41 @@ def test_refusal_messages_never_contain_the_body_or_a_secret() -> None:
         for text in forbidden:
             assert text not in message, (message, text)
     assert len(set(messages)) == 7  # each kind of failure is told apart
+
+
+# --- the same scheme on a Kafka ingress record --------------------------------------------------
+
+APPENDED_MS = NOW_TS * 1000  # when the broker appended the record (LogAppendTime)
+
+
+def _record_headers(**changes: object) -> list[tuple[str, bytes]]:
+    return [(name, value.encode()) for name, value in _headers(**changes).items()]  # type: ignore[arg-type]
+
+
+def _verify_record(headers: list[tuple[str, bytes]], appended_ms: int = APPENDED_MS,
+                   timestamp_type: int = LOG_APPEND_TIME) -> VerifiedRequest:  # fmt: skip
+    return verify_record(headers, BODY, KEYS, appended_ms, timestamp_type, TOLERANCE)
+
+
+def test_a_signed_record_verifies_whatever_its_other_headers_hold() -> None:
+    other = [("content-type", b"application/json"), ("x-origin", b"\xff\xfe")]
+    assert _verify_record([*_record_headers(), *other]) == VerifiedRequest(KEY_A_ID, REQUEST_ID)
+
+
+def test_freshness_is_judged_against_the_broker_append_time_not_now() -> None:
+    # No "now" takes part: read however late (a backlog after an outage), it reached Kafka in time.
+    assert _verify_record(_record_headers()).key_id == KEY_A_ID
+    # Signed ten minutes before the broker appended it: an old record written again.
+    with pytest.raises(AuthenticationFailed, match="outside the accepted window"):
+        _verify_record(_record_headers(timestamp=NOW_TS - 600))
+
+
+def test_a_record_stamped_by_its_writer_is_refused() -> None:
+    with pytest.raises(AuthenticationFailed, match="LogAppendTime"):
+        _verify_record(_record_headers(), timestamp_type=0)  # CreateTime: the writer's clock
+
+
+def test_a_non_ascii_signature_header_is_refused_not_crashed() -> None:
+    headers = [(n, v) for n, v in _record_headers() if n != "x-signature"]
+    with pytest.raises(AuthenticationFailed, match="x-signature is not ASCII"):
+        _verify_record([*headers, ("x-signature", b"\xe9" * 64)])
