@@ -209,6 +209,8 @@ async def test_provider_outage_delays_but_never_loses_the_alert(harness: Harness
     await wait_sends_settled(harness.database)
     assert harness.gateway.refused == 2
     assert len(harness.sms("advisor-a")) == 1
+    # The raised event reaches the topic through the outbox: wait for it to be relayed.
+    await wait_outbox_relayed(harness.database)
     alert_id = next(
         e["alert_id"] for e in await alert_events(harness) if e["event_type"] == "alert.raised.v1"
     )
