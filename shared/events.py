@@ -209,7 +209,7 @@ class AlertAcknowledgedV1(Event):
     alert_id: str
     case_references: tuple[CaseReference, ...]
     person_id: str
-    via: Literal["link", "code"]
+    via: Literal["link", "code", "console"]  # console: signed in as staff (notifier HTTP API)
 
 
 AlertEvent = Annotated[

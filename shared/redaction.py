@@ -19,7 +19,7 @@ PERSONAL_KEYS = frozenset(
     {
         "name", "date_of_birth", "dob", "phone", "email", "address", "postcode", "nationality",
         "notes", "person", "officer", "body", "payload", "message_body", "languages", "gender",
-        "collar_number", "place_type", "indicators",
+        "collar_number", "place_type", "indicators", "police_reference",
     }
 )  # fmt: skip
 REDACTED = "[redacted]"

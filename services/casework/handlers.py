@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ from services.casework.adapters.tables import (
 )
 from services.casework.domain import CHILD_HANDOVER, DeadlinePolicy, plan_tasks
 from services.casework.lifecycle import ACTIVE, Change, ChasePolicy, Status, check_transition
-from shared.clock import Clock
+from shared.clock import LONDON, Clock
 from shared.db import claim_event, insert_ignoring_duplicates
 from shared.events import (
     AlertAcknowledgedV1,
@@ -215,14 +215,21 @@ async def change_status(
     deps: CaseworkDeps, task_id: str, change: Change, actor: str
 ) -> dict[str, Any]:
     now = deps.clock.now()
+    today = now.astimezone(LONDON).date()
+    referral: dict[str, Any] = {}
+    if change.status is Status.REFERRED:  # made today unless the advisor says otherwise
+        referral = {"referral_method": change.method, "referred_on": change.referred_on or today}
+    if change.outcome:
+        referral["outcome"] = change.outcome
     async with deps.engine.begin() as connection:
         row = await _task(connection, task_id)
-        check_transition(Status(row.status), change)
+        check_transition(Status(row.status), change, today)
         detail = change.reason or change.outcome or row.detail
         values: dict[str, Any] = {
             "status": change.status.value,
             "updated_at": now,
             "detail": detail,
+            **referral,
         }
         if change.organisation:
             values["organisation"] = change.organisation
@@ -231,7 +238,8 @@ async def change_status(
             values["closed_at"] = now
         await connection.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
         await _history(connection, task_id, actor, "status", row.status, change.status.value,
-                       change.organisation or detail, now)  # fmt: skip
+                       change.organisation or detail, now, organisation=change.organisation,
+                       **referral)  # fmt: skip
         if closing:
             await enqueue(
                 connection, outbox, deps.tasks_topic, row.case_reference,
@@ -315,10 +323,13 @@ async def _task(connection: AsyncConnection, task_id: str) -> sa.Row[Any]:
 async def _history(
     connection: AsyncConnection, task_id: str, actor: str, change: str,
     from_value: str | None, to_value: str | None, detail: str | None, at: datetime,
+    *, organisation: str | None = None, referral_method: str | None = None,
+    referred_on: date | None = None, outcome: str | None = None,
 ) -> None:  # fmt: skip
     await connection.execute(
         task_history.insert().values(
             task_id=task_id, actor=actor, change=change, from_value=from_value, to_value=to_value,
-            detail=detail, at=at,
+            detail=detail, at=at, organisation=organisation, referral_method=referral_method,
+            referred_on=referred_on, outcome=outcome,
         )
     )  # fmt: skip

@@ -1,11 +1,13 @@
 """Casework's HTTP API, for advisors and the head of service. Every request carries a staff
 access token (shared/staff_auth.py); an advisor sees and changes their own and unassigned tasks
 (another's task is a 404, as if it did not exist), the head of service all of them and may reassign.
+A case's history is the history of the tasks the caller may see. `overdue` is computed with the
+service's clock on every read.
 
 No `from __future__ import annotations` here: FastAPI must see the `Staff` dependency alias,
 defined inside build_http_app, as an object rather than a string it cannot resolve."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query
@@ -13,7 +15,17 @@ from pydantic import BaseModel, Field
 
 from services.casework.handlers import CaseworkDeps, TaskNotFound, change_status, reassign
 from services.casework.lifecycle import Change, Status, TransitionRefused
-from services.casework.queries import TaskFilter, Viewer, figures, history_of, list_tasks, task_for
+from services.casework.queries import (
+    TaskFilter,
+    Viewer,
+    case_history,
+    figures,
+    history_of,
+    is_overdue,
+    list_tasks,
+    task_for,
+)
+from shared.clock import LONDON
 from shared.rota import Role
 from shared.staff_auth import NOT_PERMITTED, StaffAuth, StaffRole, StaffRoute
 from shared.staff_auth import Staff as SignedIn
@@ -32,6 +44,13 @@ class TaskView(BaseModel):
     created_at: datetime
     updated_at: datetime | None
     closed_at: datetime | None
+    overdue: bool = Field(description="Open or in progress, and its deadline has passed.")
+    referral_method: str | None
+    referred_on: date | None
+    outcome: str | None = Field(description="A referral's outcome, once known.")
+
+
+ReferralMethod = Literal["phone", "email", "online_form", "in_person", "letter"]
 
 
 class StatusChange(BaseModel):
@@ -39,6 +58,26 @@ class StatusChange(BaseModel):
     reason: Annotated[str, Field(max_length=500)] | None = None
     organisation: Annotated[str, Field(max_length=64)] | None = None
     outcome: Annotated[str, Field(max_length=500)] | None = None
+    method: ReferralMethod | None = Field(default=None, description="referred: how it was made.")
+    referred_on: date | None = Field(
+        default=None, description="referred: the day it was made (default today); not later."
+    )
+
+
+class HistoryEntry(BaseModel):
+    id: int
+    task_id: str
+    kind: str
+    at: datetime
+    actor: str
+    change: str = Field(description="opened, status, assigned or overdue.")
+    from_value: str | None
+    to_value: str | None
+    detail: str | None
+    organisation: str | None = Field(description="status → referred: to whom.")
+    referral_method: str | None
+    referred_on: date | None
+    outcome: str | None
 
 
 class Reassignment(BaseModel):
@@ -56,12 +95,15 @@ def build_http_app(deps: CaseworkDeps, staff_auth: StaffAuth, target: int) -> Fa
 
     Staff = Annotated[Viewer, Depends(viewer)]
 
+    def with_overdue(task: dict[str, Any]) -> dict[str, Any]:
+        return {**task, "overdue": is_overdue(task, deps.clock.now())}
+
     async def visible_task(task_id: str, staff: Viewer) -> dict[str, Any]:
         # Another advisor's task is "no such task": its existence is not the caller's business.
         task = await task_for(deps.engine, staff, task_id)
         if task is None:
             raise HTTPException(404, "no such task")
-        return task
+        return with_overdue(task)
 
     @app.get("/v1/tasks", response_model=list[TaskView])
     async def tasks(
@@ -79,14 +121,23 @@ def build_http_app(deps: CaseworkDeps, staff_auth: StaffAuth, target: int) -> Fa
         wanted = TaskFilter(
             status.value if status else None, kind, case_reference, assignee, overdue, sort
         )
-        return await list_tasks(deps.engine, staff, wanted, deps.clock.now())
+        found = await list_tasks(deps.engine, staff, wanted, deps.clock.now())
+        return [with_overdue(task) for task in found]
 
     @app.get("/v1/cases/{case_reference}/tasks", response_model=list[TaskView])
     async def case_tasks(case_reference: str, staff: Staff) -> list[dict[str, Any]]:
         """A case's tasks (those the caller may see), soonest due first."""
-        return await list_tasks(
+        found = await list_tasks(
             deps.engine, staff, TaskFilter(case_reference=case_reference), deps.clock.now()
         )
+        return [with_overdue(task) for task in found]
+
+    @app.get("/v1/cases/{case_reference}/history", response_model=list[HistoryEntry])
+    async def case_timeline(case_reference: str, staff: Staff) -> list[dict[str, Any]]:
+        """Every change to the case's tasks the caller may see (opened, status changes including
+        referrals with their organisation, method, date and outcome, assignments, overdue
+        reminders), oldest first. None for an unknown case."""
+        return await case_history(deps.engine, staff, case_reference)
 
     @app.get("/v1/tasks/{task_id}", response_model=TaskView)
     async def task(task_id: str, staff: Staff) -> dict[str, Any]:
@@ -100,15 +151,18 @@ def build_http_app(deps: CaseworkDeps, staff_auth: StaffAuth, target: int) -> Fa
 
     @app.post("/v1/tasks/{task_id}/status", response_model=TaskView)
     async def set_status(task_id: str, body: StatusChange, staff: Staff) -> dict[str, Any]:
-        """open → in_progress → done | not_needed (reason) | referred (organisation, outcome)."""
+        """open → in_progress → done | not_needed (reason) | referred (organisation; method,
+        date and outcome if known) → done (outcome)."""
         await visible_task(task_id, staff)
+        # A bad date is bad input (422), like a bad method; the lifecycle checks it again.
+        if body.referred_on and body.referred_on > deps.clock.now().astimezone(LONDON).date():
+            raise HTTPException(422, "referred_on may not be in the future")
         try:
-            return await change_status(
-                deps,
-                task_id,
-                Change(body.status, body.reason, body.organisation, body.outcome),
-                staff.person_id,
-            )
+            change = Change(
+                body.status, body.reason, body.organisation, body.outcome, body.method,
+                body.referred_on,
+            )  # fmt: skip
+            return with_overdue(await change_status(deps, task_id, change, staff.person_id))
         except TransitionRefused as refused:
             raise HTTPException(409, str(refused)) from None
         except TaskNotFound:
@@ -116,13 +170,18 @@ def build_http_app(deps: CaseworkDeps, staff_auth: StaffAuth, target: int) -> Fa
 
     @app.post("/v1/tasks/{task_id}/assignee", response_model=TaskView)
     async def set_assignee(task_id: str, body: Reassignment, staff: Staff) -> dict[str, Any]:
-        """Head of service only."""
-        if not staff.sees_all:
-            raise HTTPException(403, NOT_PERMITTED)
-        if not any(person.id == body.person_id for person in deps.rota.people):
+        """The head of service may hand any task to anyone on the rota; an advisor may hand a
+        task they can see (their own or an unassigned one) to another advisor, as colleagues do
+        at a shift change."""
+        person = next((p for p in deps.rota.people if p.id == body.person_id), None)
+        if person is None:
             raise HTTPException(422, "no such person in the rota")
+        if not staff.sees_all:
+            await visible_task(task_id, staff)  # another advisor's task: 404, as everywhere
+            if person.role is not Role.ADVISOR:
+                raise HTTPException(403, NOT_PERMITTED)
         try:
-            return await reassign(deps, task_id, body.person_id, staff.person_id)
+            return with_overdue(await reassign(deps, task_id, body.person_id, staff.person_id))
         except TaskNotFound:
             raise HTTPException(404, "no such task") from None
 

@@ -8,7 +8,7 @@ assignee is reminded), `escalated` a configured time later (the head of service 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 
@@ -36,6 +36,10 @@ ORGANISATIONS = frozenset(
 )  # fmt: skip
 
 
+# How a referral was made.
+REFERRAL_METHODS = frozenset({"phone", "email", "online_form", "in_person", "letter"})
+
+
 class TransitionRefused(ValueError):
     """The change is not allowed; the message says why and is safe to return."""
 
@@ -45,10 +49,13 @@ class Change:
     status: Status
     reason: str | None = None  # not_needed
     organisation: str | None = None  # referred
-    outcome: str | None = None  # referred → done, or done
+    outcome: str | None = None  # referred (if known at once), referred → done, or done
+    method: str | None = None  # referred: one of REFERRAL_METHODS
+    referred_on: date | None = None  # referred: the day it was made, not after today
 
 
-def check_transition(current: Status, change: Change) -> None:
+def check_transition(current: Status, change: Change, today: date | None = None) -> None:
+    """`today` (Europe/London) bounds a referral's date; None leaves it unchecked."""
     if change.status not in ALLOWED[current]:
         raise TransitionRefused(
             f"a task that is {current.value} cannot become {change.status.value}"
@@ -59,6 +66,14 @@ def check_transition(current: Status, change: Change) -> None:
         raise TransitionRefused(
             f"referred needs an organisation, one of: {', '.join(sorted(ORGANISATIONS))}"
         )
+    if (change.method or change.referred_on) and change.status is not Status.REFERRED:
+        raise TransitionRefused("a referral's method and date are recorded when it is made")
+    if change.method is not None and change.method not in REFERRAL_METHODS:
+        raise TransitionRefused(
+            f"the method of a referral is one of: {', '.join(sorted(REFERRAL_METHODS))}"
+        )
+    if change.referred_on and today and change.referred_on > today:
+        raise TransitionRefused("a referral cannot be dated in the future")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Reads: task lists as each role may see them, a task's history, and the funder's figures."""
+"""Reads: task lists as each role may see them, a task's or a case's history, and the funder's
+figures."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from shared.rota import Role
 TASK_COLUMNS = (
     tasks.c.task_id, tasks.c.case_reference, tasks.c.kind, tasks.c.status, tasks.c.due_at,
     tasks.c.assignee, tasks.c.assigned_by, tasks.c.organisation, tasks.c.detail,
-    tasks.c.created_at, tasks.c.updated_at, tasks.c.closed_at,
+    tasks.c.created_at, tasks.c.updated_at, tasks.c.closed_at, tasks.c.referral_method,
+    tasks.c.referred_on, tasks.c.outcome,
 )  # fmt: skip
 
 
@@ -48,6 +50,11 @@ def visible_to(viewer: Viewer) -> sa.ColumnElement[bool]:
     if viewer.sees_all:
         return sa.true()
     return sa.or_(tasks.c.assignee == viewer.person_id, tasks.c.assignee.is_(None))
+
+
+def is_overdue(task: dict[str, Any], now: datetime) -> bool:
+    """Still to do and past its deadline: the same rule as the `overdue` filter and the chaser."""
+    return task["status"] in ACTIVE and task["due_at"] <= now
 
 
 async def list_tasks(
@@ -85,6 +92,21 @@ async def history_of(engine: AsyncEngine, task_id: str) -> list[dict[str, Any]]:
             sa.select(task_history)
             .where(task_history.c.task_id == task_id)
             .order_by(task_history.c.id)
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+async def case_history(
+    engine: AsyncEngine, viewer: Viewer, case_reference: str
+) -> list[dict[str, Any]]:
+    """Every change to the case's tasks that the viewer may see, oldest first, each with its
+    task's kind: the case timeline. An advisor sees the history of the tasks they may see."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            sa.select(task_history, tasks.c.kind)
+            .join(tasks, tasks.c.task_id == task_history.c.task_id)
+            .where(tasks.c.case_reference == case_reference, visible_to(viewer))
+            .order_by(task_history.c.at, task_history.c.id)
         )
         return [dict(row._mapping) for row in rows]
 

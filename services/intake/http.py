@@ -1,4 +1,5 @@
-"""Intake's HTTP API: police contacts in (signed), personal data out (audited)."""
+"""Intake's HTTP API: police contacts in (signed), personal data out (audited), and a case's
+summary without any identifier for the staff web console."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 
 from services.intake.auth import AuthenticationFailed, verify
+from services.intake.case_summaries import CaseSummary, case_summary
 from services.intake.contract import PoliceContactV1, parse_contact
 from services.intake.handlers import IntakeDeps, Outcome, receive_contact, remember_request_id
 from services.intake.vault_access import NotInVault, read_personal_data
@@ -70,6 +72,9 @@ def build_http_app(
 
     app.router.route_class = StaffRoute  # sign-in is checked before the body is read
     vault_reader = staff_auth.require(StaffRole.VAULT_READER)
+    case_staff = staff_auth.require(
+        StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE, StaffRole.VAULT_READER
+    )
 
     @app.post(
         "/v1/contacts",
@@ -156,6 +161,19 @@ def build_http_app(
         except NotInVault:
             return _problem(404, "no personal data held for that case")
         return JSONResponse(document, headers={"Cache-Control": "no-store"})
+
+    @app.get(
+        "/v1/cases/{case_reference}",
+        response_model=CaseSummary,
+        responses={404: {"model": Problem}},
+    )
+    async def get_case(case_reference: str, staff: Staff = Depends(case_staff)) -> Any:
+        """A case's summary: dates, pathway, urgency, district and status. No personal data, so
+        the read is not a vault access and is not audited as one."""
+        summary = await case_summary(deps.engine, case_reference)
+        if summary is None:
+            return _problem(404, "no such case")
+        return summary
 
     _publish_contract_schema(app)
     return app

@@ -47,6 +47,24 @@ def _ordered(items: Sequence[AgendaItem]) -> list[AgendaItem]:
     )
 
 
+@dataclass(frozen=True)
+class AgendaSections:
+    """The case panel's sections in the order the documents print them: the Markdown, HTML and
+    PDF render from this, and so does the JSON agenda, so the two can never disagree."""
+
+    new: list[AgendaItem]
+    reviews: list[AgendaItem]
+    due: list[AgendaItem]
+
+
+def agenda_sections(items: Sequence[AgendaItem]) -> AgendaSections:
+    return AgendaSections(
+        new=_ordered([item for item in items if not item.review]),
+        reviews=_ordered([item for item in items if item.review]),
+        due=_ordered([item for item in items if item.overdue_actions]),
+    )
+
+
 def _case_lines(number: int, item: AgendaItem) -> list[str]:
     late = " (added after the cut-off)" if item.late and not item.review else ""
     return [
@@ -66,9 +84,8 @@ def render_markdown(
     """Sections: new cases, reviews carried over, actions due, any other business. Case references
     only; the scheduler never holds a name."""
     local = starts_at.astimezone(LONDON)
-    new = _ordered([item for item in items if not item.review])
-    reviews = _ordered([item for item in items if item.review])
-    due = _ordered([item for item in items if item.overdue_actions])
+    sections = agenda_sections(items)
+    new, reviews, due = sections.new, sections.reviews, sections.due
     lines = [
         f"# {series.title}",
         "",

@@ -5,17 +5,20 @@ is recorded with who made it (shared/audit.py) in the same transaction."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.meeting_scheduler.adapters.tables import agenda_items, manual_items
+from services.meeting_scheduler.adapters.tables import agenda_items, manual_items, staff_actions
 from services.meeting_scheduler.calendar import MeetingSeries
 from shared.audit import Actor
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+DEFER = "agenda.defer"
+WITHDRAW = "agenda.withdraw"
 
 
 class NotOnAgenda(LookupError):
@@ -65,9 +68,9 @@ async def defer(
         if actor:
             await actor.record(
                 connection,
-                "agenda.defer",
+                DEFER,
                 reference,
-                f"{_meeting(series, starts_at)} to {later[0]}",
+                f"{_meeting(series, starts_at)} to {later[0]}",  # read back by `deferrals`
             )
     log.info("agenda_item_deferred", case_reference=reference, to=later[0].isoformat())
     return later[0]
@@ -90,7 +93,7 @@ async def withdraw(
         if not gone.rowcount:
             raise NotOnAgenda(reference)
         if actor:
-            await actor.record(connection, "agenda.withdraw", reference, reason)
+            await actor.record(connection, WITHDRAW, reference, reason)
     log.info("agenda_item_withdrawn", case_reference=reference)
 
 
@@ -114,6 +117,66 @@ async def add_other_business(
                 text=text, added_by=added_by, added_at=now,
             )
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """An item the coordinator moved from one meeting to the series' next (from the audit record:
+    the item's row keeps only the meeting it is on now)."""
+
+    case_reference: str
+    series_id: str
+    from_starts_at: datetime
+    to_starts_at: datetime
+    at: datetime
+    by: str
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    case_reference: str
+    at: datetime
+    by: str
+
+
+async def deferrals(
+    engine: AsyncEngine, *, case_reference: str | None = None, series_id: str | None = None
+) -> list[Deferral]:
+    """Deferrals recorded for a case, or within a series, oldest first."""
+    query = sa.select(staff_actions).where(staff_actions.c.action == DEFER)
+    if case_reference is not None:
+        query = query.where(staff_actions.c.subject == case_reference)
+    if series_id is not None:
+        query = query.where(staff_actions.c.detail.startswith(f"{series_id} ", autoescape=True))
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query.order_by(staff_actions.c.id))).all()
+    found = []
+    for row in rows:
+        # The detail reads "<series id> <from, ISO 8601> to <to>", as `defer` writes it.
+        head, _, to = (row.detail or "").partition(" to ")
+        series, _, since = head.rpartition(" ")
+        try:
+            moved = (datetime.fromisoformat(since), datetime.fromisoformat(to))
+        except ValueError:
+            continue  # not written by `defer`: nothing to show rather than a wrong date
+        if series_id is None or series == series_id:
+            found.append(Deferral(row.subject, series, *moved, row.at, row.person_id))
+    return found
+
+
+async def withdrawals(engine: AsyncEngine, case_references: list[str]) -> dict[str, Withdrawal]:
+    """Who withdrew each case's item, and when (a case enters a series once, so one each; an item
+    withdrawn by the service itself, for a child, has no record)."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            sa.select(staff_actions)
+            .where(
+                staff_actions.c.action == WITHDRAW,
+                staff_actions.c.subject.in_(case_references),
+            )
+            .order_by(staff_actions.c.id)
+        )
+        return {row.subject: Withdrawal(row.subject, row.at, row.person_id) for row in rows}
 
 
 def _meeting(series: MeetingSeries, starts_at: datetime) -> str:

@@ -1,7 +1,8 @@
-"""The coordinator's API: upcoming meetings, agendas in every format, and edits (reorder, defer,
-withdraw, add any other business). Every request carries the access token of a meeting coordinator
-or the head of service (shared/staff_auth.py). No names
-ever reach the meeting scheduler, so none can appear here.
+"""The coordinator's API: upcoming meetings, agendas in every format (and as JSON for the web
+console), publishing an agenda now, and edits (reorder, defer, withdraw, add any other business).
+Every request carries the access token of a meeting coordinator or the head of service
+(shared/staff_auth.py); a case's place on agendas is also open to advisors. No names ever reach
+the meeting scheduler, so none can appear here.
 
 No `from __future__ import annotations`: FastAPI must see the `Coordinator` dependency alias,
 defined inside build_http_app, as an object."""
@@ -20,6 +21,14 @@ from services.meeting_scheduler.agenda import (
     AgendaItem,
     OtherBusiness,
 )
+from services.meeting_scheduler.agenda_views import (
+    AgendaView,
+    CaseAgendaEntry,
+    PublicationState,
+    agenda_view,
+    case_agenda_entries,
+    current_publication,
+)
 from services.meeting_scheduler.calendar import MeetingCalendar, MeetingSeries
 from services.meeting_scheduler.coordinating import (
     NotOnAgenda,
@@ -31,6 +40,7 @@ from services.meeting_scheduler.coordinating import (
 from services.meeting_scheduler.documents import agenda_documents, invitation
 from services.meeting_scheduler.handlers import items_for, other_business_for
 from services.meeting_scheduler.nasn import flag_for_learning
+from services.meeting_scheduler.publishing import Publisher
 from shared.audit import Actor
 from shared.clock import LONDON, Clock
 from shared.staff_auth import Staff, StaffAuth, StaffRole, StaffRoute
@@ -81,11 +91,19 @@ class MeetingView(BaseModel):
 
 
 def build_http_app(
-    engine: AsyncEngine, calendar: MeetingCalendar, clock: Clock, staff_auth: StaffAuth
+    engine: AsyncEngine,
+    calendar: MeetingCalendar,
+    clock: Clock,
+    staff_auth: StaffAuth,
+    publisher: Publisher,
 ) -> FastAPI:
     app = FastAPI(title="Safeguarding meeting scheduler", version="1")
     app.router.route_class = StaffRoute  # sign-in is checked before the body is read
     signed_in = staff_auth.require(StaffRole.MEETING_COORDINATOR, StaffRole.HEAD_OF_SERVICE)
+    # A case's agenda history feeds the advisor's case timeline too.
+    case_staff = staff_auth.require(
+        StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE, StaffRole.MEETING_COORDINATOR
+    )
 
     async def coordinator(who: Annotated[Staff, Depends(signed_in)]) -> str:
         return who.person_id
@@ -167,6 +185,33 @@ def build_http_app(
             media_type=MEDIA_TYPES[fmt],
             headers={"Content-Disposition": f'{disposition}; filename="{filename}"'},
         )
+
+    @app.get("/v1/meetings/{series_id}/{day}/agenda", response_model=AgendaView)
+    async def agenda_data(series_id: str, day: date, who: Coordinator) -> AgendaView:
+        """The agenda as data, sections in the PDF's order, with its publication state."""
+        series, starts_at, items, other = await meeting(series_id, day)
+        return await agenda_view(engine, series, starts_at, items, other)
+
+    @app.post(
+        "/v1/meetings/{series_id}/{day}/publish",
+        response_model=PublicationState,
+        responses={409: {"description": "The meeting has started: too late to publish."}},
+    )
+    async def publish(series_id: str, day: date, who: Coordinator) -> PublicationState:
+        """Send the agenda to its recipients now, as happens by itself at `publish_at`. Unchanged
+        since the last version sent: nothing is sent again and that version is returned."""
+        series, starts_at, _, _ = await meeting(series_id, day)
+        if starts_at <= clock.now():  # as the automatic pass: a past meeting's agenda stays put
+            raise HTTPException(409, "the meeting has started: its agenda is no longer published")
+        await publisher.publish_now(series.id, starts_at, acting(who))
+        return await current_publication(engine, series, starts_at)
+
+    @app.get("/v1/cases/{case_reference}/agenda-items", response_model=list[CaseAgendaEntry])
+    async def case_agenda_items(
+        case_reference: str, who: Annotated[Staff, Depends(case_staff)]
+    ) -> list[CaseAgendaEntry]:
+        """Every meeting the case is or was on, oldest first (none for an unknown case)."""
+        return await case_agenda_entries(engine, calendar, case_reference, clock.now())
 
     @app.post("/v1/meetings/{series_id}/{day}/order", status_code=204)
     async def set_order(series_id: str, day: date, body: Order, who: Coordinator) -> None:

@@ -58,7 +58,7 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
         },
         deployed=not settings.environment.is_local,
     )
-    http_app = build_http_app(infra.engine, calendar, infra.clock, staff_auth)
+    http_app = build_http_app(infra.engine, calendar, infra.clock, staff_auth, publisher)
 
     async def housekeeping() -> None:
         retention = timedelta(days=settings.operation_retention_days)

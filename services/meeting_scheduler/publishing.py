@@ -1,6 +1,9 @@
 """Publishing agendas: a configured time before each meeting, the agenda goes to the coordinator
 (AgendaPublishedV1 with the PDF, the .ics invitation and the Markdown attached; the notifier
-emails it). A change after publication is published again as a revised version."""
+emails it). A change after publication is published again as a revised version.
+
+The coordinator may also publish at once (`Publisher.publish_now`, behind POST .../publish), by the
+same path: publishing an unchanged agenda again is a no-op, so the button is safe to press twice."""
 
 from __future__ import annotations
 
@@ -11,18 +14,55 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.meeting_scheduler.adapters.tables import agenda_publications, outbox
 from services.meeting_scheduler.calendar import MeetingCalendar
 from services.meeting_scheduler.documents import agenda_documents, invitation
 from services.meeting_scheduler.handlers import PRODUCER
+from shared.audit import Actor
 from shared.clock import LONDON, Clock
 from shared.events import AgendaAttachment, AgendaPublishedV1
 from shared.logging import get_logger
 from shared.outbox import enqueue
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The latest version of a meeting's agenda sent to its recipients, and a digest of its text."""
+
+    version: int
+    published_at: datetime
+    digest: str
+
+
+def digest_of(markdown: str) -> str:
+    """Publication compares agendas by this digest of their Markdown (the PDF renders from it)."""
+    return hashlib.sha256(markdown.encode()).hexdigest()
+
+
+async def latest_publication(
+    connection: AsyncConnection, series_id: str, starts_at: datetime
+) -> Publication | None:
+    last = (
+        await connection.execute(
+            sa.select(
+                agenda_publications.c.version,
+                agenda_publications.c.published_at,
+                agenda_publications.c.digest,
+            )
+            .where(
+                agenda_publications.c.meeting_series == series_id,
+                agenda_publications.c.meeting_starts_at == starts_at,
+            )
+            .order_by(agenda_publications.c.version.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if last is None else Publication(last.version, last.published_at, last.digest)
 
 
 @dataclass(frozen=True)
@@ -44,23 +84,32 @@ class Publisher:
             self.on_commit()
         return published
 
-    async def _publish_if_changed(self, series_id: str, starts_at: datetime) -> int:
+    async def publish_now(self, series_id: str, starts_at: datetime, actor: Actor) -> Publication:
+        """Publish the meeting's agenda at once, as the automatic pass would at its time; the
+        staff action is recorded with the version it made. Unchanged since the last version:
+        nothing is sent or recorded, and that version is returned."""
+        try:
+            published = await self._publish_if_changed(series_id, starts_at, actor)
+        except IntegrityError:
+            # The automatic pass inserted the same next version first: look again, which finds
+            # that text already published (or publishes what changed since, as the next version).
+            published = await self._publish_if_changed(series_id, starts_at, actor)
+        if published:
+            self.on_commit()
+        async with self.engine.connect() as connection:
+            latest = await latest_publication(connection, series_id, starts_at)
+        assert latest is not None  # just published, or published before with the same text
+        return latest
+
+    async def _publish_if_changed(
+        self, series_id: str, starts_at: datetime, actor: Actor | None = None
+    ) -> int:
         series = next(item for item in self.calendar.series if item.id == series_id)
         documents = await agenda_documents(self.engine, series, starts_at)
         markdown = documents.markdown
-        digest = hashlib.sha256(markdown.encode()).hexdigest()
+        digest = digest_of(markdown)
         async with self.engine.begin() as connection:
-            last = (
-                await connection.execute(
-                    sa.select(agenda_publications.c.version, agenda_publications.c.digest)
-                    .where(
-                        agenda_publications.c.meeting_series == series_id,
-                        agenda_publications.c.meeting_starts_at == starts_at,
-                    )
-                    .order_by(agenda_publications.c.version.desc())
-                    .limit(1)
-                )
-            ).first()
+            last = await latest_publication(connection, series_id, starts_at)
             if last is not None and last.digest == digest:
                 return 0
             version = 1 if last is None else last.version + 1
@@ -71,6 +120,11 @@ class Publisher:
                     digest=digest, published_at=now,
                 )
             )  # fmt: skip
+            if actor:
+                await actor.record(
+                    connection, "agenda.publish", f"{series_id} {starts_at.isoformat()}",
+                    f"version {version}",
+                )  # fmt: skip
             day = starts_at.astimezone(LONDON).date().isoformat()
             files = (
                 (

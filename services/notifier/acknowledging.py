@@ -77,7 +77,7 @@ async def alert_for_code(deps: NotifierDeps, code: str) -> tuple[str, str]:
 
 
 async def acknowledge(
-    deps: NotifierDeps, alert_id: str, person_id: str, via: Literal["link", "code"]
+    deps: NotifierDeps, alert_id: str, person_id: str, via: Literal["link", "code", "console"]
 ) -> AckResult:
     now = deps.clock.now()
     async with deps.engine.begin() as connection:

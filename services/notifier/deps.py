@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.notifier.ack_limits import AckLimiter
 from services.notifier.policy import AlertingPolicy
 from services.notifier.ports import Sender
+from services.notifier.rota_book import RotaBook
 from shared.clock import Clock
 from shared.rota import Rota
 
@@ -20,7 +21,7 @@ PRODUCER = "notifier"
 @dataclass(frozen=True)
 class NotifierDeps:
     engine: AsyncEngine
-    rota: Rota
+    rota_book: RotaBook  # the rota file with the leave and cover stored from the console
     policy: AlertingPolicy
     sender: Sender
     clock: Clock
@@ -32,3 +33,8 @@ class NotifierDeps:
     wake_outbox: Callable[[], None]
     ack_code_ttl: timedelta  # how long a code in a message can acknowledge its alert
     ack_limiter: AckLimiter
+
+    @property
+    def rota(self) -> Rota:
+        """The rota every paging decision uses: the file's, with the stored changes merged."""
+        return self.rota_book.current

@@ -26,8 +26,10 @@ from services.notifier.adapters.tables import (
     escalation_steps,
     notifications,
 )
+from services.notifier.console_api import add_console_routes
 from services.notifier.deps import NotifierDeps
 from services.notifier.domain import normalise_ack_code
+from services.notifier.figures_api import add_figure_routes
 from shared.logging import get_logger
 from shared.staff_auth import Staff, StaffAuth, StaffRole, StaffRoute
 
@@ -169,6 +171,8 @@ def build_http_app(deps: NotifierDeps, staff_auth: StaffAuth) -> FastAPI:
                 "ledger": [dict(row._mapping) for row in ledger],
             }  # fmt: skip
 
+    add_console_routes(app, deps, staff_auth)  # the staff console's API
+    add_figure_routes(app, deps, staff_auth)
     return app
 
 

@@ -16,6 +16,7 @@ from services.notifier.deps import NotifierDeps
 from services.notifier.http import build_http_app
 from services.notifier.policy import load_policy
 from services.notifier.ports import Sender
+from services.notifier.rota_book import RotaBook
 from services.notifier.router import build_router
 from services.notifier.scheduling import DrainSends, NotifierClock
 from services.notifier.settings import NotifierSettings
@@ -41,16 +42,14 @@ def create_app(
 ) -> ServiceApp:
     settings = settings or NotifierSettings()
     infra = build_infrastructure(SERVICE, settings, clock or SystemClock(), outbox)
-    scheduler = WakeableLoop(
-        "notifier_clock", lambda: ticker.tick(), settings.dispatch_poll_seconds
-    )
+    scheduler = WakeableLoop("notifier_clock", lambda: tick(), settings.dispatch_poll_seconds)
     rota = load_rota(settings.rota_file)
     if not settings.environment.is_local and (problems := safety_problems(rota)):
         raise RotaError(f"{settings.rota_file.name} is not fit for {settings.environment}: "
                         + "; ".join(problems))  # fmt: skip
     deps = NotifierDeps(
         engine=infra.engine,
-        rota=rota,
+        rota_book=RotaBook(rota, infra.engine),
         policy=load_policy(settings.alerting_file),
         sender=sender or AppriseSender(),
         clock=infra.clock,
@@ -73,6 +72,13 @@ def create_app(
         ),
     )
     ticker = NotifierClock(deps)
+
+    async def tick() -> None:
+        # Leave and cover stored from the console (or by another notifier process) are read
+        # before the pass that fires escalation steps: each step pages from the rota as it is.
+        await deps.rota_book.refresh(deps.clock.now())
+        await ticker.tick()
+
     document_publications(infra.broker, settings, [(ALERTS, AlertEvent)])
     infra.broker.include_router(
         build_router(

@@ -272,11 +272,18 @@ async def test_advisors_see_their_own_tasks_and_the_head_of_service_all(
         assert (
             await day.post(f"/v1/tasks/{theirs['task_id']}/status", json={"status": "done"})
         ).status_code == 404
+        # An advisor may hand a task on to another advisor, never to the head of service, and
+        # never one they cannot see.
         assert (
             await day.post(
-                f"/v1/tasks/{mine[0]['task_id']}/assignee", json={"person_id": "advisor-day"}
+                f"/v1/tasks/{mine[0]['task_id']}/assignee", json={"person_id": "head-of-service"}
             )
         ).status_code == 403
+        assert (
+            await day.post(
+                f"/v1/tasks/{theirs['task_id']}/assignee", json={"person_id": "advisor-day"}
+            )
+        ).status_code == 404
 
         task = mine[0]["task_id"]
         assert (

@@ -319,7 +319,8 @@ async def test_casework_rules_with_real_tokens(setup: Setup, kafka_bootstrap: st
         ("advisor-day", "GET", f"/v1/tasks/{night_task}", None, 404),
         ("advisor-day", "POST", f"/v1/tasks/{night_task}/status", {"status": "in_progress"}, 404),
         ("advisor-night", "GET", f"/v1/tasks/{night_task}", None, 200),
-        ("advisor-night", "POST", f"/v1/tasks/{night_task}/assignee", {"person_id": "advisor-day"}, 403),
+        ("advisor-night", "POST", f"/v1/tasks/{night_task}/assignee", {"person_id": "head-of-service"}, 403),
+        ("advisor-day", "POST", f"/v1/tasks/{night_task}/assignee", {"person_id": "advisor-day"}, 404),
         ("head-of-service", "POST", f"/v1/tasks/{night_task}/assignee", {"person_id": "advisor-day"}, 200),
         ("advisor-day", "GET", f"/v1/tasks/{night_task}", None, 200),
     ]  # fmt: skip

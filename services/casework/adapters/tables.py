@@ -23,6 +23,10 @@ tasks = sa.Table(
     sa.Column("detail", sa.String(500), nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=True),
     sa.Column("closed_at", UtcDateTime, nullable=True),
+    # An onward referral: how and on what day it was made, and its outcome once known.
+    sa.Column("referral_method", sa.String(32), nullable=True),
+    sa.Column("referred_on", sa.Date, nullable=True),
+    sa.Column("outcome", sa.String(500), nullable=True),
     # One task of a kind per case: replays and updates can never duplicate a task.
     sa.UniqueConstraint("case_reference", "kind", name="uq_tasks_case_kind"),
 )
@@ -39,6 +43,11 @@ task_history = sa.Table(
     sa.Column("to_value", sa.String(64), nullable=True),
     sa.Column("detail", sa.String(500), nullable=True),
     sa.Column("at", UtcDateTime, nullable=False),
+    # A referral's facts as recorded by this change (the task keeps only the latest).
+    sa.Column("organisation", sa.String(64), nullable=True),
+    sa.Column("referral_method", sa.String(32), nullable=True),
+    sa.Column("referred_on", sa.Date, nullable=True),
+    sa.Column("outcome", sa.String(500), nullable=True),
 )
 
 # Who took a case (acknowledged its alert). Kept apart from tasks, because the acknowledgement

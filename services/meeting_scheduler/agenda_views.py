@@ -1,0 +1,290 @@
+"""The agenda, and a case's place on agendas, as data for the web console.
+
+The agenda's sections come from `agenda_sections`, the function the Markdown, HTML and PDF are
+rendered from, so an item's position here is its number in the documents. Only what the documents
+may show leaves this module: case references, urgency, district, exploitation types, needs, dates
+and statuses; the scheduler holds no name."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.meeting_scheduler.adapters.tables import agenda_items, case_tasks
+from services.meeting_scheduler.agenda import AgendaItem, OtherBusiness, agenda_sections
+from services.meeting_scheduler.calendar import MeetingCalendar, MeetingKind, MeetingSeries
+from services.meeting_scheduler.coordinating import deferrals, withdrawals
+from services.meeting_scheduler.documents import agenda_documents
+from services.meeting_scheduler.nasn import summarise
+from services.meeting_scheduler.publishing import Publication, digest_of, latest_publication
+from shared.clock import LONDON
+
+
+class PublicationState(BaseModel):
+    series_id: str
+    starts_at: datetime
+    published: bool = Field(description="A version of this agenda has gone to its recipients.")
+    published_version: int | None
+    published_at: datetime | None = Field(description="When the latest version went out.")
+    changed_since_publication: bool = Field(
+        description="The agenda differs from the latest version sent (false if never sent)."
+    )
+    publish_at: datetime = Field(
+        description="When the agenda goes out by itself (then again after each change)."
+    )
+
+
+class AgendaItemView(BaseModel):
+    position: int = Field(description="Its number in its section, as in the PDF (from 1).")
+    case_reference: str
+    urgency: str
+    district: str
+    exploitation_types: list[str]
+    open_needs: list[str]
+    overdue_actions: list[str]
+    late: bool = Field(description="Added after the cut-off (an immediate case).")
+    added_at: datetime
+
+
+class ActionsDueView(BaseModel):
+    case_reference: str
+    overdue_actions: list[str]
+
+
+class WithdrawnItemView(BaseModel):
+    case_reference: str
+    urgency: str
+    reason: str
+    withdrawn_at: datetime | None = Field(description="None: withdrawn by the service itself.")
+    withdrawn_by: str | None
+
+
+class DeferredItemView(BaseModel):
+    case_reference: str
+    deferred_to: datetime
+    deferred_at: datetime
+    deferred_by: str
+
+
+class OtherBusinessView(BaseModel):
+    text: str
+    added_by: str
+
+
+class AgendaView(PublicationState):
+    kind: MeetingKind
+    title: str
+    location: str
+    duration_minutes: int
+    cutoff_at: datetime
+    new_items: list[AgendaItemView]
+    review_items: list[AgendaItemView] = Field(description="Open cases carried over.")
+    actions_due: list[ActionsDueView]
+    withdrawn_items: list[WithdrawnItemView]
+    deferred_items: list[DeferredItemView] = Field(description="Moved on to a later meeting.")
+    other_business: list[OtherBusinessView]
+    learning_themes: list[str] = Field(description="NASN meetings: themes flagged this period.")
+
+
+class CaseAgendaEntry(BaseModel):
+    series_id: str
+    series_title: str
+    meeting_starts_at: datetime
+    meeting_date: date = Field(description="The meeting's date in Europe/London.")
+    status: Literal["listed", "deferred", "withdrawn", "discussed"] = Field(
+        description="listed: on a meeting still to come; discussed: on a meeting that has taken "
+        "place (the service keeps no minutes); deferred: moved to the next meeting; withdrawn."
+    )
+    at: datetime | None = Field(
+        description="When: added (listed), moved (deferred, or listed after a deferral), "
+        "withdrawn (None if by the service itself), the meeting (discussed), or the meeting it "
+        "was carried over from (review)."
+    )
+    review: bool = Field(description="Carried over: the case is still open.")
+    late: bool
+    deferred_to: datetime | None
+
+
+def publication_state(
+    series: MeetingSeries, starts_at: datetime, latest: Publication | None, markdown: str
+) -> PublicationState:
+    return PublicationState(
+        series_id=series.id,
+        starts_at=starts_at,
+        published=latest is not None,
+        published_version=latest.version if latest else None,
+        published_at=latest.published_at if latest else None,
+        changed_since_publication=latest is not None and latest.digest != digest_of(markdown),
+        publish_at=series.publish_at(starts_at),
+    )
+
+
+async def current_publication(
+    engine: AsyncEngine, series: MeetingSeries, starts_at: datetime
+) -> PublicationState:
+    markdown = (await agenda_documents(engine, series, starts_at)).markdown
+    async with engine.connect() as connection:
+        latest = await latest_publication(connection, series.id, starts_at)
+    return publication_state(series, starts_at, latest, markdown)
+
+
+def _item_views(items: list[AgendaItem]) -> list[AgendaItemView]:
+    return [
+        AgendaItemView(
+            position=number, case_reference=item.case_reference, urgency=item.urgency,
+            district=item.district, exploitation_types=list(item.exploitation_types),
+            open_needs=list(item.open_needs), overdue_actions=list(item.overdue_actions),
+            late=item.late and not item.review, added_at=item.added_at,
+        )
+        for number, item in enumerate(items, start=1)
+    ]  # fmt: skip
+
+
+async def agenda_view(
+    engine: AsyncEngine,
+    series: MeetingSeries,
+    starts_at: datetime,
+    items: list[AgendaItem],
+    other: list[OtherBusiness],
+) -> AgendaView:
+    """`items` and `other` as `items_for` and `other_business_for` read them for this meeting."""
+    sections = agenda_sections(items)
+    async with engine.connect() as connection:
+        withdrawn_rows = (
+            await connection.execute(
+                sa.select(agenda_items)
+                .where(
+                    agenda_items.c.meeting_series == series.id,
+                    agenda_items.c.meeting_starts_at == starts_at,
+                    agenda_items.c.withdrawn_reason.is_not(None),
+                )
+                .order_by(agenda_items.c.added_at, agenda_items.c.case_reference)
+            )
+        ).all()
+    withdrawn_by = await withdrawals(engine, [row.case_reference for row in withdrawn_rows])
+    moved = [
+        deferral
+        for deferral in await deferrals(engine, series_id=series.id)
+        if deferral.from_starts_at == starts_at
+    ]
+    learning: list[str] = []
+    if series.kind is MeetingKind.NASN:
+        # The period since the previous meeting, as documents.py counts it.
+        since = series.previous_before(starts_at) or starts_at - timedelta(days=91)
+        learning = list((await summarise(engine, since, starts_at)).learning)
+    state = await current_publication(engine, series, starts_at)
+    return AgendaView(
+        **state.model_dump(),
+        kind=series.kind,
+        title=series.title,
+        location=series.location,
+        duration_minutes=series.duration_minutes,
+        cutoff_at=series.cutoff_for(starts_at),
+        new_items=_item_views(sections.new),
+        review_items=_item_views(sections.reviews),
+        actions_due=[
+            ActionsDueView(case_reference=item.case_reference, overdue_actions=list(item.overdue_actions))
+            for item in sections.due
+        ],
+        withdrawn_items=[
+            WithdrawnItemView(
+                case_reference=row.case_reference, urgency=row.urgency, reason=row.withdrawn_reason,
+                withdrawn_at=who.at if who else None, withdrawn_by=who.by if who else None,
+            )
+            for row, who in ((row, withdrawn_by.get(row.case_reference)) for row in withdrawn_rows)
+        ],
+        deferred_items=[
+            DeferredItemView(
+                case_reference=deferral.case_reference, deferred_to=deferral.to_starts_at,
+                deferred_at=deferral.at, deferred_by=deferral.by,
+            )
+            for deferral in moved
+        ],
+        other_business=[OtherBusinessView(text=entry.text, added_by=entry.added_by) for entry in other],
+        learning_themes=learning,
+    )  # fmt: skip
+
+
+async def case_agenda_entries(
+    engine: AsyncEngine, calendar: MeetingCalendar, case_reference: str, now: datetime
+) -> list[CaseAgendaEntry]:
+    """Every meeting a case is or was on, oldest first. An unknown case has none."""
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                sa.select(agenda_items).where(agenda_items.c.case_reference == case_reference)
+            )
+        ).all()
+        tasks = (
+            await connection.execute(
+                sa.select(case_tasks.c.open).where(case_tasks.c.case_reference == case_reference)
+            )
+        ).all()
+    # As `items_for` decides reviews: open while casework reports an open task, or nothing yet.
+    still_open = not tasks or any(task.open for task in tasks)
+    titles = {series.id: series for series in calendar.series}
+    moved = await deferrals(engine, case_reference=case_reference)
+    withdrawn_by = await withdrawals(engine, [case_reference]) if rows else {}
+    entries = [
+        _entry(titles.get(deferral.series_id), deferral.series_id, deferral.from_starts_at,
+               "deferred", deferral.at, deferred_to=deferral.to_starts_at)
+        for deferral in moved
+    ]  # fmt: skip
+    for row in rows:
+        series = titles.get(row.meeting_series)
+        arrived = next(
+            (item.at for item in moved if item.to_starts_at == row.meeting_starts_at), None
+        )
+        if row.withdrawn_reason is not None:
+            who = withdrawn_by.get(case_reference)
+            entries.append(
+                _entry(series, row.meeting_series, row.meeting_starts_at, "withdrawn",
+                       who.at if who else None, late=row.late)
+            )  # fmt: skip
+            continue
+        if row.meeting_starts_at > now:
+            entries.append(
+                _entry(series, row.meeting_series, row.meeting_starts_at, "listed",
+                       arrived or row.added_at, late=row.late)
+            )  # fmt: skip
+            continue
+        entries.append(
+            _entry(series, row.meeting_series, row.meeting_starts_at,
+                   "discussed", row.meeting_starts_at, late=row.late)
+        )  # fmt: skip
+        upcoming = series.occurrences_after(now) if series else []
+        if still_open and upcoming:
+            entries.append(
+                _entry(series, row.meeting_series, upcoming[0], "listed", row.meeting_starts_at,
+                       review=True)
+            )  # fmt: skip
+    return sorted(entries, key=lambda entry: (entry.meeting_starts_at, entry.status != "deferred"))
+
+
+def _entry(
+    series: MeetingSeries | None,
+    series_id: str,
+    starts_at: datetime,
+    status: Literal["listed", "deferred", "withdrawn", "discussed"],
+    at: datetime | None,
+    *,
+    late: bool = False,
+    review: bool = False,
+    deferred_to: datetime | None = None,
+) -> CaseAgendaEntry:
+    return CaseAgendaEntry(
+        series_id=series_id,
+        # A series since removed from the calendar keeps its id; its title is no longer known.
+        series_title=series.title if series else series_id,
+        meeting_starts_at=starts_at,
+        meeting_date=starts_at.astimezone(LONDON).date(),
+        status=status,
+        at=at,
+        review=review,
+        late=late,
+        deferred_to=deferred_to,
+    )
