@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare this checkout to run or test: a virtualenv with the pinned dependencies (re-installed only
-# when pyproject.toml changes), the Kafka broker's jars and Keycloak from Maven Central (cached in
-# ${SAFEGUARDING_CACHE:-~/.cache/safeguarding}). Sourced by run.sh and test.sh.
+# when pyproject.toml changes), the Kafka broker's jars and Keycloak from Maven Central, the
+# console's npm packages (all cached in ${SAFEGUARDING_CACHE:-~/.cache/safeguarding}), and Chromium
+# for the browser tests. Sourced by run.sh and test.sh.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,3 +43,9 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
 fi
 # The OpenID provider the staff sign-in tests start (Keycloak, ~160 MB, cached like the Kafka jars).
 (cd "$ROOT" && python -m deploy.keycloak fetch)
+# The console's browser packages (GOV.UK Frontend, htmx) and the tests' axe-core, pinned by
+# deploy/frontend/package-lock.json and cached like the jars; and Debian's Chromium, which the
+# browser tests drive through Playwright (Playwright's own browser download cannot work here).
+need_root_install npm npm
+(cd "$ROOT" && python -m deploy.frontend fetch)
+need_root_install chromium chromium
