@@ -33,6 +33,8 @@ REALM_FILE = Path(__file__).resolve().parent / "keycloak" / "safeguarding-realm.
 REALM = "safeguarding"
 API_AUDIENCE = "safeguarding-api"
 TEST_CLIENT = "safeguarding-tests"  # the only client with the password grant
+CONSOLE_CLIENT = "safeguarding-console"
+ADMIN_USER, ADMIN_PASSWORD = "admin", "admin-dev-password"
 DISTRIBUTION_PARTS = ("bin", "conf", "lib", "providers", "themes", "version.txt")
 
 
@@ -155,8 +157,8 @@ def start(port: int | None = None, home: Path | None = None) -> LocalKeycloak:
     port = port or free[0]
     management_port = free[1] if free[1] != port else free[0]
     env = dict(os.environ) | {
-        "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
-        "KC_BOOTSTRAP_ADMIN_PASSWORD": "admin-dev-password",  # loopback dev/test only
+        "KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USER,
+        "KC_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx512m",
     }
     with (home / "keycloak.log").open("ab") as log:
@@ -216,6 +218,31 @@ def password_grant(keycloak: LocalKeycloak, person_id: str, client_id: str = TES
     response.raise_for_status()
     token: str = response.json()["access_token"]
     return token
+
+
+def register_console(keycloak: LocalKeycloak, console_url: str) -> None:
+    """Point the console client's redirect and sign-out addresses at `console_url` (the realm file
+    names the default, http://127.0.0.1:8005; a test or a moved port base runs elsewhere). Through
+    the admin API of this local, throwaway provider only: a real provider is configured by its
+    administrators."""
+    base = console_url.rstrip("/")
+    admin = httpx.post(
+        f"{keycloak.base_url}/realms/master/protocol/openid-connect/token",
+        data={"grant_type": "password", "client_id": "admin-cli",
+              "username": ADMIN_USER, "password": ADMIN_PASSWORD},
+        timeout=10,
+    )  # fmt: skip
+    admin.raise_for_status()
+    headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
+    clients_url = f"{keycloak.base_url}/admin/realms/{REALM}/clients"
+    found = httpx.get(clients_url, params={"clientId": CONSOLE_CLIENT}, headers=headers, timeout=10)
+    found.raise_for_status()
+    client = found.json()[0]
+    client["redirectUris"] = [f"{base}/auth/callback"]
+    client["webOrigins"] = [base]
+    client.setdefault("attributes", {})["post.logout.redirect.uris"] = f"{base}/signed-out"
+    updated = httpx.put(f"{clients_url}/{client['id']}", json=client, headers=headers, timeout=10)
+    updated.raise_for_status()
 
 
 def main() -> None:

@@ -3,8 +3,9 @@
     python -m deploy.launcher
 
 Starts (unless KAFKA_BOOTSTRAP_SERVERS points at a cluster) a local Kafka broker, creates the
-topics, starts the mail sink and the four services, waits until every one is ready, and prints
-where to look. Ctrl-C (or SIGTERM) stops every process it started: services first, broker last.
+topics, starts (unless STAFF_OIDC_ISSUER names a provider) a local Keycloak with one account per
+rota person, starts the mail sink, the four services and the staff console, waits until every one
+is ready, and prints where to look and how to sign in. Ctrl-C (or SIGTERM) stops every process it started: services first, broker last.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from deploy import keycloak as local_oidc
 from deploy.kafka_broker import LocalKafka, free_port, start_and_wait
 from deploy.processes import die_with_parent, stop_process
 from shared.kafka import ensure_topics
@@ -62,6 +64,8 @@ class Launcher:
         self.state_dir, self.mail_port, self.kafka_port = state_dir, mail_port, kafka_port
         self.services = service_specs(port_base)
         self.kafka: LocalKafka | None = None
+        self.keycloak: local_oidc.LocalKeycloak | None = None
+        self.console_port = port_base + 5
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
@@ -77,7 +81,7 @@ class Launcher:
     async def start(self) -> None:
         taken = [
             port
-            for port in (self.mail_port, *(s.port for s in self.services))
+            for port in (self.mail_port, *(s.port for s in self.services), self.console_port)
             if not _port_free(port)
         ]
         if taken:
@@ -95,6 +99,13 @@ class Launcher:
         bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
         created = await ensure_topics(bootstrap, env.get("KAFKA_TOPIC_PREFIX", ""))
         print(f"launcher: Kafka ready at {bootstrap}; topics created: {len(created)}", flush=True)
+        console_url = f"http://127.0.0.1:{self.console_port}"
+        if "STAFF_OIDC_ISSUER" not in env:
+            print("launcher: starting Keycloak for staff sign-in (about 20 s)…", flush=True)
+            self.keycloak = await asyncio.to_thread(local_oidc.start_and_wait)
+            print(f"launcher: started keycloak (pid {self.keycloak.process.pid})", flush=True)
+            await asyncio.to_thread(local_oidc.register_console, self.keycloak, console_url)
+            env["STAFF_OIDC_ISSUER"] = self.keycloak.issuer
         env["MAIL_SINK_PORT"] = str(self.mail_port)
         mail_dir = self.state_dir / "mail"
         self._spawn(
@@ -124,21 +135,32 @@ class Launcher:
                 ],
                 env,
             )  # fmt: skip
+        env.setdefault("CONSOLE_PUBLIC_URL", console_url)
+        for service in self.services:
+            env.setdefault(f"CONSOLE_{service.env_prefix}_URL", service.base_url)
+        self._spawn(
+            "console",
+            [sys.executable, "-m", "uvicorn", "services.console.main:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.console_port), "--no-server-header"],
+            env,
+        )  # fmt: skip
         await self._wait_ready()
         self._banner(mail_dir)
 
     async def _wait_ready(self, limit_seconds: float = 90.0) -> None:
         deadline = time.monotonic() + limit_seconds
+        urls = [service.base_url for service in self.services]
+        urls.append(f"http://127.0.0.1:{self.console_port}")
         async with httpx.AsyncClient(timeout=2.0) as client:
-            for service in self.services:
+            for url in urls:
                 while True:
                     self.check_children()
                     with contextlib.suppress(httpx.HTTPError):
-                        response = await client.get(f"{service.base_url}/readyz")
+                        response = await client.get(f"{url}/readyz")
                         if response.status_code == 200:
                             break
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"{service.name} not ready after {limit_seconds:.0f}s")
+                        raise RuntimeError(f"{url} not ready after {limit_seconds:.0f}s")
                     await asyncio.sleep(0.3)
 
     def check_children(self) -> None:
@@ -159,6 +181,11 @@ class Launcher:
                     ),
                     f"  mail sink          smtp://127.0.0.1:{self.mail_port}  → {mail_dir}/",
                     "",
+                    f"Staff console: http://127.0.0.1:{self.console_port}/ — sign in as a rota "
+                    "person with the password '<person id>-dev-password':",
+                    "  advisor-day, advisor-night (advisors), head-of-service (head of service and "
+                    "vault reader), coordinator (meetings), childrens-safeguarding (no console role)",
+                    "",
                     "Send the example police contact:",
                     f"  curl -s -X POST {self.services[0].base_url}/v1/contacts "
                     f"-H 'Content-Type: application/json' --data @{example}",
@@ -175,6 +202,9 @@ class Launcher:
         ]:
             code = stop_process(self.children[name])
             print(f"launcher: stopped {name} ({code})", flush=True)
+        if self.keycloak is not None:
+            self.keycloak.stop()
+            print("launcher: stopped Keycloak", flush=True)
         if self.kafka is not None:
             self.kafka.stop()
             print("launcher: stopped Kafka", flush=True)

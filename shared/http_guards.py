@@ -106,8 +106,8 @@ class SecurityHeaders:
     and, on HTML pages, a content security policy that forbids framing and scripts, and
     `no-store` so a shared phone's browser keeps no copy of a page about a case."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, page_policy: str = PAGE_POLICY) -> None:
+        self.app, self.page_policy = app, page_policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,7 +122,7 @@ class SecurityHeaders:
                 added = [(b"x-content-type-options", b"nosniff"),
                          (b"referrer-policy", b"no-referrer")]  # fmt: skip
                 if content_type.startswith(b"text/html"):
-                    policy = DOCS_POLICY if docs else PAGE_POLICY
+                    policy = DOCS_POLICY if docs else self.page_policy
                     added += [(b"content-security-policy", policy.encode()),
                               (b"x-frame-options", b"DENY"),
                               (b"cache-control", b"no-store")]  # fmt: skip

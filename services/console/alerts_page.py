@@ -1,0 +1,66 @@
+""" "Now", for everyone: who is on duty now and next, the open alerts (urgency, age, escalation
+step, who was paged), acknowledged from the page. The alert list refreshes itself (htmx polling
+of /now/alerts) so a new alert appears without a reload; without JavaScript the page still works
+and shows the state at load."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from services.console.sessions import Session
+from services.console.web import EVERYONE, CsrfChecked, console_of, render, require, see_other
+from shared.staff_auth import StaffRole
+
+router = APIRouter()
+Everyone = Depends(require(*EVERYONE))
+Responder = Depends(require(StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE))
+
+
+async def open_alerts(request: Request, session: Session) -> list[dict[str, Any]]:
+    found: dict[str, Any] = await console_of(request).backends.get(
+        "notifier", "/v1/alerts", session.access_token, {"status": "open"}
+    )
+    alerts: list[dict[str, Any]] = found["alerts"]
+    return alerts
+
+
+@router.get("/now")
+async def now(request: Request, session: Session = Everyone) -> Response:
+    backends = console_of(request).backends
+    on_duty, alerts, recent = await asyncio.gather(
+        backends.get("notifier", "/v1/rota/on-duty", session.access_token),
+        open_alerts(request, session),
+        backends.get(
+            "notifier", "/v1/alerts", session.access_token, {"status": "acknowledged", "limit": 5}
+        ),
+    )
+    return render(
+        request,
+        "now.html",
+        {"title": "Now", "on_duty": on_duty, "alerts": alerts, "recent": recent["alerts"],
+         "may_acknowledge": session.has(StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE)},
+    )  # fmt: skip
+
+
+@router.get("/now/alerts")
+async def now_alerts(request: Request, session: Session = Everyone) -> Response:
+    """The open-alert list alone, for the page's polling."""
+    return render(
+        request,
+        "_alerts.html",
+        {"alerts": await open_alerts(request, session),
+         "may_acknowledge": session.has(StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE)},
+    )  # fmt: skip
+
+
+@router.post("/alerts/{alert_id}/acknowledge", dependencies=[CsrfChecked])
+async def acknowledge(request: Request, alert_id: str, session: Session = Responder) -> Response:
+    await console_of(request).backends.post(
+        "notifier", f"/v1/alerts/{alert_id}/acknowledgement", session.access_token
+    )
+    session.flash.append("Alert acknowledged: calls and messages about it have stopped.")
+    return see_other(request, "/now")

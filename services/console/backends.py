@@ -1,0 +1,120 @@
+"""The services' HTTP APIs, called with the signed-in person's access token. The console never
+reads a service's database or topic: what a person may see is decided by the service, as for any
+other client, so a bug here cannot widen anyone's access."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+Service = Literal["intake", "notifier", "casework", "meetings"]
+
+
+class BackendError(Exception):
+    """A service answered with an error the page shows as such (status and a safe message)."""
+
+    def __init__(self, service: str, status: int, message: str) -> None:
+        super().__init__(f"{service}: {status} {message}")
+        self.service, self.status, self.message = service, status, message
+
+
+class SignInExpired(BackendError):
+    """The service no longer accepts the token (401): the person signs in again."""
+
+
+@dataclass(frozen=True)
+class Binary:
+    content: bytes
+    media_type: str
+    disposition: str | None
+
+
+class Backends:
+    def __init__(self, urls: dict[Service, str], timeout: float) -> None:
+        self.urls = {name: url.rstrip("/") for name, url in urls.items()}
+        # One pooled client for every call: a page makes several, often to the same service.
+        self.client = httpx.AsyncClient(timeout=timeout)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def get(
+        self, service: Service, path: str, token: str, params: dict[str, Any] | None = None
+    ) -> Any:
+        response = await self._call("GET", service, path, token, params=params)
+        return response.json() if response.content else None
+
+    async def post(
+        self, service: Service, path: str, token: str, body: dict[str, Any] | None = None
+    ) -> Any:
+        response = await self._call("POST", service, path, token, json=body if body else {})
+        return response.json() if response.content else None
+
+    async def delete(self, service: Service, path: str, token: str) -> None:
+        await self._call("DELETE", service, path, token)
+
+    async def download(self, service: Service, path: str, token: str) -> Binary:
+        response = await self._call("GET", service, path, token)
+        return Binary(
+            response.content,
+            response.headers.get("content-type", "application/octet-stream"),
+            response.headers.get("content-disposition"),
+        )
+
+    async def _call(
+        self, method: str, service: Service, path: str, token: str, **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            response = await self.client.request(
+                method,
+                f"{self.urls[service]}{path}",
+                headers={"Authorization": f"Bearer {token}"},
+                **kwargs,
+            )
+        except httpx.HTTPError as error:
+            log.warning("backend_unreachable", service=service, error=type(error).__name__)
+            raise BackendError(service, 503, f"The {service} service is not answering.") from None
+        if response.status_code == 401:
+            raise SignInExpired(service, 401, "Your sign-in has ended.")
+        if response.status_code >= 400:
+            # The service's own message ("no such task", a refused transition) is written for
+            # staff; a 5xx says nothing useful and may say too much, so it is replaced.
+            message = _detail(response) if response.status_code < 500 else "The service failed."
+            log.info("backend_refused", service=service, status=response.status_code)
+            raise BackendError(service, response.status_code, message)
+        return response
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        document = response.json()
+    except ValueError:
+        return "The request was refused."
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if isinstance(errors, list) and errors:
+        # shared.app's 422 (and the notifier's rota refusals): the title says only that something
+        # was wrong, each error's message says why, and never quotes the input.
+        parts: list[str] = []
+        for item in errors:
+            if isinstance(item, dict):
+                where = str(item.get("path", "")).removeprefix("body").lstrip(".")
+                message = str(item.get("message", ""))
+                parts.append(f"{where}: {message}" if where else message)
+        return "; ".join(parts)[:300] or "The request was refused."
+    detail = document.get("detail") or document.get("title") if isinstance(document, dict) else None
+    if isinstance(detail, str):
+        return detail[:300]
+    if isinstance(detail, list):  # FastAPI's validation errors: field and message, never a value
+        parts = [
+            f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg', '')}"
+            for item in detail
+            if isinstance(item, dict)
+        ]
+        return "; ".join(parts)[:300] or "The request was refused."
+    return "The request was refused."
