@@ -94,7 +94,7 @@ class System:
 @pytest.fixture
 async def running_system(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[System]:
     prefix = f"e2e{uuid.uuid4().hex[:8]}."
-    port_base = _free_port_block(4)
+    port_base = _free_port_block(5)  # four services and the console
     mail_port = free_port()
     output = tmp_path / "launcher.log"
     env = os.environ | {
@@ -110,10 +110,11 @@ async def running_system(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[
         )  # fmt: skip
     system = System(process, output, tmp_path / "state", port_base, prefix)
     try:
-        deadline = time.monotonic() + 120
+        # Keycloak (the local sign-in) takes most of the start: 20-40 s on two busy cores.
+        deadline = time.monotonic() + 240
         while "launcher: all services ready" not in system.log_text():
             assert process.poll() is None, f"launcher exited early:\n{system.log_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"not ready in 120s:\n{system.log_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"not ready in 240s:\n{system.log_text()[-3000:]}"
             await asyncio.sleep(0.2)
         yield system
     finally:
@@ -151,6 +152,12 @@ async def test_new_user_journey(
 ) -> None:
     system = running_system
     async with httpx.AsyncClient(timeout=10) as client:
+        # The console is up, and signing in goes to the local OpenID provider's login form.
+        console = await client.get(f"{system.url(5)}/now", follow_redirects=True)
+        assert console.status_code == 200, console.status_code
+        assert "/realms/safeguarding/protocol/openid-connect/auth" in str(console.url)
+        assert 'id="kc-form-login"' in console.text
+        assert f"Staff console: {system.url(5)}/" in system.log_text()  # how to sign in
         posted_at = time.monotonic()
         response = await client.post(
             f"{system.url(1)}/v1/contacts", content=example_contact,
@@ -233,7 +240,8 @@ async def test_new_user_journey(
 
     # Ctrl-C stops every process the launcher started.
     children = system.child_pids()
-    assert len(children) == 5  # mail sink + four services (the broker is the session's here)
+    # Keycloak, the mail sink, four services and the console (the broker is the session's here).
+    assert len(children) == 7
     system.process.send_signal(signal.SIGINT)
     assert system.process.wait(timeout=60) == 0
     for pid in children:
