@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from services.casework.settings import CaseworkSettings
+from services.console.settings import ConsoleSettings
 from services.intake.settings import IntakeSettings
 from services.meeting_scheduler.settings import SchedulerSettings
 from services.notifier.settings import NotifierSettings
@@ -162,6 +163,26 @@ def test_filled_in_the_compose_file_gives_every_service_settings_fit_for_product
         assert settings.kafka_security == "sasl_scram_sha_512"
         if isinstance(settings, NotifierSettings):  # the service that sends on the channels
             assert safety_problems(load_rota(settings.rota_file, environment)) == []
+
+
+def test_filled_in_the_console_settings_are_fit_for_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = fit_values() | {"CONSOLE_PUBLIC_URL": "https://console.example.org"}
+    console = compose()["services"]["console"]
+    assert console["command"][:2] == ["uvicorn", "services.console.main:create_app"]
+    for variable in list(os.environ):
+        monkeypatch.delenv(variable)
+    for key, value in console["environment"].items():
+        monkeypatch.setenv(key, expand(value, values))
+    settings = ConsoleSettings()
+    assert settings.environment.value == "production"
+    assert settings.secure_cookies
+    assert settings.problems() == []
+    # An https-less public address is refused, so the default cannot be left in.
+    monkeypatch.setenv("CONSOLE_PUBLIC_URL", "http://console.example.org")
+    with pytest.raises(ValueError, match="CONSOLE_PUBLIC_URL must be https"):
+        ConsoleSettings()
 
 
 def test_the_compose_file_ships_no_development_stand_in() -> None:
