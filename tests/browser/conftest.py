@@ -1,5 +1,7 @@
 """One running system with the console (tests/support/console_system.py) and one Chromium for
-the browser tests, started once per session and only if a browser test asks for them."""
+the browser tests: started when the first browser test asks for them and stopped after the last
+one in this package (package scope), so their pollers do not load the machine for the rest of the
+suite."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from tests.support.console_system import ConsoleSystem, start_console_system
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def console_system(
     oidc_provider: LocalKeycloak, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ConsoleSystem]:
@@ -32,7 +34,7 @@ async def console_system(
         await running.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Browser]:
     async with chromium() as running:
         yield running
