@@ -287,7 +287,12 @@ async def test_guessing_replaying_and_expired_codes_acknowledge_nothing(
 
     # 4. B: advisor-a acknowledges once advisor-b (step 2) has a code too; advisor-b's code is then
     # refused like any other; advisor-a sending the same code again is answered "acknowledged".
+    # The step's channels are sent concurrently, and a notification still queued when its alert is
+    # acknowledged is not sent: wait for both of advisor-b's messages before acknowledging B.
     await wait_until(lambda: bool(attack.sms("advisor-b", 2)), within=30, what="backup paged for B")
+    await wait_until(
+        lambda: attack.has_email("advisor-b", 2), within=30, what="backup's e-mail for B"
+    )
     code_b_backup = attack.code("advisor-b", 2)
     used_codes.append(code_b_backup)
     first = await attack.post("valid code (alert B, advisor-a)", "127.0.0.21", "/v1/acks", code_b)
@@ -305,10 +310,6 @@ async def test_guessing_replaying_and_expired_codes_acknowledge_nothing(
     assert b"advisor" not in closed.content
 
     # Links: a forged one and advisor-b's for the closed alert get one page, naming nothing.
-    # The step's channels are sent concurrently: its e-mail may still be on its way after the SMS.
-    await wait_until(
-        lambda: attack.has_email("advisor-b", 2), within=30, what="backup's e-mail for B"
-    )
     link_b_backup = attack.link("advisor-b", 2)
     closed_link = await attack.post("advisor-b's link, B already acknowledged", "127.0.0.25",
                                     link_b_backup, None)  # fmt: skip
