@@ -36,6 +36,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="report folder (default: bench/results/)"
     )
+    parser.add_argument(
+        "--observability",
+        choices=("on", "off"),
+        default="on",
+        help="off runs the services without Prometheus metrics and OpenTelemetry spans "
+        "(METRICS_ENABLED=false, TRACING_ENABLED=false), to measure what they cost: compare each "
+        "run's ratio to its own baseline (default: on, as deployed)",
+    )
     return parser.parse_args(argv)
 
 
@@ -47,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     clock = ClockPair()
     machine = report.machine_info()  # the load average before we add to it
     try:
-        results: Results = asyncio.run(run_benchmarks(args.scenario, plan, clock))
+        results: Results = asyncio.run(
+            run_benchmarks(args.scenario, plan, clock, args.observability == "on")
+        )
     except KeyboardInterrupt:
         print("interrupted")
         return 130
@@ -56,7 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     machine["load_average_at_end"] = report.machine_info()["load_average_1_5_15"]
     judged = goals.evaluate(results)
-    options = {"scenario": args.scenario, "quick": args.quick, "plan": repr(plan)}
+    options = {
+        "scenario": args.scenario,
+        "quick": args.quick,
+        "observability": args.observability,
+        "plan": repr(plan),
+    }
     stamp = time.strftime("%Y%m%dT%H%M%S")
     json_path = args.out / f"report-{stamp}.json"
     png_path = args.out / f"report-{stamp}.png"

@@ -37,7 +37,9 @@ def selection(choice: str) -> tuple[tuple[str, ...], bool]:
     return (choice,), True
 
 
-async def run_benchmarks(choice: str, plan: Plan, clock: ClockPair) -> Results:
+async def run_benchmarks(
+    choice: str, plan: Plan, clock: ClockPair, observability: bool = True
+) -> Results:
     scenarios, with_system = selection(choice)
     results = Results(scenarios, with_system)
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -55,8 +57,9 @@ async def run_benchmarks(choice: str, plan: Plan, clock: ClockPair) -> Results:
                         await _baseline(scenario, broker.bootstrap_servers, prefix, plan, results)
                     else:
                         await _system(
-                            scenario, broker.bootstrap_servers, prefix, plan, clock, results
-                        )
+                            scenario, broker.bootstrap_servers, prefix, plan, clock, results,
+                            observability,
+                        )  # fmt: skip
                 except Exception as error:  # noqa: BLE001 - report it and go on to the next one
                     traceback.print_exc()
                     results.errors.append(f"{scenario} ({side}) failed: {error!r}")
@@ -111,10 +114,17 @@ async def _baseline(
 
 
 async def _system(
-    scenario: str, bootstrap: str, prefix: str, plan: Plan, clock: ClockPair, results: Results
+    scenario: str,
+    bootstrap: str,
+    prefix: str,
+    plan: Plan,
+    clock: ClockPair,
+    results: Results,
+    observability: bool = True,
 ) -> None:
     print(f"[system] {scenario}: starting the four services …", flush=True)
-    async with SystemRig(bootstrap, prefix, scenario, clock, results.memory) as rig:
+    rig = SystemRig(bootstrap, prefix, scenario, clock, results.memory, observability)
+    async with rig:
         if scenario == "saturation":
             settle_limit = max(60.0, 3 * plan.system_saturation.drain_seconds)
 

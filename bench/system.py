@@ -40,9 +40,19 @@ class SystemRig:
     databases and topics, memory sampling from start to end, and the effects watcher."""
 
     def __init__(
-        self, bootstrap: str, prefix: str, scenario: str, clock: ClockPair, memory: MemoryLedger
+        self,
+        bootstrap: str,
+        prefix: str,
+        scenario: str,
+        clock: ClockPair,
+        memory: MemoryLedger,
+        observability: bool = True,
     ) -> None:
         self.bootstrap, self.prefix, self.scenario = bootstrap, prefix, scenario
+        # Off: the services run without their metrics and spans (what they cost, `--observability`).
+        self.extra_env = {} if observability else {
+            name: {"METRICS_ENABLED": "false", "TRACING_ENABLED": "false"} for name in SERVICES
+        }  # fmt: skip
         self.clock, self.memory = clock, memory
         self.folder = Path(tempfile.mkdtemp(prefix=f"bench-{scenario}-"))
         self.database_urls = {
@@ -65,6 +75,7 @@ class SystemRig:
                     self.folder,
                     self.gateway,
                     self.smtp.port,
+                    extra_env=self.extra_env,
                 )
             )
             pids = {}
