@@ -46,7 +46,9 @@ class Grant:
 SERVICE_GRANTS: tuple[Grant, ...] = (
     Grant(("police-intake",), WRITE, (POLICE_CONTACTS.name,)),
     Grant(("intake",), READ, (POLICE_CONTACTS.name,), ("intake",)),
-    Grant(("intake",), WRITE, (REFERRALS.name,)),
+    # And the ingress topic: intake writes its own heartbeats there, so they take a contact's path
+    # (services/intake/heartbeat.py). Its decoder accepts from it only intake-signed heartbeats.
+    Grant(("intake",), WRITE, (REFERRALS.name, POLICE_CONTACTS.name)),
     Grant(
         ("notifier",),
         READ,
@@ -65,6 +67,17 @@ SERVICE_GRANTS: tuple[Grant, ...] = (
     Grant(("meeting_scheduler",), WRITE, (AGENDA.name,)),
     # What a consumer gives up on goes to the dead-letter topic, from every service that consumes.
     Grant(SERVICES, WRITE, (DEAD_LETTERS.name,)),
+)
+
+# `python -m deploy.deadletters` (the `operator` principal): read the dead letters and the records
+# they name, and write a record back to its own topic to replay it. It joins no consumer group and
+# holds no signing key, so this Write opens nothing: a consumer acts on a replayed copy only when
+# its own signed dead letter vouches for those exact bytes (shared/replay.py). The one principal
+# besides intake that may read the ingress topic (to check a dead-lettered contact's SHA-256).
+SOURCE_TOPICS = (POLICE_CONTACTS.name, REFERRALS.name, ALERTS.name, TASKS.name, AGENDA.name)
+OPERATOR_GRANTS: tuple[Grant, ...] = (
+    Grant(("operator",), READ, (DEAD_LETTERS.name, *SOURCE_TOPICS)),
+    Grant(("operator",), WRITE, SOURCE_TOPICS),
 )
 
 
@@ -127,8 +140,11 @@ def main() -> None:
                         help="the admin client's properties (SASL_SSL, its SCRAM login, the CA)")  # fmt: skip
     parser.add_argument("--prefix", default=os.environ.get("KAFKA_TOPIC_PREFIX", ""))
     options = parser.parse_args()
-    asyncio.run(apply_grants(options.bootstrap_server, options.command_config, options.prefix))
-    print(f"ACLs granted: {len(SERVICE_GRANTS)} grants on {options.bootstrap_server}")
+    grants = SERVICE_GRANTS + OPERATOR_GRANTS
+    asyncio.run(
+        apply_grants(options.bootstrap_server, options.command_config, options.prefix, grants)
+    )
+    print(f"ACLs granted: {len(grants)} grants on {options.bootstrap_server}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -123,6 +124,13 @@ class Launcher:
         )
         notifier = next(service for service in self.services if service.name == "notifier")
         env.setdefault("NOTIFIER_PUBLIC_URL", notifier.base_url)  # acknowledgement links point here
+        # The dead-man's switch pages the operator at the mail sink (ops@). There is no SMS gateway
+        # stand-in here, so a heartbeat ends at the notifier (NOTIFIER_HEARTBEAT_URLS unset).
+        env.setdefault(
+            "NOTIFIER_OPERATOR_URLS",
+            json.dumps([f"mailto://127.0.0.1:{self.mail_port}?from=watchdog@safeguarding.local"
+                        "&to=ops@safeguarding.local&mode=insecure"]),
+        )  # fmt: skip
         for service in self.services:
             database = self.state_dir / "db" / f"{service.name}.sqlite3"
             env.setdefault(f"{service.env_prefix}_DATABASE_URL", f"sqlite+aiosqlite:///{database}")
@@ -180,6 +188,8 @@ class Launcher:
                         for s in self.services
                     ),
                     f"  mail sink          smtp://127.0.0.1:{self.mail_port}  → {mail_dir}/",
+                    f"  heartbeat          {self.services[1].base_url}/heartbeat  (a quiet "
+                    "pipeline pages ops@safeguarding.local)",
                     "",
                     f"Staff console: http://127.0.0.1:{self.console_port}/ — sign in as a rota "
                     "person with the password '<person id>-dev-password':",

@@ -10,6 +10,9 @@ cd "$ROOT"
 if [ -z "${TEST_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need_root_install pg_ctlcluster postgresql
 fi
+# Debian's Prometheus: promtool checks and unit-tests deploy/monitoring/ (tests/unit/test_monitoring.py)
+# and the server scrapes the running services (tests/integration/test_prometheus.py).
+need_root_install promtool prometheus
 
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy (strict)"; mypy .

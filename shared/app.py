@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -13,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Receive, Scope, Send
 
@@ -31,21 +35,33 @@ from shared.kafka import (
     verify_topics,
 )
 from shared.logging import configure_logging, route_library_loggers
+from shared.metric_samplers import consumer_lag_sampler, outbox_sampler
+from shared.metrics import EXPOSITION_CONTENT_TYPE, Exposable, ServiceMetrics
 from shared.outbox import OutboxRelay
 from shared.redaction import error_path
 from shared.reliability import RetryPolicy, dead_letter_middleware
-from shared.settings import ServiceSettings
+from shared.replay import ReplayCheck
+from shared.settings import Environment, ServiceSettings
 from shared.topics import DEAD_LETTERS, POLICE_CONTACTS, TopicSpec
+from shared.tracing import Tracing, build_tracing, trace_headers
 
 
 class ServiceApp(AsgiFastStream):
     """FastStream's ASGI app matches exact paths only; every other HTTP request goes to the
     service's FastAPI app, so one process serves the broker, health checks and the HTTP API."""
 
-    def __init__(self, broker: KafkaBroker, http_app: FastAPI, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        http_app: FastAPI,
+        tracing: Tracing | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(broker, **kwargs)
         self.kafka_broker = broker  # typed, unlike FastStream's generic `broker`
         self.http_app = http_app
+        # Tests add an in-memory exporter here (tracing.add_span_processor) before starting.
+        self.tracing = tracing or Tracing("", None)
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -55,7 +71,12 @@ class ServiceApp(AsgiFastStream):
 
 
 def build_broker(
-    service: str, settings: ServiceSettings, clock: Clock, signer: EventSigner
+    service: str,
+    settings: ServiceSettings,
+    clock: Clock,
+    signer: EventSigner,
+    metrics: ServiceMetrics,
+    tracing: Tracing | None = None,
 ) -> KafkaBroker:
     """A broker whose producer is acks=all + idempotent and whose subscribers check each record's
     signature, retry, then dead-letter. The dead-letter sink publishes, signed, with the same
@@ -68,6 +89,19 @@ def build_broker(
             letter.model_dump_json().encode(), letter.correlation_id or None,
         )  # fmt: skip
 
+    # Outermost when metrics are on: FastStream's metrics then count each record once as it
+    # arrives (not once per retry), time it with its retries, and record the outcome the
+    # dead-letter middleware settled on (acked after a dead letter, which our own
+    # safeguarding_dead_letters_total counts; an error only when the record will be read again).
+    observed = (
+        [KafkaPrometheusMiddleware(registry=metrics.registry, app_name=service)]
+        if metrics.enabled
+        else []
+    )
+
+    def counted(letter: DeadLetterV1) -> None:
+        metrics.count_dead_letter(letter.source_topic, letter.error_type)
+
     broker = create_broker(
         settings.kafka_bootstrap_servers,
         client_id=service,
@@ -75,6 +109,11 @@ def build_broker(
         # The first middleware is the outermost: a forged event (ForgedEvent, permanent) raised by
         # the signature check is dead-lettered with its reason, never retried, never handled.
         middlewares=[
+            # Tracing outermost of all: its consumer span is current for everything below, so
+            # the metrics middleware, retries, a dead letter's publish, the handler and their log
+            # lines all belong to the record's trace.
+            *(tracing.broker_middlewares() if tracing is not None else []),
+            *observed,
             dead_letter_middleware(
                 consumer=service,
                 policy=RetryPolicy(
@@ -82,6 +121,9 @@ def build_broker(
                 ),
                 sink=sink,
                 clock=clock,
+                # A replayed copy is handled only when its own dead letter vouches for it.
+                replays=ReplayCheck(service, settings.event_verifier(), dead_letter_topic),
+                counted=counted,
             ),
             signature_middleware(
                 settings.event_verifier(),
@@ -139,6 +181,29 @@ def add_health_routes(http_app: FastAPI, broker: KafkaBroker, engine: AsyncEngin
         return {"status": "ready" if ready else "not ready", **checks}
 
 
+def add_metrics_route(
+    http_app: FastAPI,
+    metrics: Exposable,
+    token: SecretStr | None,
+    environment: Environment,
+) -> None:
+    """`GET /metrics`: open in dev and test (loopback clients only, LocalClientsOnly); elsewhere
+    only with `Authorization: Bearer <METRICS_TOKEN>`, and absent (404) when no token is set or
+    metrics are off, so a deployment never serves its figures to whoever asks."""
+    if not metrics.enabled or (token is None and not environment.is_local):
+        return
+    expected = f"Bearer {token.get_secret_value()}".encode() if token is not None else None
+
+    @http_app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        if not environment.is_local:
+            given = request.headers.get("authorization", "").encode()
+            # Constant time: the comparison must not tell a guesser how much of it was right.
+            if expected is None or not hmac.compare_digest(given, expected):
+                return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return Response(metrics.exposition(), media_type=EXPOSITION_CONTENT_TYPE)
+
+
 async def publish_bytes(
     broker: KafkaBroker,
     signer: EventSigner,
@@ -152,7 +217,13 @@ async def publish_bytes(
         topic=topic,
         key=key,
         correlation_id=correlation_id,
-        headers={"content-type": "application/json", **signer.headers(topic, key, value)},
+        # The trace headers are outside the signature (it covers topic, key and value): they
+        # steer only which trace the consumer's span joins, never what the consumer does.
+        headers={
+            "content-type": "application/json",
+            **trace_headers(),
+            **signer.headers(topic, key, value),
+        },
     )
 
 
@@ -171,6 +242,8 @@ class Infrastructure:
     engine: AsyncEngine
     broker: KafkaBroker
     relay: OutboxRelay
+    metrics: ServiceMetrics
+    tracing: Tracing = field(default_factory=lambda: Tracing("", None))
 
 
 def build_infrastructure(
@@ -179,14 +252,24 @@ def build_infrastructure(
     configure_logging(service, settings.log_level, console=settings.console_logs())
     engine = create_engine(settings.database_url)
     signer = settings.event_signer(service)
-    broker = build_broker(service, settings, clock, signer)
+    metrics = ServiceMetrics(
+        service, topic_prefix=settings.topic_prefix, enabled=settings.metrics_enabled
+    )
+    tracing = build_tracing(service, settings.tracing_enabled, settings.otlp_traces_url())
+    broker = build_broker(service, settings, clock, signer, metrics, tracing)
     document_publications(broker, settings, [(DEAD_LETTERS, DeadLetterV1)])
 
     async def publish(topic: str, key: bytes, value: bytes, correlation_id: str) -> None:
         await publish_bytes(broker, signer, topic, key, value, correlation_id)
 
-    relay = OutboxRelay(engine, outbox, publish, clock.now, settings.outbox_poll_seconds)
-    return Infrastructure(service, settings, clock, engine, broker, relay)
+    relay = OutboxRelay(
+        engine, outbox, publish, clock.now, settings.outbox_poll_seconds, tracing=tracing
+    )
+    metrics.add_sampler("outbox", outbox_sampler(metrics, engine, outbox, clock.now))
+    metrics.add_sampler("consumer_lag", consumer_lag_sampler(metrics, broker))
+    return Infrastructure(
+        service, settings, clock, engine, broker, relay, metrics=metrics, tracing=tracing
+    )
 
 
 def build_service_app(
@@ -198,12 +281,18 @@ def build_service_app(
     """Startup order: topics exist, schema migrated, Kafka connected (all before uvicorn reports
     startup complete, so a failure stops the process); then the subscribers, then background jobs."""
     add_health_routes(http_app, infra.broker, infra.engine)
+    add_metrics_route(
+        http_app, infra.metrics, infra.settings.metrics_token, infra.settings.environment
+    )
+    infra.tracing.instrument(http_app)
     refuse_without_echo(http_app)
     http_app.add_middleware(RefuseNulCharacters)
     http_app.add_middleware(SecurityHeaders)
     if infra.settings.environment.is_local:
         http_app.add_middleware(LocalClientsOnly)  # added last: runs first
     jobs: list[Background] = [infra.relay, *background]
+    if infra.metrics.enabled:
+        jobs.append(infra.metrics.sampler_loop(infra.settings.metrics_sample_seconds))
 
     async def prepare() -> None:
         route_library_loggers()
@@ -232,10 +321,17 @@ def build_service_app(
             await job.stop()
         await infra.engine.dispose()
 
+    async def flush_traces() -> None:
+        # After the broker stopped, so the last consumers' spans are exported too; in a thread,
+        # as an exporter's final flush is a blocking HTTP call.
+        await asyncio.to_thread(infra.tracing.shutdown)
+
     return ServiceApp(
         infra.broker,
         http_app,
+        tracing=infra.tracing,
         on_startup=[prepare],
         after_startup=[start_jobs],
         on_shutdown=[shutdown],
+        after_shutdown=[flush_traces],
     )

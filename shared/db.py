@@ -97,6 +97,7 @@ def processed_events_table(metadata: sa.MetaData) -> sa.Table:
         metadata,
         sa.Column("event_id", sa.String(64), primary_key=True),
         sa.Column("processed_at", UtcDateTime, nullable=False),
+        sa.Index("ix_processed_events_processed_at", "processed_at"),
     )
 
 

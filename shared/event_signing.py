@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from shared.errors import PermanentError
 from shared.safety import SERVICES
-from shared.topics import AGENDA, ALERTS, DEAD_LETTERS, REFERRALS, TASKS
+from shared.topics import AGENDA, ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS, TASKS
 
 KEY_ID_HEADER = "x-event-key-id"
 SIGNATURE_HEADER = "x-event-signature"
@@ -38,6 +38,10 @@ PRODUCERS: dict[str, frozenset[str]] = {
     TASKS.name: frozenset({"casework"}),
     AGENDA.name: frozenset({"meeting_scheduler"}),
     DEAD_LETTERS.name: frozenset(SERVICES),
+    # The ingress topic's police records carry the police HMAC (services/intake/auth.py), never
+    # this scheme; the only event-signed records there are intake's own heartbeats
+    # (services/intake/heartbeat.py), checked against this entry.
+    POLICE_CONTACTS.name: frozenset({"intake"}),
 }
 
 

@@ -158,6 +158,23 @@ ReferralEvent = Annotated[
 ]
 
 
+class HeartbeatV1(Event):
+    """A synthetic heartbeat (the dead-man's switch): intake emits one every minute onto the ingress
+    topic and relays it here like a referral, so it takes the path a police contact takes. It
+    carries no case and no person; every consumer ignores it except the notifier, which makes one
+    delivery attempt to the gateway's heartbeat target and records the time it went end to end."""
+
+    event_type: Literal["heartbeat.v1"] = "heartbeat.v1"
+    sequence: int = Field(ge=0, description="Counts up from 0 each time intake starts.")
+
+
+# What the referrals topic carries: the referrals, and the heartbeat that follows their path.
+ReferralTopicEvent = Annotated[
+    ReferralOpenedV1 | ChildReferralOpenedV1 | ReferralUpdatedV1 | HeartbeatV1,
+    Field(discriminator="event_type"),
+]
+
+
 class AlertRaisedV1(Event):
     """The notifier raised an alert (its escalation policy is snapshotted)."""
 
@@ -325,3 +342,8 @@ class DeadLetterV1(Event):
     error_type: str
     reason: str
     attempts: int
+    # When the original was stamped (Kafka timestamp and its type, 1 = the broker's append time):
+    # a replay is judged as the original was, not as a fresh record (shared/replay.py). Absent
+    # from letters written before replays existed; those cannot be replayed.
+    source_timestamp_ms: int | None = None
+    source_timestamp_type: int | None = None

@@ -71,3 +71,34 @@ def make_append_only(table: str) -> None:
             f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
             "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END"
         )
+
+
+def add_outbox_trace_context_v1() -> None:
+    """The W3C trace context (traceparent/tracestate, JSON) of the request or message that
+    enqueued an event, so the relay publishes it inside the same trace. Nullable: rows enqueued
+    before this revision, or with tracing off, simply start no parent."""
+    op.add_column("outbox", sa.Column("trace_context", sa.Text, nullable=True))
+
+
+def drop_outbox_trace_context_v1() -> None:
+    with op.batch_alter_table("outbox") as batch:  # SQLite cannot drop a column in place
+        batch.drop_column("trace_context")
+
+
+def create_outbox_unpublished_index_v1() -> None:
+    """The relay and housekeeping look for unpublished (and long-published) rows in id order:
+    without this index each poll scans the whole table."""
+    op.create_index("ix_outbox_unpublished", "outbox", ["published_at", "id"])
+
+
+def drop_outbox_unpublished_index_v1() -> None:
+    op.drop_index("ix_outbox_unpublished", "outbox")
+
+
+def create_processed_events_index_v1() -> None:
+    """Housekeeping prunes processed_events older than the redelivery horizon by processed_at."""
+    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"])
+
+
+def drop_processed_events_index_v1() -> None:
+    op.drop_index("ix_processed_events_processed_at", "processed_events")

@@ -9,11 +9,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import sqlalchemy as sa
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.background import WakeableLoop
 from shared.db import UtcDateTime
 from shared.events import Event
+from shared.tracing import Tracing, capture_context
 
 Publish = Callable[[str, bytes, bytes, str], Awaitable[None]]  # topic, key, value, correlation id
 
@@ -30,12 +32,22 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("correlation_id", sa.String(128), nullable=False),
         sa.Column("created_at", UtcDateTime, nullable=False),
         sa.Column("published_at", UtcDateTime, nullable=True),
+        # W3C traceparent/tracestate of the enqueuing span, JSON (shared/tracing.py).
+        sa.Column("trace_context", sa.Text, nullable=True),
+        sa.Index("ix_outbox_unpublished", "published_at", "id"),
     )
 
 
 async def enqueue(
-    connection: AsyncConnection, table: sa.Table, topic: str, key: str, event: Event
+    connection: AsyncConnection,
+    table: sa.Table,
+    topic: str,
+    key: str,
+    event: Event,
+    trace_context: str | None = None,
 ) -> None:
+    """Store `event` for the relay, with the trace context it was caused in: `trace_context` if
+    given (work done outside the span that caused it, e.g. by a timer), else the current one."""
     await connection.execute(
         table.insert().values(
             event_id=str(event.event_id),
@@ -44,6 +56,7 @@ async def enqueue(
             payload=event.model_dump_json(),
             correlation_id=event.correlation_id,
             created_at=event.occurred_at,
+            trace_context=trace_context or capture_context(),
         )
     )
 
@@ -69,8 +82,10 @@ class OutboxRelay:
         now: Callable[[], datetime],
         poll_seconds: float = 1.0,
         batch: int = 100,
+        tracing: Tracing | None = None,
     ) -> None:
         self._engine, self._table, self._publish, self._now = engine, table, publish, now
+        self._tracing = tracing or Tracing("outbox", None)
         self._batch = batch
         self._lock = asyncio.Lock()
         self._loop = WakeableLoop("outbox_relay", self.flush, poll_seconds)
@@ -95,12 +110,21 @@ class OutboxRelay:
                 if not rows:
                     return total
                 for row in rows:
-                    await self._publish(
-                        row.topic,
-                        row.message_key.encode(),
-                        row.payload.encode(),
-                        row.correlation_id,
-                    )
+                    # Inside the trace that enqueued the row: FastStream's telemetry middleware
+                    # makes its publish span a child of this one and puts the trace context in
+                    # the record's headers, where the consumers pick it up.
+                    with self._tracing.span(
+                        "outbox relay",
+                        row.trace_context,
+                        {"messaging.system": "kafka", "messaging.destination.name": row.topic},
+                        kind=SpanKind.PRODUCER,
+                    ):
+                        await self._publish(
+                            row.topic,
+                            row.message_key.encode(),
+                            row.payload.encode(),
+                            row.correlation_id,
+                        )
                     async with self._engine.begin() as connection:
                         await connection.execute(
                             self._table.update()

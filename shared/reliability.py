@@ -33,6 +33,7 @@ from shared.errors import PermanentError
 from shared.events import DeadLetterV1, trusted_correlation_id
 from shared.logging import get_logger
 from shared.redaction import safe_reason
+from shared.replay import Origin, ReplayCheck, ReplayRefused, handling_as
 
 log = get_logger(__name__)
 
@@ -74,9 +75,18 @@ class RetryPolicy:
 
 
 def dead_letter_middleware(
-    *, consumer: str, policy: RetryPolicy, sink: DeadLetterSink, clock: Clock
+    *,
+    consumer: str,
+    policy: RetryPolicy,
+    sink: DeadLetterSink,
+    clock: Clock,
+    counted: Callable[[DeadLetterV1], None] = lambda _: None,
+    replays: ReplayCheck | None = None,
 ) -> Callable[..., BaseMiddleware]:
-    """A broker middleware factory bound to one service's dead-letter sink."""
+    """A broker middleware factory bound to one service's dead-letter sink. `counted` is told
+    of each dead letter once it is written (the metrics: a write that fails is retried, and must
+    not be counted twice). `replays`: how a replayed copy of a dead-lettered record is recognised
+    (shared/replay.py); it is handled, and dead-lettered again if need be, as the original."""
 
     class DeadLetterMiddleware(BaseMiddleware):
         async def consume_scope(
@@ -86,10 +96,29 @@ def dead_letter_middleware(
                 correlation_id=trusted_correlation_id(msg.correlation_id),
                 message_id=trusted_correlation_id(msg.message_id),
             ):
-                return await _consume_with_retries(call_next, msg)
+                return await _consume_where_from(call_next, msg)
+
+    async def _consume_where_from(
+        call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        origin = Origin.of(msg.raw_message)
+        if replays is not None:
+            try:
+                vouched = replays.origin(msg.raw_message)
+            except ReplayRefused as refused:
+                await _dead_letter(msg, refused, 1, origin)
+                return None
+            if vouched is None:
+                log.info("replay_for_another_consumer_skipped", source_topic=origin.topic)
+                return None
+            origin = vouched
+        with handling_as(origin):
+            return await _consume_with_retries(call_next, msg, origin)
 
     async def _consume_with_retries(
-        call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+        call_next: Callable[[StreamMessage[Any]], Awaitable[Any]],
+        msg: StreamMessage[Any],
+        origin: Origin,
     ) -> Any:
         attempt, waits = 0, 0
         while True:
@@ -97,7 +126,7 @@ def dead_letter_middleware(
             try:
                 return await call_next(msg)
             except PERMANENT_ERRORS as error:
-                await _dead_letter(msg, error, attempt)
+                await _dead_letter(msg, error, attempt, origin)
                 return None
             except Exception as error:  # noqa: BLE001 - anything not known permanent is retried
                 if waiting_on_infrastructure(error):
@@ -114,7 +143,7 @@ def dead_letter_middleware(
                     await asyncio.sleep(delay)
                     continue
                 if attempt >= policy.max_attempts:
-                    await _dead_letter(msg, error, attempt)
+                    await _dead_letter(msg, error, attempt, origin)
                     return None
                 log.warning(
                     "handler_failed_retrying",
@@ -124,24 +153,30 @@ def dead_letter_middleware(
                 )
                 await asyncio.sleep(policy.delay(attempt))
 
-    async def _dead_letter(msg: StreamMessage[Any], error: BaseException, attempts: int) -> None:
-        record = msg.raw_message
-        payload: bytes = record.value or b""
+    async def _dead_letter(
+        msg: StreamMessage[Any], error: BaseException, attempts: int, origin: Origin
+    ) -> None:
+        # A replayed copy that fails again is dead-lettered under the original's place and time,
+        # so replaying that letter later reads (and is judged as) the original once more.
+        payload: bytes = msg.raw_message.value or b""
         letter = DeadLetterV1(
             occurred_at=clock.now(),
             correlation_id=trusted_correlation_id(msg.correlation_id) or "",
             producer=consumer,
             consumer=consumer,
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
+            source_topic=origin.topic,
+            source_partition=origin.partition,
+            source_offset=origin.offset,
             payload_sha256=hashlib.sha256(payload).hexdigest(),
             payload_bytes=len(payload),
             error_type=type(error).__name__,
             reason=safe_reason(error),
             attempts=attempts,
+            source_timestamp_ms=origin.timestamp_ms,
+            source_timestamp_type=origin.timestamp_type,
         )
         await sink(letter)
+        counted(letter)
         log.error(
             "record_dead_lettered",
             source_topic=letter.source_topic,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.event_signing import EventSigner, EventVerifier, public_key_of
+from shared.housekeeping import redelivery_horizon
 from shared.safety import DEV_EVENT_SEEDS, decode_key, is_dev_secret
 from shared.staff_auth import StaffOidcSettings
 
@@ -75,6 +78,12 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1, le=10)
     consumer_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Housekeeping (shared/housekeeping.py): relayed outbox rows are kept a day for diagnosis;
+    # idempotency claims longer than any duplicate can arrive (checked in `problems`).
+    housekeeping_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    housekeeping_batch_rows: int = Field(default=1000, ge=1, le=100_000)
+    outbox_keep_hours: float = Field(default=24.0, gt=0, le=90 * 24)
+    processed_events_keep_days: int = Field(default=90, ge=1, le=3650)
     # Signed internal events (shared/event_signing.py): this service's own Ed25519 key (base64 of
     # the 32-byte private seed) and key id, and every producer's public keys by key id
     # (EVENT_PUBLIC_KEYS, JSON: {"intake": {"intake-1": "<base64>"}, …}). In dev, when unset, keys
@@ -86,6 +95,27 @@ class ServiceSettings(BaseSettings):
     )
     # Off only for in-memory broker tests: a real deployment must refuse to start without topics.
     verify_topics_on_start: bool = True
+    # Prometheus metrics (shared/metrics.py). Off: no Kafka middleware, no sampler, /metrics 404
+    # (the bench compares on and off). The token guards /metrics outside dev and test, where an
+    # unset token means no /metrics at all rather than an open one.
+    metrics_enabled: bool = Field(default=True, validation_alias=AliasChoices("METRICS_ENABLED"))
+    metrics_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("METRICS_TOKEN")
+    )
+    # How often gauges read from the database and the consumers (outbox, lag) are refreshed.
+    metrics_sample_seconds: float = Field(
+        default=5.0, gt=0, le=300, validation_alias=AliasChoices("METRICS_SAMPLE_SECONDS")
+    )
+    # Traces (shared/tracing.py). On by default even with nowhere to send them: spans give every
+    # log line its trace id. Export (OTLP over HTTP) only when an endpoint is set, read from the
+    # standard OpenTelemetry variables; the traces-specific one wins.
+    tracing_enabled: bool = Field(default=True, validation_alias=AliasChoices("TRACING_ENABLED"))
+    otlp_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otlp_traces_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
     # Staff sign-in (shared/staff_auth.py): read from STAFF_OIDC_*, the same for every service.
     staff_oidc: StaffOidcSettings = Field(default_factory=StaffOidcSettings)
 
@@ -118,6 +148,12 @@ class ServiceSettings(BaseSettings):
                 for name in self._dev_secret_settings()
             )
         problems += self._event_key_problems()
+        if timedelta(days=self.processed_events_keep_days) <= (horizon := redelivery_horizon()):
+            prefix = str(self.model_config.get("env_prefix", "")).upper()
+            problems.append(
+                f"{prefix}PROCESSED_EVENTS_KEEP_DAYS must be more than {horizon.days} days: a "
+                "duplicate can arrive that long after the first copy (shared/housekeeping.py)"
+            )
         if not self.environment.is_local:
             if reason := self.staff_oidc.refusal_when_deployed():
                 problems.append(reason)
@@ -127,6 +163,9 @@ class ServiceSettings(BaseSettings):
                 for name in STATIC_TOKEN_SETTINGS
                 if getattr(self, name, None)
             )
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 32:
+            problems.append("METRICS_TOKEN: a metrics token must be at least 32 characters")
+        problems += self._otlp_problems()
         if self.log_format == "console" and self.environment is not Environment.DEV:
             problems.append("LOG_FORMAT=console is for dev: logs elsewhere are JSON")
         if self.kafka_security == "plaintext" and not self.environment.is_local:
@@ -163,6 +202,32 @@ class ServiceSettings(BaseSettings):
                 ):
                     problems.append(problem)
         return problems
+
+    def otlp_traces_url(self) -> str | None:
+        """Where spans are exported: the traces endpoint as given, or the generic endpoint with
+        OTLP's /v1/traces path (as the OpenTelemetry SDK reads these variables); None: nowhere."""
+        if self.otlp_traces_endpoint:
+            return self.otlp_traces_endpoint
+        if self.otlp_endpoint:
+            return f"{self.otlp_endpoint.rstrip('/')}/v1/traces"
+        return None
+
+    def _otlp_problems(self) -> list[str]:
+        url = self.otlp_traces_url()
+        if url is None:
+            return []
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            return ["OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT must be an http(s) URL"]
+        # Spans carry no personal data, but they show how and when the system handles contacts:
+        # outside dev and test they travel encrypted, unless to a collector on the same host.
+        loopback = parsed.hostname in ("localhost", "127.0.0.1", "::1")
+        if parsed.scheme == "http" and not loopback and not self.environment.is_local:
+            return [
+                f"OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT: {self.environment} exports traces over "
+                "https (plain http only to a collector on loopback)"
+            ]
+        return []
 
     def event_signer(self, service: str) -> EventSigner:
         if self.event_signing_key is None or self.event_signing_key_id is None:

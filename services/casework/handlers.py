@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from services.casework.adapters.tables import (
 )
 from services.casework.domain import CHILD_HANDOVER, DeadlinePolicy, plan_tasks
 from services.casework.lifecycle import ACTIVE, Change, ChasePolicy, Status, check_transition
+from services.casework.metrics import CaseworkMetrics
 from shared.clock import LONDON, Clock
 from shared.db import claim_event, insert_ignoring_duplicates
 from shared.events import (
@@ -55,6 +56,7 @@ class CaseworkDeps:
     clock: Clock
     tasks_topic: str
     on_commit: Callable[[], None]
+    metrics: CaseworkMetrics = field(default_factory=CaseworkMetrics.unregistered)
 
 
 async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
@@ -63,6 +65,7 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
     now = deps.clock.now()
     planned = plan_tasks(referral, deps.policy, referral.occurred_at)
     opened = 0
+    kinds: list[str] = []  # counted once the transaction has committed
     async with deps.engine.begin() as connection:
         if not await claim_event(connection, processed_events, str(referral.event_id), now):
             return 0
@@ -94,6 +97,7 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
             if not result.rowcount:
                 continue
             opened += 1
+            kinds.append(task.kind)
             await _history(
                 connection,
                 task_id,
@@ -116,6 +120,7 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
         handed_over = 0
         if referral.pathway is Pathway.CHILD:
             handed_over = await _hand_adult_tasks_over(connection, deps, referral, now)
+    deps.metrics.opened(kinds)
     if opened or handed_over:
         deps.on_commit()
     log.info("tasks_opened", case_reference=referral.case_reference, opened=opened,
@@ -307,6 +312,7 @@ async def chase_overdue(deps: CaseworkDeps) -> int:
                     connection, row.task_id, SYSTEM, "overdue", None, threshold, None, now
                 )
                 published += 1
+            deps.metrics.chased(1)  # committed: a restart will not chase this threshold again
     if published:
         deps.on_commit()
         log.info("overdue_tasks_chased", reminders=published)

@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from services.casework.adapters.tables import outbox
+from services.casework.adapters.tables import outbox, processed_events
 from services.casework.config import load_config
 from services.casework.handlers import PRODUCER, CaseworkDeps, chase_overdue
 from services.casework.http import build_http_app
+from services.casework.metrics import CaseworkMetrics, task_kinds
 from services.casework.queries import figures
 from services.casework.router import build_router
 from services.casework.settings import CaseworkSettings
@@ -19,6 +20,7 @@ from shared.app import ServiceApp, build_infrastructure, build_service_app, docu
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
 from shared.events import CaseworkFiguresV1, TaskEvent
+from shared.housekeeping import Housekeeping
 from shared.outbox import enqueue
 from shared.rota import load_rota
 from shared.staff_auth import Staff, StaffAuth, staff_roles
@@ -33,15 +35,18 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
     infra = build_infrastructure(SERVICE, settings, clock or SystemClock(), outbox)
     config = load_config(settings.config_file)
     rota = load_rota(settings.rota_file)
+    policy = config.deadline_policy()
     deps = CaseworkDeps(
         engine=infra.engine,
-        policy=config.deadline_policy(),
+        policy=policy,
         chase=config.chase_policy(),
         rota=rota,
         clock=infra.clock,
         tasks_topic=settings.topic(TASKS.name),
         on_commit=infra.relay.wake,
+        metrics=CaseworkMetrics.register(infra.metrics, task_kinds(policy)),
     )
+    infra.metrics.add_sampler("casework", deps.metrics.sampler(infra.engine, infra.clock.now))
     document_publications(infra.broker, settings, [(TASKS, TaskEvent)])
     infra.broker.include_router(
         build_router(deps, settings.topic(REFERRALS.name), settings.topic(ALERTS.name))
@@ -73,4 +78,7 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
         deployed=not settings.environment.is_local,
     )
     http_app = build_http_app(deps, staff_auth, config.people_supported_target)
-    return build_service_app(infra, http_app, MIGRATIONS, background=[chaser, reporter])
+    housekeeping = Housekeeping.for_service(infra, outbox, processed_events)
+    return build_service_app(
+        infra, http_app, MIGRATIONS, background=[chaser, reporter, housekeeping]
+    )

@@ -4,7 +4,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
 from services.casework.handlers import CaseworkDeps, assign_to_acknowledger, open_tasks
-from shared.events import AlertAcknowledgedV1, AlertEvent, ReferralEvent
+from shared.events import AlertAcknowledgedV1, AlertEvent, HeartbeatV1, ReferralTopicEvent
 
 
 def build_router(deps: CaseworkDeps, referrals_topic: str, alerts_topic: str) -> KafkaRouter:
@@ -16,8 +16,12 @@ def build_router(deps: CaseworkDeps, referrals_topic: str, alerts_topic: str) ->
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
-    async def on_referral(event: ReferralEvent) -> None:
+    async def on_referral(event: ReferralTopicEvent) -> None:
         """Opens a task per support need (plus standard tasks) for each referral or update."""
+        if isinstance(event, HeartbeatV1):
+            # The dead-man's switch passes through (services/intake/heartbeat.py): no case, so no
+            # task; committed like any handled record, never dead-lettered.
+            return
         await open_tasks(event, deps)
 
     @router.subscriber(

@@ -16,10 +16,12 @@ from fastapi.staticfiles import StaticFiles
 from deploy.frontend import asset_paths
 from services.console import alerts_page, cases, head, meetings, sign_in, tasks
 from services.console.backends import Backends
+from services.console.metrics import ConsoleMetrics, RequestMetrics
 from services.console.oidc import OidcClient
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.web import TEMPLATES, Console, install_error_pages, render
+from shared.app import add_metrics_route
 from shared.http_guards import LocalClientsOnly, RefuseNulCharacters, SecurityHeaders
 from shared.logging import configure_logging, route_library_loggers
 from shared.staff_auth import StaffAuth
@@ -55,9 +57,10 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         },
         settings.service_timeout_seconds,
     )
+    sessions = SessionStore(settings.idle_minutes * 60, settings.session_hours * 3600)
     console = Console(
         settings,
-        SessionStore(settings.idle_minutes * 60, settings.session_hours * 3600),
+        sessions,
         OidcClient(
             issuer,
             settings.client_id,
@@ -102,6 +105,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     async def signed_out(request: Request) -> Response:
         return render(request, "signed_out.html")
 
+    metrics = ConsoleMetrics(settings.metrics_enabled, lambda: len(sessions))
+    add_metrics_route(app, metrics, settings.metrics_token, settings.environment)
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -110,6 +116,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     async def readyz() -> dict[str, str]:
         return {"status": "ready"}
 
+    if metrics.enabled:
+        app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(SecurityHeaders, page_policy=page_policy(issuer))
     app.add_middleware(RefuseNulCharacters)
     if settings.environment.is_local:

@@ -61,6 +61,12 @@ class ConsoleSettings(BaseSettings):
         default="auto", validation_alias=AliasChoices("LOG_FORMAT")
     )
     staff_oidc: StaffOidcSettings = Field(default_factory=StaffOidcSettings)
+    # Prometheus metrics, as on every service (shared/app.py add_metrics_route): open on loopback
+    # in dev and test, elsewhere only with the bearer token, and absent when no token is set.
+    metrics_enabled: bool = Field(default=True, validation_alias=AliasChoices("METRICS_ENABLED"))
+    metrics_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("METRICS_TOKEN")
+    )
 
     @field_validator("environment", mode="before")
     @classmethod
@@ -83,6 +89,8 @@ class ConsoleSettings(BaseSettings):
             if not is_loopback_host(urlsplit(self.public_url).hostname):
                 problems.append(f"CONSOLE_PUBLIC_URL: {self.environment} serves this machine only")
             return problems
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 32:
+            problems.append("METRICS_TOKEN: a metrics token must be at least 32 characters")
         if reason := self.staff_oidc.refusal_when_deployed():
             problems.append(reason)
         if reason := public_url_problem(self.public_url):

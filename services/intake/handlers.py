@@ -4,7 +4,7 @@ the case, and queue the referral event (outbox) in the same transaction."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -22,6 +22,7 @@ from services.intake.domain import (
     new_case_reference,
     operation_group,
 )
+from services.intake.metrics import IntakeMetrics
 from shared.clock import Clock
 from shared.db import insert_ignoring_duplicates
 from shared.events import ChildReferralOpenedV1, Pathway, ReferralOpenedV1, ReferralUpdatedV1
@@ -53,6 +54,7 @@ class IntakeDeps:
     policy: UrgencyPolicy
     referrals_topic: str
     on_commit: Callable[[], None]  # wakes the outbox relay
+    metrics: IntakeMetrics = field(default_factory=IntakeMetrics.unregistered)
 
 
 async def receive_contact(
@@ -67,6 +69,7 @@ async def receive_contact(
             continue
         if received.outcome is not Outcome.REPLAYED:
             deps.on_commit()
+        deps.metrics.received(received.outcome)  # committed (or a replay, which commits nothing)
         log.info(
             "contact_received", case_reference=received.case_reference, outcome=received.outcome
         )

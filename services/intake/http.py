@@ -103,6 +103,12 @@ def build_http_app(
     )
     async def post_contact(request: Request) -> Any:
         """Accept a police contact. 202 for a new or changed contact, 200 for an exact replay."""
+        response = await accept_contact(request)
+        if 400 <= response.status_code < 500:  # turned away: counted as refused (the metrics)
+            deps.metrics.refused()
+        return response
+
+    async def accept_contact(request: Request) -> JSONResponse:
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
             return _problem(415, "Content-Type must be application/json")

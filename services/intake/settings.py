@@ -39,6 +39,11 @@ class IntakeSettings(ServiceSettings):
     purge_interval_seconds: float = Field(default=3600.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     child_is_immediate: bool = True
+    # The dead-man's switch (services/intake/heartbeat.py): how often a synthetic heartbeat takes
+    # a contact's path to the notifier. 0 turns it off, in dev and test only.
+    heartbeat_seconds: float = Field(
+        default=60.0, ge=0, le=3600, description="Seconds between heartbeats; 0 = off (dev/test)."
+    )
 
     @property
     def signatures_required(self) -> bool:
@@ -58,6 +63,12 @@ class IntakeSettings(ServiceSettings):
             problems.append("INTAKE_POLICE_KEYS: at least one police key is needed")
         if self.environment is not Environment.DEV and not self.signatures_required:
             problems.append("unsigned police requests may be accepted in dev only")
+        if 0 < self.heartbeat_seconds < 1:
+            problems.append("INTAKE_HEARTBEAT_SECONDS: at least 1 second, or 0 for none")
+        if self.heartbeat_seconds == 0 and not self.environment.is_local:
+            problems.append(
+                "INTAKE_HEARTBEAT_SECONDS=0 turns the dead-man's switch off: dev and test only"
+            )
         return problems
 
     def police_key_bytes(self) -> dict[str, bytes]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from services.meeting_scheduler.adapters.tables import (
 )
 from services.meeting_scheduler.agenda import AgendaItem, OtherBusiness
 from services.meeting_scheduler.calendar import MeetingCalendar, place_item
+from services.meeting_scheduler.metrics import SchedulerMetrics
 from shared.clock import Clock
 from shared.db import claim_event, insert_ignoring_duplicates
 from shared.events import (
@@ -48,6 +49,7 @@ class SchedulerDeps:
     clock: Clock
     agenda_topic: str
     on_commit: Callable[[], None]
+    metrics: SchedulerMetrics = field(default_factory=SchedulerMetrics.unregistered)
 
 
 async def add_to_agenda(referral: ReferralOpenedV1, deps: SchedulerDeps) -> bool:
@@ -97,6 +99,7 @@ async def add_to_agenda(referral: ReferralOpenedV1, deps: SchedulerDeps) -> bool
                 ),
             )
     if added:
+        deps.metrics.added(series.id)  # committed; a redelivered referral claimed nothing
         deps.on_commit()
         log.info("agenda_item_added", case_reference=referral.case_reference,
                  meeting_starts_at=placement.starts_at.isoformat(), late=placement.late)  # fmt: skip

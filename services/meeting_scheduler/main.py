@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from services.meeting_scheduler.adapters.tables import outbox
+from services.meeting_scheduler.adapters.tables import outbox, processed_events
 from services.meeting_scheduler.calendar import load_calendar
 from services.meeting_scheduler.handlers import SchedulerDeps
 from services.meeting_scheduler.http import build_http_app
+from services.meeting_scheduler.metrics import SchedulerMetrics
 from services.meeting_scheduler.nasn import erase_old_operations
 from services.meeting_scheduler.publishing import Publisher
 from services.meeting_scheduler.router import build_router
@@ -20,6 +21,7 @@ from shared.app import ServiceApp, build_infrastructure, build_service_app, docu
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
 from shared.events import AgendaEvent
+from shared.housekeeping import Housekeeping
 from shared.outbox import prune_published
 from shared.staff_auth import Staff, StaffAuth, StaffRole
 from shared.topics import AGENDA, REFERRALS, TASKS
@@ -39,6 +41,7 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
         clock=infra.clock,
         agenda_topic=settings.topic(AGENDA.name),
         on_commit=infra.relay.wake,
+        metrics=SchedulerMetrics.register(infra.metrics, [item.id for item in calendar.series]),
     )
     document_publications(infra.broker, settings, [(AGENDA, AgendaEvent)])
     infra.broker.include_router(
@@ -67,4 +70,5 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
             await prune_published(connection, outbox, infra.clock.now() - retention)
 
     hourly = WakeableLoop("housekeeping", housekeeping, HOUSEKEEPING_SECONDS)
-    return build_service_app(infra, http_app, MIGRATIONS, background=[publishing, hourly])
+    pruning = Housekeeping.for_service(infra, outbox, processed_events)
+    return build_service_app(infra, http_app, MIGRATIONS, background=[publishing, hourly, pruning])

@@ -13,8 +13,9 @@ from services.meeting_scheduler.nasn import record_figures, record_referral
 from shared.events import (
     CaseworkFiguresV1,
     ChildReferralOpenedV1,
-    ReferralEvent,
+    HeartbeatV1,
     ReferralOpenedV1,
+    ReferralTopicEvent,
     TaskClosedV1,
     TaskEvent,
     TaskOpenedV1,
@@ -31,9 +32,13 @@ def build_router(deps: SchedulerDeps, referrals_topic: str, tasks_topic: str) ->
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
-    async def on_referral(event: ReferralEvent) -> None:
+    async def on_referral(event: ReferralTopicEvent) -> None:
         """Adds each new adult referral to the next case-panel meeting, and counts every referral
         (without identifiers) for the NASN's summary."""
+        if isinstance(event, HeartbeatV1):
+            # The dead-man's switch passes through (services/intake/heartbeat.py): no case, so no
+            # agenda item and no count; committed like any handled record, never dead-lettered.
+            return
         if isinstance(event, ReferralOpenedV1 | ChildReferralOpenedV1):
             await record_referral(event, deps.engine)
         if isinstance(event, ReferralOpenedV1):

@@ -128,6 +128,8 @@ async def acknowledge(
                 alert_id=alert_id, case_references=references, person_id=person_id, via=via,
             ),
         )  # fmt: skip
+    # Committed, and this call won: a repeated acknowledgement (`already`) is not counted again.
+    deps.metrics.acknowledged(via, str(alert.urgency), alert.raised_at, now)
     deps.wake_outbox()
     log.info("alert_acknowledged", alert_id=alert_id, person_id=person_id, via=via)
     return AckResult(alert_id, alert.kind, references, person_id, now, already=False)

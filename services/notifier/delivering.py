@@ -9,9 +9,10 @@ import asyncio
 import functools
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifier.adapters.tables import (
@@ -29,6 +30,7 @@ from shared.events import AlertDeliveredV1, AlertDeliveryFailedV1
 from shared.logging import get_logger
 from shared.outbox import enqueue, prune_published
 from shared.rota import ChannelKind
+from shared.tracing import capture_context
 
 log = get_logger(__name__)
 
@@ -131,22 +133,34 @@ async def _deliver_one(deps: NotifierDeps, notification_id: str) -> int:
     url = person.channels.get(ChannelKind(row.channel)) if person else None
     started = time.monotonic()
     accepted = False
-    if url is not None:
-        try:
-            accepted = await deps.sender.send(
-                url,
-                row.title or "",
-                row.body or "",
-                tuple(Attachment(f.filename, f.content_type, f.content) for f in files),
-            )
-        except Exception as error:  # noqa: BLE001 - any provider failure is retried
-            log.warning(
-                "send_raised", notification_id=notification_id, error_type=type(error).__name__
-            )
-    latency_ms = round((time.monotonic() - started) * 1000)
+    # A span in the alert's trace (so the contact's trace reaches the SMS): the channel kind and
+    # attempt only, never the person, the address or the message.
+    with deps.tracing.span(
+        f"notify {row.channel}",
+        row.trace_context,
+        {"safeguarding.channel": str(row.channel), "safeguarding.attempt": row.attempts + 1},
+        kind=SpanKind.CLIENT,
+    ) as span:
+        if url is not None:
+            try:
+                accepted = await deps.sender.send(
+                    url,
+                    row.title or "",
+                    row.body or "",
+                    tuple(Attachment(f.filename, f.content_type, f.content) for f in files),
+                )
+            except Exception as error:  # noqa: BLE001 - any provider failure is retried
+                log.warning(
+                    "send_raised", notification_id=notification_id, error_type=type(error).__name__
+                )
+        span.set_attribute("safeguarding.delivered", accepted)
+        sent = capture_context()
+    seconds = time.monotonic() - started
+    latency_ms = round(seconds * 1000)
     attempts = row.attempts + 1
     finished = deps.clock.now()
     references = tuple(filter(None, [alert.case_reference]))
+    after: AfterFailure | None = None
     async with deps.engine.begin() as connection:
         await connection.execute(
             delivery_attempts.insert().values(
@@ -171,15 +185,25 @@ async def _deliver_one(deps: NotifierDeps, notification_id: str) -> int:
                     alert_id=alert.alert_id, case_references=references, person_id=row.person_id,
                     channel=row.channel, attempts=attempts, latency_ms=latency_ms,
                 ),
+                trace_context=sent,
             )  # fmt: skip
         else:
-            await _after_failure(connection, deps, row, alert, attempts, finished)
+            after = await _after_failure(connection, deps, row, alert, attempts, finished)
+    # Counted once the attempt is recorded: a send whose record rolled back is sent again.
+    deps.metrics.attempted(row.channel, accepted, seconds)
+    if after == "retry":
+        deps.metrics.retried(row.channel)
+    elif after == "fallback":
+        deps.metrics.fell_back(row.channel)
     deps.wake_outbox()
     log.info(
         "notification_attempted", notification_id=notification_id, alert_id=row.alert_id,
         channel=row.channel, attempt=attempts, delivered=accepted, latency_ms=latency_ms,
     )  # fmt: skip
     return int(accepted)
+
+
+AfterFailure = Literal["retry", "fallback", "cancelled"]
 
 
 async def _after_failure(
@@ -189,7 +213,7 @@ async def _after_failure(
     alert: sa.Row[Any],
     attempts: int,
     now: datetime,
-) -> None:
+) -> AfterFailure:
     """Retry with backoff; after max attempts, hand over to the person's next channel kind if
     there is one. The last channel left keeps retrying (capped backoff): an alert is never dropped
     while it is open, and escalation runs alongside on its own schedule."""
@@ -206,7 +230,7 @@ async def _after_failure(
             .where(notifications.c.notification_id == row.notification_id)
             .values(attempts=attempts)
         )
-        return
+        return "cancelled"
     person = next((p for p in deps.rota.people if p.id == row.person_id), None)
     fallback = None
     if attempts >= deps.policy.max_attempts_per_channel and person is not None:
@@ -233,7 +257,7 @@ async def _after_failure(
                 next_attempt_at=now + timedelta(seconds=retry_delay_seconds(attempts)),
             )
         )
-        return
+        return "retry"
     await connection.execute(
         notifications.update()
         .where(notifications.c.notification_id == row.notification_id)
@@ -251,6 +275,7 @@ async def _after_failure(
             alert_id=str(row.alert_id), person_id=str(row.person_id), channel=str(row.channel),
             attempts=attempts, fallback_channel=fallback.value,
         ),
+        trace_context=row.trace_context,
     )  # fmt: skip
     log.warning(
         "channel_failed_falling_back",
@@ -258,6 +283,7 @@ async def _after_failure(
         channel=row.channel,
         fallback=fallback.value,
     )
+    return "fallback"
 
 
 async def erase_old_messages(deps: NotifierDeps) -> int:

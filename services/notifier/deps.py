@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.ack_limits import AckLimiter
+from services.notifier.metrics import NotifierMetrics
 from services.notifier.policy import AlertingPolicy
 from services.notifier.ports import Sender
 from services.notifier.rota_book import RotaBook
 from shared.clock import Clock
 from shared.rota import Rota
+from shared.tracing import Tracing
 
 PRODUCER = "notifier"
 
@@ -33,6 +35,8 @@ class NotifierDeps:
     wake_outbox: Callable[[], None]
     ack_code_ttl: timedelta  # how long a code in a message can acknowledge its alert
     ack_limiter: AckLimiter
+    metrics: NotifierMetrics = field(default_factory=NotifierMetrics.unregistered)
+    tracing: Tracing = field(default_factory=lambda: Tracing("notifier", None))  # off by default
 
     @property
     def rota(self) -> Rota:

@@ -41,7 +41,10 @@ async def fire_due_steps(deps: NotifierDeps) -> int:
     fired = 0
     for alert_id, step in due:
         async with deps.engine.begin() as connection:
-            fired += await _fire(connection, deps, alert_id, step)
+            done = await _fire(connection, deps, alert_id, step)
+        if done:  # committed: this step fired here, and only here
+            deps.metrics.step_fired(step)
+        fired += done
     if fired:
         deps.wake_scheduler()
         deps.wake_outbox()
@@ -88,6 +91,7 @@ async def _fire(connection: AsyncConnection, deps: NotifierDeps, alert_id: str, 
                 targets=targets,
                 person_ids=tuple(person.id for person in people),
             ),
+            trace_context=alert.trace_context,  # fired by a timer: no current span to take
         )
         log.warning("alert_escalated", alert_id=alert_id, step=step, targets=",".join(targets))
     return 1
@@ -176,4 +180,5 @@ def notification_values(
         "title": message.title,
         "body": message.body,
         "created_at": now,
+        "trace_context": alert.trace_context,  # each send is a span in the alert's trace
     }

@@ -11,9 +11,12 @@ from pathlib import Path
 
 from services.notifier.ack_limits import AckLimiter, AckLimits
 from services.notifier.adapters.apprise_sender import AppriseSender
-from services.notifier.adapters.tables import outbox
+from services.notifier.adapters.tables import outbox, processed_events
 from services.notifier.deps import NotifierDeps
+from services.notifier.heartbeat import HeartbeatMetrics, HeartbeatMonitor, HeartbeatTargets
+from services.notifier.heartbeat_api import add_heartbeat_route
 from services.notifier.http import build_http_app
+from services.notifier.metrics import NotifierMetrics
 from services.notifier.policy import load_policy
 from services.notifier.ports import Sender
 from services.notifier.rota_book import RotaBook
@@ -24,6 +27,7 @@ from shared.app import ServiceApp, build_infrastructure, build_service_app, docu
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
 from shared.events import AlertEvent
+from shared.housekeeping import Housekeeping
 from shared.keys import derive_key
 from shared.rota import RotaError, load_rota, safety_problems
 from shared.settings import Environment
@@ -70,7 +74,10 @@ def create_app(
                 global_failures=settings.ack_failures_global,
             ),
         ),
+        metrics=NotifierMetrics.register(infra.metrics),
+        tracing=infra.tracing,
     )
+    infra.metrics.add_sampler("notifier", deps.metrics.sampler(infra.engine, infra.clock.now))
     ticker = NotifierClock(deps)
 
     async def tick() -> None:
@@ -80,20 +87,46 @@ def create_app(
         await ticker.tick()
 
     document_publications(infra.broker, settings, [(ALERTS, AlertEvent)])
+    heartbeats = HeartbeatMonitor(
+        deps.sender, infra.clock, deps.policy, _heartbeat_targets(settings),
+        HeartbeatMetrics.register(infra.metrics),
+    )  # fmt: skip
     infra.broker.include_router(
         build_router(
             deps,
             settings.topic(REFERRALS.name),
             settings.topic(TASKS.name),
             settings.topic(AGENDA.name),
+            on_heartbeat=heartbeats.received,
         )
     )
+    http_app = build_http_app(deps, _staff_auth(settings, deps))
+    add_heartbeat_route(http_app, heartbeats)
     # Stopped in reverse: sends under way finish first, then the clock stops.
     return build_service_app(
         infra,
-        build_http_app(deps, _staff_auth(settings, deps)),
+        http_app,
         MIGRATIONS,
-        background=[scheduler, DrainSends(ticker.dispatcher)],
+        background=[
+            heartbeats,
+            Housekeeping.for_service(infra, outbox, processed_events),
+            scheduler,
+            DrainSends(ticker.dispatcher),
+        ],
+    )
+
+
+def _heartbeat_targets(settings: NotifierSettings) -> HeartbeatTargets:
+    return HeartbeatTargets(
+        heartbeat_urls=tuple(url.get_secret_value() for url in settings.heartbeat_urls),
+        operator_urls=tuple(url.get_secret_value() for url in settings.operator_urls),
+        ping_url=settings.heartbeat_ping_url.get_secret_value()
+        if settings.heartbeat_ping_url
+        else None,
+        stale_after=timedelta(seconds=settings.heartbeat_stale_seconds)
+        if settings.heartbeat_stale_seconds
+        else None,
+        timeout_seconds=settings.heartbeat_timeout_seconds,
     )
 
 

@@ -25,7 +25,11 @@ ALLOWED_FIELDS = frozenset(
      "kind", "count", "case_references", "detail"}
 )  # fmt: skip
 SMS_LIMIT = 306  # two concatenated GSM-7 segments
-TemplateKind = Literal["referral", "child_referral", "grouped", "reminder", "agenda", "rota_gap"]
+# heartbeat, pipeline_quiet, pipeline_cleared: the dead-man's switch (services/notifier/heartbeat.py)
+TemplateKind = Literal[
+    "referral", "child_referral", "grouped", "reminder", "agenda", "rota_gap",
+    "heartbeat", "pipeline_quiet", "pipeline_cleared",
+]  # fmt: skip
 TEMPLATE_KINDS: tuple[str, ...] = get_args(TemplateKind)
 
 
@@ -112,10 +116,7 @@ class AlertingPolicy(_Frozen):
     channels: dict[Urgency, tuple[ChannelKind, ...]]
     routine_hours: tuple[time, time] = (time(9), time(17))
     escalation: dict[Urgency, Escalation]
-    templates: dict[
-        Literal["referral", "child_referral", "grouped", "reminder", "agenda", "rota_gap"],
-        Templates,
-    ]
+    templates: dict[TemplateKind, Templates]
     bursts: Bursts = Bursts()
     max_attempts_per_channel: Annotated[int, Field(ge=1, le=20)] = 4
     ack_link_hours: Annotated[float, Field(gt=0)] = 72

@@ -33,6 +33,7 @@ from shared.events import (
 )
 from shared.logging import get_logger
 from shared.outbox import enqueue
+from shared.tracing import capture_context
 
 log = get_logger(__name__)
 
@@ -64,6 +65,8 @@ async def raise_for_referral(
             operation_group=event.operation_group,
             first_targets=first_targets,
         )
+    if raised:  # counted once committed; a redelivered event claimed nothing and raised nothing
+        deps.metrics.raised(event.urgency.value)
     deps.wake_scheduler()
     return "raised" if raised else "duplicate"
 
@@ -137,6 +140,7 @@ async def flush_bursts(deps: NotifierDeps) -> int:
     """Turn every batch whose time has come into one grouped alert."""
     now = deps.clock.now()
     sent = 0
+    raised: list[str] = []  # urgencies, counted once the transaction has committed
     async with deps.engine.begin() as connection:
         due = (
             await connection.execute(
@@ -160,7 +164,7 @@ async def flush_bursts(deps: NotifierDeps) -> int:
             if closed.rowcount != 1:
                 continue
             references = tuple(batch.case_references.split(","))
-            await raise_alert(
+            alert_id = await raise_alert(
                 connection,
                 deps,
                 kind="grouped",
@@ -178,7 +182,11 @@ async def flush_bursts(deps: NotifierDeps) -> int:
                 case_references=references,
                 operation_group=batch.operation_group,
             )
+            if alert_id:
+                raised.append(batch.urgency)
             sent += 1
+    for urgency in raised:
+        deps.metrics.raised(urgency)
     if sent:
         deps.wake_scheduler()
     return sent
@@ -195,7 +203,7 @@ async def raise_for_overdue_task(event: TaskOverdueV1, deps: NotifierDeps) -> No
     async with deps.engine.begin() as connection:
         if not await claim_event(connection, processed_events, str(event.event_id), now):
             return
-        await raise_alert(
+        alert_id = await raise_alert(
             connection,
             deps,
             kind="reminder",
@@ -209,6 +217,8 @@ async def raise_for_overdue_task(event: TaskOverdueV1, deps: NotifierDeps) -> No
             case_references=(event.case_reference,),
             single_step=(target,),
         )
+    if alert_id:
+        deps.metrics.raised(Urgency.PRIORITY.value)
     deps.wake_scheduler()
 
 
@@ -237,6 +247,7 @@ async def raise_for_agenda(event: AgendaPublishedV1, deps: NotifierDeps) -> None
             ),
         )  # fmt: skip
     if alert_id:
+        deps.metrics.raised(Urgency.ROUTINE.value)
         deps.wake_scheduler()
 
 
@@ -277,6 +288,8 @@ async def raise_alert(
             fields=json.dumps(fields, sort_keys=True),
             correlation_id=correlation_id,
             raised_at=now,
+            # The referral consumer's span: the steps, fired later by a timer, send inside it.
+            trace_context=capture_context(),
         )
     )
     if not inserted.rowcount:

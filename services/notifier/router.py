@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
@@ -10,14 +12,21 @@ from services.notifier.raising import raise_for_agenda, raise_for_overdue_task, 
 from shared.events import (
     AgendaEvent,
     AgendaPublishedV1,
-    ReferralEvent,
+    HeartbeatV1,
+    ReferralTopicEvent,
     ReferralUpdatedV1,
     TaskEvent,
     TaskOverdueV1,
 )
 
 
-def build_router(deps: NotifierDeps, referrals: str, tasks: str, agenda: str) -> KafkaRouter:
+def build_router(
+    deps: NotifierDeps,
+    referrals: str,
+    tasks: str,
+    agenda: str,
+    on_heartbeat: Callable[[HeartbeatV1], None],
+) -> KafkaRouter:
     router = KafkaRouter()
 
     # One consumer group per subscription: members of one group subscribed to different topics
@@ -28,10 +37,13 @@ def build_router(deps: NotifierDeps, referrals: str, tasks: str, agenda: str) ->
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
-    async def on_referral(event: ReferralEvent) -> None:
+    async def on_referral(event: ReferralTopicEvent) -> None:
         """Alerts the on-duty advisor for a new referral (grouped with its operation's during a
-        raid); for a child's, also children's safeguarding and the coordinator, at once."""
-        if not isinstance(event, ReferralUpdatedV1):
+        raid); for a child's, also children's safeguarding and the coordinator, at once. A
+        heartbeat (the dead-man's switch) is one attempt at the gateway, never an alert."""
+        if isinstance(event, HeartbeatV1):
+            on_heartbeat(event)
+        elif not isinstance(event, ReferralUpdatedV1):
             await raise_for_referral(event, deps)
 
     @router.subscriber(

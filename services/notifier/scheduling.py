@@ -71,7 +71,7 @@ async def warn_rota_gaps(deps: NotifierDeps) -> int:
             if not new.rowcount:
                 continue
             detail = f"from {start.astimezone(LONDON):%H:%M %a %d %b} to {end.astimezone(LONDON):%H:%M %a %d %b}"
-            await raise_alert(
+            alert_id = await raise_alert(
                 connection,
                 deps,
                 kind="rota_gap",
@@ -83,7 +83,9 @@ async def warn_rota_gaps(deps: NotifierDeps) -> int:
                 case_references=(),
                 single_step=(Target.HEAD_OF_SERVICE.value,),
             )
-            warned += 1
+        if alert_id:  # counted after the commit above
+            deps.metrics.raised(Urgency.PRIORITY.value)
+        warned += 1
     if warned:
         deps.wake_scheduler()
     return warned

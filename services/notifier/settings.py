@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.safety import DEV_ACK_SECRET, decode_key, public_url_problem
+from shared.safety import DEV_ACK_SECRET, channel_problem, decode_key, public_url_problem
 from shared.settings import ServiceSettings
 
 __all__ = ["DEV_ACK_SECRET", "NotifierSettings"]
@@ -51,6 +51,38 @@ class NotifierSettings(ServiceSettings):
         description="Static bearer tokens by rota person id (JSON), dev and test only; in dev, "
         "empty means 'dev-<person id>'. Elsewhere staff sign in with OpenID (STAFF_OIDC_*).",
     )
+    # The dead-man's switch (services/notifier/heartbeat.py). Apprise URLs may hold credentials.
+    heartbeat_urls: list[SecretStr] = Field(
+        default_factory=list,
+        description="Apprise URL(s) of the SMS/voice gateway's heartbeat or test endpoint: each "
+        "heartbeat is one delivery attempt there, so a gateway refusing messages stops them. "
+        "Empty (dev and test only): a heartbeat ends at the notifier.",
+    )
+    heartbeat_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Bound on one heartbeat delivery attempt."
+    )
+    heartbeat_ping_url: SecretStr | None = Field(
+        default=None,
+        description="Optional push monitor outside the system (Healthchecks.io, Uptime Kuma "
+        "push): GET after each heartbeat that went end to end.",
+    )
+    heartbeat_stale_seconds: float = Field(
+        default=180.0,
+        ge=0,
+        le=86_400,
+        description="Page the operator when no heartbeat has gone end to end for this long "
+        "(at least 3 heartbeat intervals); 0 = watchdog off, dev and test only.",
+    )
+    operator_urls: list[SecretStr] = Field(
+        default_factory=list,
+        description="Apprise URL(s) of the on-call operator, independent of the people's channels "
+        "(another mail server, another SMS account): the watchdog pages here.",
+    )
+
+    @field_validator("heartbeat_ping_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value  # the compose file's `${…:-}` means "none"
 
     def problems(self) -> list[str]:
         problems = super().problems()
@@ -58,6 +90,40 @@ class NotifierSettings(ServiceSettings):
             problems.append(problem)
         if not self.environment.is_local and (problem := public_url_problem(self.public_url)):
             problems.append(f"NOTIFIER_PUBLIC_URL {problem}")
+        if not self.environment.is_local:
+            problems += self._heartbeat_problems()
+        return problems
+
+    def _heartbeat_problems(self) -> list[str]:
+        """Outside dev and test the dead-man's switch is on and can reach someone."""
+        problems = []
+        if not self.heartbeat_stale_seconds:
+            problems.append(
+                "NOTIFIER_HEARTBEAT_STALE_SECONDS=0 turns the watchdog off: dev and test only"
+            )
+        if not self.operator_urls:
+            problems.append(
+                "NOTIFIER_OPERATOR_URLS: the watchdog needs an operator channel (apprise URLs, "
+                "independent of the people's channels)"
+            )
+        if not self.heartbeat_urls:
+            problems.append(
+                "NOTIFIER_HEARTBEAT_URLS: a heartbeat must reach the SMS gateway (its heartbeat "
+                "or test endpoint) to prove deliveries work"
+            )
+        for name, urls in (
+            ("NOTIFIER_OPERATOR_URLS", self.operator_urls),
+            ("NOTIFIER_HEARTBEAT_URLS", self.heartbeat_urls),
+        ):
+            problems += [
+                f"{name}[{index}]: {reason}"  # the rule, never the URL: it holds credentials
+                for index, url in enumerate(urls)
+                if (reason := channel_problem(url.get_secret_value()))
+            ]
+        if self.heartbeat_ping_url and (
+            reason := public_url_problem(self.heartbeat_ping_url.get_secret_value())
+        ):
+            problems.append(f"NOTIFIER_HEARTBEAT_PING_URL {reason}")
         return problems
 
     def ack_key(self) -> bytes:

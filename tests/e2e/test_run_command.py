@@ -224,7 +224,15 @@ async def test_new_user_journey(
         await _everything_consumed(kafka_bootstrap, system.prefix)
         referrals = await read_all(kafka_bootstrap, [REFERRALS.full_name(system.prefix)])
         events = [json.loads(record.value) for record in referrals]
+        # The dead-man's switch shares the topic: intake's heartbeat (one at start, then every
+        # minute) takes a referral's path, and the notifier says it went end to end.
+        heartbeats = [e for e in events if e["event_type"] == "heartbeat.v1"]
+        assert heartbeats, "the run command emits heartbeats"
+        events = [e for e in events if e["event_type"] != "heartbeat.v1"]
         assert sorted(e["case_reference"] for e in events) == sorted([reference, after])
+        pulse = await client.get(f"{system.url(2)}/heartbeat")
+        assert pulse.status_code == 200, pulse.text
+        assert pulse.json()["status"] == "ok"
         alerted = [mail.name for mail in _mails(system) if reference in mail.read_text()]
         assert len(alerted) == 1, f"posting it again must not alert again: {alerted}"
         assert (

@@ -521,9 +521,10 @@ async def test_canaries_leak_nowhere(
                     acknowledger_has_tasks, bool, within=20, what="tasks given to the acknowledger"
                 )
 
-                # Every status endpoint (there is no metrics endpoint in any service).
+                # Every status endpoint, and every service's metrics (open on loopback in test):
+                # no label may carry a case, a person or anything the police sent.
                 for name in SERVICES:
-                    for endpoint in ("/healthz", "/readyz"):
+                    for endpoint in ("/healthz", "/readyz", "/metrics"):
                         url = f"{live[name].url}{endpoint}"
                         responses.append((f"{name} {endpoint}", await get_ok(client, url)))
                 alert_ids = [

@@ -75,6 +75,7 @@ def service_env(
             "INTAKE_VAULT_KEY": system.TEST_VAULT_KEY,
             "INTAKE_VAULT_KEY_ID": "test-1",
             "INTAKE_POLICE_KEYS": _secret_map({system.TEST_POLICE_KEY_ID: system.TEST_POLICE_KEY}),
+            "INTAKE_HEARTBEAT_SECONDS": "0",  # as in tests/support/system.py: counts stay exact
         }
     elif name == "notifier":
         env |= {

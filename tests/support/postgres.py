@@ -34,6 +34,11 @@ def _bin_dir() -> Path:
     )
 
 
+def client_tool(name: str) -> Path:
+    """A PostgreSQL client program (pg_dump, pg_restore) of the same version as the cluster."""
+    return _bin_dir() / name
+
+
 @dataclass
 class Cluster:
     admin_url: str

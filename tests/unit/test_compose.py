@@ -123,6 +123,8 @@ def fit_values() -> dict[str, str]:
         "INTAKE_POLICE_KEYS": json.dumps({"police-1": base64.b64encode(bytes(range(1, 33))).decode()}),
         "NOTIFIER_ACK_SECRET": base64.b64encode(bytes(range(2, 34))).decode(),
         "NOTIFIER_PUBLIC_URL": "https://alerts.example.org",
+        "NOTIFIER_HEARTBEAT_URLS": json.dumps(["jsons://sms.example.org/heartbeat"]),
+        "NOTIFIER_OPERATOR_URLS": json.dumps(["mailtos://ops:pw@smtp.ops.example.net?to=oncall@example.net"]),
     }  # fmt: skip
     for prefix, service in zip(PREFIXES, SERVICE_NAMES, strict=True):
         values[f"{prefix}_KAFKA_PASSWORD"] = f"scram-password-of-{service}"

@@ -49,7 +49,10 @@ CASE = "MS-2026-7KQ2M4"
 ACK = {"ack_link": "https://alerts.example/ack/TOKEN", "ack_code": "ABCD2345"}
 DAYTIME = datetime(2026, 6, 15, 11, 0, tzinfo=UTC)  # Monday 12:00 BST: advisor-day
 NIGHT = datetime(2026, 6, 15, 22, 0, tzinfo=UTC)  # Monday 23:00 BST: advisor-night
-TemplateKind = Literal["referral", "child_referral", "grouped", "reminder", "agenda", "rota_gap"]
+TemplateKind = Literal[
+    "referral", "child_referral", "grouped", "reminder", "agenda", "rota_gap",
+    "heartbeat", "pipeline_quiet", "pipeline_cleared",
+]  # fmt: skip
 TEMPLATE_KINDS: tuple[TemplateKind, ...] = get_args(TemplateKind)
 SMS, VOICE, EMAIL, CHAT = ChannelKind.SMS, ChannelKind.VOICE, ChannelKind.EMAIL, ChannelKind.CHAT
 

@@ -32,7 +32,10 @@ from shared.rota import ChannelKind, RotaError
 from tests.unit.builders import ROOT
 
 ALERTING_FILE = ROOT / "deploy" / "config" / "alerting.yaml"
-TEMPLATE_KINDS = ("referral", "child_referral", "grouped", "reminder", "agenda", "rota_gap")
+TEMPLATE_KINDS = (
+    "referral", "child_referral", "grouped", "reminder", "agenda", "rota_gap",
+    "heartbeat", "pipeline_quiet", "pipeline_cleared",  # the dead-man's switch
+)  # fmt: skip
 CANARY = "Zq9canaryQz"
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
 

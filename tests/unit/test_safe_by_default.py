@@ -178,7 +178,9 @@ def test_duty_periods_follow_shift_boundaries_and_mark_gaps() -> None:
 def test_notifier_refuses_http_links_outside_dev_and_test() -> None:
     common: dict[str, Any] = {"SAFEGUARDING_ENV": "production", "database_url": POSTGRES, "ack_secret": KEY,
               "KAFKA_SECURITY": "ssl", **event_settings("notifier"),
-              "staff_oidc": {"issuer": "https://login.example.org/realms/s"}}  # fmt: skip
+              "staff_oidc": {"issuer": "https://login.example.org/realms/s"},
+              "heartbeat_urls": ["jsons://sms.example.org/heartbeat"],
+              "operator_urls": ["mailtos://ops:pw@smtp.ops.example.net?to=oncall@example.net"]}  # fmt: skip
     with pytest.raises(ValidationError, match="NOTIFIER_PUBLIC_URL must be https"):
         NotifierSettings(**common, public_url="http://alerts.example.org")
     assert NotifierSettings(**common, public_url="https://alerts.example.org")
@@ -228,6 +230,8 @@ def fit_production(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "INTAKE_POLICE_KEYS": json.dumps({"police-1": other_key}),
         "NOTIFIER_DATABASE_URL": POSTGRES, "NOTIFIER_ACK_SECRET": other_key,
         "NOTIFIER_PUBLIC_URL": "https://alerts.example.org", "NOTIFIER_ROTA_FILE": str(rota_file),
+        "NOTIFIER_HEARTBEAT_URLS": json.dumps(["jsons://gateway.example.org/heartbeat"]),
+        "NOTIFIER_OPERATOR_URLS": json.dumps(["mailtos://ops:pw@smtp.ops.example.net?to=oncall@example.net"]),
         "CASEWORK_DATABASE_URL": POSTGRES, "CASEWORK_ROTA_FILE": str(rota_file),
         "MEETINGS_DATABASE_URL": POSTGRES,
     }.items():  # fmt: skip

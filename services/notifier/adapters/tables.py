@@ -27,6 +27,8 @@ alerts = sa.Table(
     sa.Column("raised_at", UtcDateTime, nullable=False),
     sa.Column("acknowledged_at", UtcDateTime, nullable=True),
     sa.Column("acknowledged_by", sa.String(64), nullable=True),
+    # W3C trace context of the span that raised it (shared/tracing.py): its notifications copy it.
+    sa.Column("trace_context", sa.Text, nullable=True),
     # One alert per subject: a redelivered event or a replayed contact raises nothing new.
     sa.UniqueConstraint("kind", "subject_key", name="uq_alerts_subject"),
 )
@@ -60,6 +62,8 @@ notifications = sa.Table(
     sa.Column("body", sa.Text, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("delivered_at", UtcDateTime, nullable=True),
+    # The alert's trace context: each send is a span in the trace of the contact (delivering.py).
+    sa.Column("trace_context", sa.Text, nullable=True),
     # Firing a step twice (a crash between firing and recording) cannot notify twice.
     sa.UniqueConstraint("alert_id", "step", "person_id", "channel", name="uq_notifications_step"),
     sa.UniqueConstraint("ack_code", name="uq_notifications_ack_code"),

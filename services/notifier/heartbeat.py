@@ -1,0 +1,188 @@
+"""The dead-man's switch, the notifier's half: each heartbeat from the referrals topic is one
+delivery attempt through the same Sender as an alert, to the gateway's heartbeat target (never a
+person; no alert or notification rows). The time of the last one that went end to end is kept,
+exported (gauge, `GET /heartbeat`, an optional push to a monitor outside the system), and watched:
+when it is older than the threshold the operator is paged once, through channels that do not
+depend on the people's, and once more when heartbeats go through again.
+
+The time is kept in memory. After a restart the watch counts from the start
+(services/notifier/dead_mans_switch.py): a restart neither pages at once nor hides a dead pipeline
+for longer than the threshold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from prometheus_client import Counter, Gauge
+
+from services.notifier.dead_mans_switch import PageState, Watch, due_page
+from services.notifier.domain import render_message
+from services.notifier.policy import AlertingPolicy, TemplateKind
+from services.notifier.ports import Sender
+from shared.background import WakeableLoop
+from shared.clock import LONDON, Clock
+from shared.events import HeartbeatV1
+from shared.logging import get_logger
+from shared.metrics import ServiceMetrics
+from shared.rota import ChannelKind
+
+log = get_logger(__name__)
+
+TEMPLATES: dict[PageState, TemplateKind] = {
+    PageState.STALE: "pipeline_quiet",
+    PageState.CLEARED: "pipeline_cleared",
+}
+MAX_COUNT = 9999  # the allow-listed {count} has at most four digits
+
+
+@dataclass(frozen=True)
+class HeartbeatTargets:
+    """Where heartbeats and pages go (apprise URLs, credentials inside: never logged)."""
+
+    heartbeat_urls: tuple[str, ...]  # empty (dev and test): a heartbeat ends at the notifier
+    operator_urls: tuple[str, ...]  # empty (dev and test): a page is only logged
+    ping_url: str | None
+    stale_after: timedelta | None  # None: the watchdog is off (dev and test)
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class HeartbeatMetrics:
+    last_success: Gauge
+    pages: Counter
+
+    @classmethod
+    def register(cls, metrics: ServiceMetrics) -> HeartbeatMetrics:
+        return cls(
+            metrics.gauge(
+                "safeguarding_heartbeat_last_success_timestamp_seconds",
+                "Unix time of the last heartbeat that went end to end (0 before the first)",
+            ),
+            metrics.counter(
+                "safeguarding_heartbeat_operator_pages_total",
+                "Pages sent to the operator by the dead-man's switch, by state (stale, cleared)",
+                ("state",),
+            ),
+        )
+
+
+class HeartbeatMonitor:
+    def __init__(
+        self,
+        sender: Sender,
+        clock: Clock,
+        policy: AlertingPolicy,
+        targets: HeartbeatTargets,
+        metrics: HeartbeatMetrics,
+    ) -> None:
+        self._sender, self._clock, self._policy = sender, clock, policy
+        self._targets, self._metrics = targets, metrics
+        self.watch = Watch(started_at=clock.now())
+        self._attempt: asyncio.Task[None] | None = None
+        stale = targets.stale_after.total_seconds() if targets.stale_after else 60.0
+        # A few checks per threshold: a page goes out at most this late after the threshold.
+        self._loop = WakeableLoop("heartbeat_watchdog", self.check, min(max(stale / 8, 0.2), 15.0))
+
+    # A heartbeat arrives ------------------------------------------------------------------------
+
+    def received(self, heartbeat: HeartbeatV1) -> None:
+        """Called by the subscriber: the attempt runs beside it, so a slow or hanging gateway never
+        holds up the referrals behind the heartbeat. One attempt at a time; a heartbeat that comes
+        while one is under way is dropped (the next one will tell)."""
+        if self._attempt is not None and not self._attempt.done():
+            return
+        self._attempt = asyncio.create_task(self.attempt(heartbeat), name="heartbeat_attempt")
+
+    async def attempt(self, heartbeat: HeartbeatV1) -> None:
+        title, body = self._render("heartbeat", 0, heartbeat.occurred_at)
+        results = [await self._send(url, title, body) for url in self._targets.heartbeat_urls]
+        if not all(results):
+            log.warning("heartbeat_not_delivered", sequence=heartbeat.sequence)
+            return
+        self.watch = self.watch.heartbeat(heartbeat.occurred_at, self._clock.now())
+        if self.watch.last_end_to_end is not None:
+            self._metrics.last_success.set(self.watch.last_end_to_end.timestamp())
+        self._loop.wake()  # a "cleared" page goes now, not at the next check
+        if self._targets.ping_url:
+            await self._ping(self._targets.ping_url)
+
+    async def _ping(self, url: str) -> None:
+        """Tell the monitor outside the system; its failure is logged, never raised (that monitor
+        pages on its own when our pings stop)."""
+        try:
+            async with httpx.AsyncClient(timeout=self._targets.timeout_seconds) as client:
+                response = await client.get(url)
+                response.raise_for_status()
+        except httpx.HTTPError as error:
+            log.warning("heartbeat_ping_failed", error_type=type(error).__name__)
+
+    # The watchdog -------------------------------------------------------------------------------
+
+    async def check(self) -> None:
+        if self._targets.stale_after is None:
+            return
+        page = due_page(self.watch, self._clock.now(), self._targets.stale_after)
+        if page is None:
+            return
+        minutes = min(round(page.quiet_for / timedelta(minutes=1)), MAX_COUNT)
+        at = page.quiet_since if page.state is PageState.STALE else page.at
+        title, body = self._render(TEMPLATES[page.state], minutes, at)
+        log.warning("heartbeat_operator_page", state=page.state.value, quiet_minutes=minutes)
+        if not self._targets.operator_urls:
+            self.watch = self.watch.paged(page)  # dev and test without an operator: logged only
+            return
+        results = [await self._send(url, title, body) for url in self._targets.operator_urls]
+        if not any(results):
+            # Due again at the next check: a page nobody received is no page.
+            log.error("heartbeat_operator_page_failed", state=page.state.value)
+            return
+        self.watch = self.watch.paged(page)
+        self._metrics.pages.labels(state=page.state.value).inc()
+
+    def status(self) -> tuple[bool, dict[str, object]]:
+        """(healthy, the body of GET /heartbeat): one timestamp, no personal data."""
+        now = self._clock.now()
+        last = self.watch.last_end_to_end
+        stale_after = self._targets.stale_after
+        stale = stale_after is not None and self.watch.stale(now, stale_after)
+        state = ("stale" if stale else "ok") if last is not None else "waiting"
+        return not stale, {
+            "status": state,
+            "last_end_to_end": last.isoformat() if last is not None else None,
+            "age_seconds": round(self.watch.age(now).total_seconds(), 3),
+            "stale_after_seconds": stale_after.total_seconds() if stale_after else 0,
+        }
+
+    # Background job ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._loop.start()
+
+    async def stop(self) -> None:
+        await self._loop.stop()
+        if self._attempt is not None:
+            self._attempt.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._attempt
+
+    # Helpers ------------------------------------------------------------------------------------
+
+    def _render(self, kind: TemplateKind, count: int, at: datetime) -> tuple[str, str]:
+        """From the allow-listed templates (deploy/config/alerting.yaml): the short form, which
+        fits an SMS, whatever the channel."""
+        fields = {"count": str(count), "time": at.astimezone(LONDON).strftime("%H:%M %d %b %Y")}
+        message = render_message(self._policy.templates[kind], fields, ChannelKind.SMS)
+        return message.title, message.body
+
+    async def _send(self, url: str, title: str, body: str) -> bool:
+        try:
+            async with asyncio.timeout(self._targets.timeout_seconds):
+                return await self._sender.send(url, title, body)
+        except Exception as error:  # noqa: BLE001 - a failed attempt is the signal, not a crash
+            log.warning("heartbeat_send_failed", error_type=type(error).__name__)
+            return False
