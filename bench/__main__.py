@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import time
 import traceback
@@ -12,7 +13,7 @@ from pathlib import Path
 from bench import goals, plot, report
 from bench.clock import ClockPair
 from bench.runner import Results, run_benchmarks
-from bench.scenarios import FULL, QUICK
+from bench.scenarios import FULL, QUICK, Load
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
@@ -37,6 +38,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--out", type=Path, default=DEFAULT_OUT, help="report folder (default: bench/results/)"
     )
     parser.add_argument(
+        "--steady-rate",
+        type=float,
+        default=None,
+        help="contacts a second of the steady scenario (default 10; the count keeps its length "
+        "in seconds): below the machine's limit, latency shows a cost instead of a queue",
+    )
+    parser.add_argument(
         "--observability",
         choices=("on", "off"),
         default="on",
@@ -52,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     # aiokafka and the services' libraries log connection chatter at INFO; keep the terminal for us.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     plan = QUICK if args.quick else FULL
+    if args.steady_rate is not None:
+        if args.steady_rate <= 0:
+            raise SystemExit("--steady-rate must be above 0")
+        seconds = plan.steady.count / plan.steady.rate
+        steady = Load(
+            args.steady_rate, round(args.steady_rate * seconds), plan.steady.drain_seconds
+        )
+        plan = dataclasses.replace(plan, steady=steady)
     clock = ClockPair()
     machine = report.machine_info()  # the load average before we add to it
     try:
@@ -70,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenario": args.scenario,
         "quick": args.quick,
         "observability": args.observability,
+        "steady_rate": plan.steady.rate,
         "plan": repr(plan),
     }
     stamp = time.strftime("%Y%m%dT%H%M%S")

@@ -144,6 +144,12 @@ async def _system(
                 load.count, load.rate, scenario, load.drain_seconds, operation=operation
             )
             run.extra["notifier_provider_call_ms"] = await rig.send_times()
+            cpu = run.extra.get("cpu_ms_per_contact", {})
+            print(
+                f"[system] {scenario}: CPU ms per contact: "
+                + ", ".join(f"{name} {ms:g}" for name, ms in sorted(cpu.items())),
+                flush=True,
+            )
             results.runs.setdefault(scenario, {})["system"] = run
             _check(scenario, run, results)
             if run.refused or run.incomplete:

@@ -6,6 +6,7 @@ on the ingress topic."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import psutil
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -144,6 +146,7 @@ class SystemRig:
             POLICE_CONTACTS.full_name(self.prefix),
             run_id=re.sub(r"[^A-Za-z0-9_-]", "-", f"{self.scenario}-{label}"),
         )
+        cpu_before = self.cpu_seconds()
         contacts = await generator.run(count, rate, operation=operation)
         self.contacts.extend(contacts)
         started = contacts[0].planned_at if contacts else time.monotonic()
@@ -151,10 +154,30 @@ class SystemRig:
         while True:
             run = await self.observe(contacts, label, rate, started)
             if not run.incomplete or time.monotonic() > deadline:
+                # CPU each service spent from the first send until the last effect (or the drain's
+                # end), per contact: what a contact costs, whatever the latency hides.
+                cpu_after = self.cpu_seconds()
+                run.extra["cpu_ms_per_contact"] = {
+                    name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, count), 2)
+                    for name in cpu_after
+                    if name in cpu_before
+                }
                 return run
             # Latencies come from the gateway's and Kafka's timestamps, not from this poll, so a
             # slow poll costs nothing in accuracy and leaves the two cores to the services.
             await asyncio.sleep(1.0)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """User + system CPU seconds each service process (and its children) has used so far."""
+        used: dict[str, float] = {}
+        for name, service in self.live.services.items():
+            if service.process is None:
+                continue
+            with contextlib.suppress(psutil.Error):
+                process = psutil.Process(service.process.pid)
+                tree = [process, *process.children(recursive=True)]
+                used[name] = sum(p.cpu_times().user + p.cpu_times().system for p in tree)
+        return used
 
     async def settle(self, limit: float) -> bool:
         """Wait until every contact sent so far has all its effects; False if `limit` ran out."""

@@ -34,8 +34,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import NoOpTracer, Span, SpanKind, Status, Tracer
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, NoOpTracer, Span, SpanKind, Status, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import Attributes
 
 # W3C trace context only: baggage would carry whatever an upstream caller put in it.
 PROPAGATOR = TraceContextTextMapPropagator()
@@ -157,12 +159,45 @@ class KafkaTracing(TelemetryMiddleware[KafkaPublishCommand]):
         )
 
 
+class RecordWhenExported(Sampler):
+    """Spans are recorded only once something receives them (an exporter, a test's in-memory
+    processor). Otherwise every span is a non-recording one: it still has its trace and span id,
+    which log lines carry and Kafka headers and the outbox propagate, but no attributes, events or
+    timings are kept. Measured here: a recorded span costs about 2.5 times an unrecorded one, and
+    a contact makes about 50 (bench `--observability`)."""
+
+    def __init__(self) -> None:
+        self.exporting = False
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        decision = Decision.RECORD_AND_SAMPLE if self.exporting else Decision.DROP
+        return SamplingResult(decision, attributes if self.exporting else None)
+
+    def get_description(self) -> str:
+        return "RecordWhenExported"
+
+
 class Tracing:
     """One service's tracing: its provider (None when tracing is off) and tracer."""
 
-    def __init__(self, service: str, provider: TracerProvider | None) -> None:
+    def __init__(
+        self,
+        service: str,
+        provider: TracerProvider | None,
+        sampler: RecordWhenExported | None = None,
+    ) -> None:
         self.service = service
         self.provider = provider
+        self.sampler = sampler
         self.tracer: Tracer = provider.get_tracer("safeguarding") if provider else NoOpTracer()
 
     @property
@@ -173,6 +208,8 @@ class Tracing:
         """Add an exporting processor (scrubbed like every other). Tests add an in-memory one."""
         if self.provider is not None:
             self.provider.add_span_processor(Scrubbed(processor))
+            if self.sampler is not None:
+                self.sampler.exporting = True
 
     def broker_middlewares(self) -> list[Callable[..., Any]]:
         return [KafkaTracing(self.provider)] if self.provider is not None else []
@@ -219,8 +256,9 @@ def build_tracing(
     trace id. With `otlp_endpoint` (the traces URL), finished spans go there in batches."""
     if not enabled:
         return Tracing(service, None)
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    tracing = Tracing(service, provider)
+    sampler = RecordWhenExported()
+    provider = TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
+    tracing = Tracing(service, provider, sampler)
     if otlp_endpoint:
         # Imported here: the exporter pulls in protobuf, needless when nothing is exported.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

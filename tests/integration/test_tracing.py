@@ -132,6 +132,13 @@ async def test_one_trace_runs_from_the_post_to_the_sms(
                 service_of(s) == service and s.name.endswith(suffix) and ours(s) for s in spans()
             )
 
+        def parents_finished() -> bool:
+            """A span is exported when it ends, its parent later (a relay's span outlives its
+            publish): wait until every finished span's parent has finished too."""
+            done = spans()
+            ids = {s.context.span_id for s in done if s.context is not None}
+            return all(s.parent is None or s.parent.span_id in ids for s in done)
+
         # The SMS is at the gateway before its span ends; the other consumers run on their own.
         referrals, alerts = REFERRALS.full_name(topic_prefix), ALERTS.full_name(topic_prefix)
         await wait_until(
@@ -140,6 +147,7 @@ async def test_one_trace_runs_from_the_post_to_the_sms(
                 and finished("casework", f"{referrals} process")
                 and finished("meeting_scheduler", f"{referrals} process")
                 and finished("casework", f"{alerts} process")
+                and parents_finished()
             ),
             within=30,
             what="the spans of every service",

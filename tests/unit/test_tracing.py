@@ -249,3 +249,19 @@ def test_spans_are_exported_over_otlp_http_scrubbed() -> None:
     assert span.name == "casework work"
     assert [a.key for a in span.attributes] == ["safeguarding.kind"]
     assert REFERENCE.encode() not in received[0][1]
+
+
+def test_spans_are_recorded_only_once_something_receives_them() -> None:
+    """With nowhere to send spans they are non-recording (cheap) but keep their ids, which the log
+    lines and Kafka headers carry; a processor added later makes the next spans recorded."""
+    tracing = build_tracing("intake", enabled=True, otlp_endpoint=None)
+    with tracing.span("quiet", None) as span:
+        assert not span.is_recording()
+        assert span.get_span_context().is_valid
+        with tracing.span("child", None) as child:
+            assert not child.is_recording()
+    exporter = InMemorySpanExporter()
+    tracing.add_span_processor(SimpleSpanProcessor(exporter))
+    with tracing.span("exported", None) as span:
+        assert span.is_recording()
+    assert [s.name for s in exporter.get_finished_spans()] == ["exported"]
