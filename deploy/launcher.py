@@ -122,7 +122,7 @@ class Launcher:
             ],
             env,
         )
-        notifier = next(service for service in self.services if service.name == "notifier")
+        notifier = self._service("notifier")
         env.setdefault("NOTIFIER_PUBLIC_URL", notifier.base_url)  # acknowledgement links point here
         # The dead-man's switch pages the operator at the mail sink (ops@). There is no SMS gateway
         # stand-in here, so a heartbeat ends at the notifier (NOTIFIER_HEARTBEAT_URLS unset).
@@ -171,6 +171,9 @@ class Launcher:
                         raise RuntimeError(f"{url} not ready after {limit_seconds:.0f}s")
                     await asyncio.sleep(0.3)
 
+    def _service(self, name: str) -> ServiceSpec:
+        return next(service for service in self.services if service.name == name)
+
     def check_children(self) -> None:
         for name, process in self.children.items():
             if process.poll() is not None:
@@ -188,7 +191,7 @@ class Launcher:
                         for s in self.services
                     ),
                     f"  mail sink          smtp://127.0.0.1:{self.mail_port}  → {mail_dir}/",
-                    f"  heartbeat          {self.services[1].base_url}/heartbeat  (a quiet "
+                    f"  heartbeat          {self._service('notifier').base_url}/heartbeat  (a quiet "
                     "pipeline pages ops@safeguarding.local)",
                     "",
                     f"Staff console: http://127.0.0.1:{self.console_port}/ — sign in as a rota "
