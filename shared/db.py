@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -62,24 +61,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
 
 
 async def migrate(engine: AsyncEngine, script_location: Path, version_table: str) -> None:
-    """Bring the schema to the newest revision. Each service keeps its own version table, so
-    services may share one PostgreSQL database without touching each other's tables."""
+    """Bring the schema to the newest revision, in one transaction, through the service's
+    migrations/env.py as `alembic upgrade head` does. Each service keeps its own version table
+    (`alembic_version_<service>`), which its env.py declares too."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, script_location, version_table)
 
 
-def _upgrade(connection: Connection, script_location: Path, version_table: str) -> None:
+def alembic_config(script_location: Path, connection: Connection, version_table: str) -> Config:
+    """An Alembic Config whose env.py (shared/alembic_env.py) runs on this connection, inside its
+    transaction, rather than opening its own (Alembic's cookbook: "Sharing a Connection across
+    one or more programmatic migration commands")."""
     config = Config()
     config.set_main_option("script_location", str(script_location))
-    script = ScriptDirectory.from_config(config)
+    config.attributes["connection"] = connection
+    config.attributes["version_table"] = version_table
+    return config
 
-    def upgrade(revision: Any, _: Any) -> Any:
-        return script._upgrade_revs("head", revision)
 
-    with EnvironmentContext(config, script, fn=upgrade, destination_rev="head") as context:
-        context.configure(connection=connection, version_table=version_table)
-        with context.begin_transaction():
-            context.run_migrations()
+def _upgrade(connection: Connection, script_location: Path, version_table: str) -> None:
+    command.upgrade(alembic_config(script_location, connection, version_table), "head")
 
 
 def insert_ignoring_duplicates(connection: AsyncConnection, table: sa.Table) -> Any:

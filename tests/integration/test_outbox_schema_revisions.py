@@ -10,16 +10,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.script import ScriptDirectory
+from alembic import command
 from sqlalchemy.engine import Connection
 
 from services.casework.adapters import tables as casework_tables
 from services.intake.adapters import tables as intake_tables
 from services.meeting_scheduler.adapters import tables as meeting_tables
 from services.notifier.adapters import tables as notifier_tables
-from shared.db import create_engine, migrate
+from shared.db import alembic_config, create_engine, migrate
 from tests.support.databases import DatabaseUrls
 
 pytestmark = pytest.mark.integration
@@ -36,17 +34,7 @@ CASES = [
 
 
 def _downgrade(connection: Connection, script_location: Path, table: str, target: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(script_location))
-    script = ScriptDirectory.from_config(config)
-
-    def downgrade(revision: Any, _: Any) -> Any:
-        return script._downgrade_revs(target, revision)
-
-    with EnvironmentContext(config, script, fn=downgrade, destination_rev=target) as context:
-        context.configure(connection=connection, version_table=table)
-        with context.begin_transaction():
-            context.run_migrations()
+    command.downgrade(alembic_config(script_location, connection, table), target)
 
 
 def _schema(connection: Connection) -> dict[str, Any]:
