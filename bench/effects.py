@@ -32,7 +32,8 @@ from tests.support.http_gateway import Received
 # The SMS says "… Ack <code> <link>" (referral) or "… Ack <code> Cases by email …" (grouped); the
 # code is three groups of four of domain.ACK_CODE_ALPHABET, as stored.
 ACK_CODE = re.compile(r"\bAck ([A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4})\b")
-GROUPED_TITLE = re.compile(r"^\d+ more referrals from ")
+# "1 more referral from …", "3 more referrals from …", a reminder's with "Reminder 2 of 3: " first
+GROUPED_TITLE = re.compile(r"^(?:Reminder \d+ of \d+: )?\d+ more referrals? from ")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from services.notifier.adapters.tables import (
 )
 from services.notifier.deps import PRODUCER, NotifierDeps
 from services.notifier.domain import fallback_channel, retry_delay_seconds
-from services.notifier.escalating import notification_values
+from services.notifier.escalating import notice_for_person, notification_values
 from services.notifier.ports import Attachment
 from shared.events import AlertDeliveredV1, AlertDeliveryFailedV1
 from shared.logging import get_logger
@@ -263,9 +263,11 @@ async def _after_failure(
         .where(notifications.c.notification_id == row.notification_id)
         .values(status="failed", attempts=attempts)
     )
+    # The same notice on another channel: a reminder stays "Reminder 2 of 3" on the fallback too.
+    notice = await notice_for_person(connection, deps, str(row.alert_id), row.step, person.id)
     await connection.execute(
         notifications.insert().values(
-            **notification_values(deps, alert, row.step, person, fallback)
+            **notification_values(deps, alert, row.step, person, fallback, notice)
         )
     )
     await enqueue(

@@ -7,8 +7,9 @@ notifier receives carry no personal data, and the templates cannot name anything
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.notifier.policy import SMS_LIMIT, AlertingPolicy, Target, Templates, render
@@ -35,6 +36,18 @@ class Message:
     body: str
 
 
+@dataclass(frozen=True)
+class Notice:
+    """Which notice about one alert a person is getting: `number` of the `of` that the alert's
+    steps plan for them (later ones stop when someone acknowledges). 1 is the first notice."""
+
+    number: int = 1
+    of: int = 1
+
+
+FIRST_NOTICE = Notice()
+
+
 def referral_fields(event: ReferralFacts, timezone: str) -> dict[str, str]:
     local = event.recorded_at.astimezone(ZoneInfo(timezone))
     return {
@@ -51,12 +64,61 @@ def district_name(district: str) -> str:
     return district.replace("_", " ").title()
 
 
-def render_message(templates: Templates, fields: dict[str, str], channel: ChannelKind) -> Message:
-    """SMS and voice get the short template, cut to two SMS segments; email and chat the full one."""
-    title = render(templates.title, fields)
+def render_message(
+    templates: Templates, fields: dict[str, str], channel: ChannelKind, prefix: str = ""
+) -> Message:
+    """SMS and voice get the short template, cut to two SMS segments; email and chat the full one.
+    `prefix` (a reminder's "Reminder 2 of 3: ") leads the title and the SMS text, so it survives
+    the cut and an e-mail reminder has a subject of its own."""
+    title = prefix + render(templates.title, fields)
     if channel in SHORT_CHANNELS:
-        return Message(title, render(templates.short, fields)[:SMS_LIMIT])
+        return Message(title, (prefix + render(templates.short, fields))[:SMS_LIMIT])
     return Message(title, render(templates.body, fields))
+
+
+def renotify_prefix(policy: AlertingPolicy, notice: Notice) -> str:
+    """Nothing on a first notice; the policy's "Reminder {attempt} of {attempts}: " after it."""
+    if notice.number <= 1:
+        return ""
+    fields = {"attempt": str(notice.number), "attempts": str(max(notice.of, notice.number))}
+    return render(policy.renotify_prefix, fields)
+
+
+def notice_for(
+    rota: Rota,
+    person_id: str,
+    earlier_notices: int,
+    later_steps: Sequence[tuple[str, ...]],
+    now: datetime,
+) -> Notice:
+    """A person's notice number is one more than the earlier steps of the alert that reached them;
+    the total adds the later, still pending steps whose targets include them as the rota stands
+    now (a shift change before a step fires can change who it reaches: the total is the plan)."""
+    number = earlier_notices + 1
+    ahead = sum(
+        any(person.id == person_id for person in resolve_targets(rota, targets, now))
+        for targets in later_steps
+    )
+    return Notice(number, number + ahead)
+
+
+def grouped_fields(
+    contacts: Iterable[tuple[str, datetime | None]], operation: str, district: str, urgency: str
+) -> dict[str, str]:
+    """A burst's follow-up lists its cases in the order the police met them, then by reference
+    (the order they reached the notifier depends on Kafka partitions, so it is no order at all).
+    A case without a recorded time (batched before the times were kept) comes last."""
+    latest = datetime.max.replace(tzinfo=UTC)
+    ordered = sorted(dict(contacts).items(), key=lambda item: (item[1] or latest, item[0]))
+    references = [reference for reference, _ in ordered]
+    return {
+        "count": str(len(references)),
+        "case_references": ", ".join(references),
+        "operation": operation,
+        "district": district_name(district),
+        "urgency": urgency,
+        "URGENCY": urgency.upper(),
+    }
 
 
 def plan_steps(

@@ -15,7 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.notifier.acks import make_token
 from services.notifier.adapters.tables import alerts, escalation_steps, notifications, outbox
 from services.notifier.deps import PRODUCER, NotifierDeps
-from services.notifier.domain import channels_for, new_ack_code, render_message, resolve_targets
+from services.notifier.domain import (
+    Notice,
+    channels_for,
+    new_ack_code,
+    notice_for,
+    render_message,
+    renotify_prefix,
+    resolve_targets,
+)
 from shared.db import insert_ignoring_duplicates
 from shared.events import AlertEscalatedV1, Urgency
 from shared.logging import get_logger
@@ -106,8 +114,41 @@ async def _notify(
         kinds = (
             tuple(kind for kind in person.channel_order() if kind is ChannelKind.EMAIL)[:1] or kinds
         )
+    notice = await notice_for_person(connection, deps, str(alert.alert_id), step, person.id)
     for kind in kinds:
-        await _insert_notification(connection, deps, alert, step, person, kind)
+        await _insert_notification(connection, deps, alert, step, person, kind, notice)
+
+
+async def notice_for_person(
+    connection: AsyncConnection, deps: NotifierDeps, alert_id: str, step: int, person_id: str
+) -> Notice:
+    """Which notice `step` is for this person: the alert's earlier steps that sent them something,
+    and its later pending steps that would (services/notifier/domain.py notice_for)."""
+    earlier = await connection.scalar(
+        sa.select(sa.func.count(sa.distinct(notifications.c.step))).where(
+            notifications.c.alert_id == alert_id,
+            notifications.c.person_id == person_id,
+            notifications.c.step < step,
+        )
+    )
+    later = (
+        await connection.execute(
+            sa.select(escalation_steps.c.targets)
+            .where(
+                escalation_steps.c.alert_id == alert_id,
+                escalation_steps.c.step > step,
+                escalation_steps.c.status == "pending",
+            )
+            .order_by(escalation_steps.c.step)
+        )
+    ).scalars()
+    return notice_for(
+        deps.rota,
+        person_id,
+        int(earlier or 0),
+        [tuple(filter(None, targets.split(","))) for targets in later],
+        deps.clock.now(),
+    )
 
 
 async def _insert_notification(
@@ -117,6 +158,7 @@ async def _insert_notification(
     step: int,
     person: Person,
     kind: ChannelKind,
+    notice: Notice,
 ) -> None:
     """Insert, ignoring only the step's own duplicate. A new code that happens to equal one already
     issued conflicts too (a unique constraint): then the notification gets a fresh code, never
@@ -125,7 +167,7 @@ async def _insert_notification(
     for _ in range(CODE_ATTEMPTS):
         inserted = await connection.execute(
             insert_ignoring_duplicates(connection, notifications).values(
-                **notification_values(deps, alert, step, person, kind)
+                **notification_values(deps, alert, step, person, kind, notice)
             )
         )
         if inserted.rowcount:
@@ -149,10 +191,15 @@ async def _insert_notification(
 
 
 def notification_values(
-    deps: NotifierDeps, alert: sa.Row[Any], step: int, person: Person, kind: ChannelKind
+    deps: NotifierDeps,
+    alert: sa.Row[Any],
+    step: int,
+    person: Person,
+    kind: ChannelKind,
+    notice: Notice,
 ) -> dict[str, Any]:
     """A notification row: the message rendered for this channel, with its own ack code and a
-    signed link for this person."""
+    signed link for this person; a reminder says which notice it is (`notice_for_person`)."""
     now = deps.clock.now()
     code = new_ack_code()
     token = make_token(
@@ -165,7 +212,9 @@ def notification_values(
         "ack_link": f"{deps.public_url}/ack/{token}",
         "ack_code": code,
     }
-    message = render_message(deps.policy.templates[alert.kind], fields, kind)
+    message = render_message(
+        deps.policy.templates[alert.kind], fields, kind, renotify_prefix(deps.policy, notice)
+    )
     return {
         "notification_id": str(uuid.uuid4()),
         "alert_id": alert.alert_id,

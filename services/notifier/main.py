@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from services.notifier.ack_limits import AckLimiter, AckLimits
-from services.notifier.adapters.apprise_sender import AppriseSender
+from services.notifier.adapters.channel_sender import ChannelSender
 from services.notifier.adapters.tables import outbox, processed_events
 from services.notifier.deps import NotifierDeps
 from services.notifier.heartbeat import HeartbeatMetrics, HeartbeatMonitor, HeartbeatTargets
@@ -55,7 +55,7 @@ def create_app(
         engine=infra.engine,
         rota_book=RotaBook(rota, infra.engine),
         policy=load_policy(settings.alerting_file),
-        sender=sender or AppriseSender(),
+        sender=sender or ChannelSender(),
         clock=infra.clock,
         alerts_topic=settings.topic(ALERTS.name),
         public_url=settings.public_url.rstrip("/"),

@@ -7,6 +7,7 @@ configuration can put a name, a date of birth or a note into a message.
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import time, timedelta
 from enum import StrEnum
@@ -22,8 +23,12 @@ from shared.rota import ChannelKind, RotaError
 
 ALLOWED_FIELDS = frozenset(
     {"case_reference", "urgency", "URGENCY", "district", "time", "operation", "ack_link", "ack_code",
-     "kind", "count", "case_references", "detail"}
+     "kind", "count", "case_references", "detail", "attempt", "attempts"}
 )  # fmt: skip
+# Numbers a template may pluralise by: `{count:referral|referrals}` renders "referral" when count
+# is 1 and "referrals" otherwise (English has two forms), so "1 more referral" reads right.
+NUMBER_FIELDS = frozenset({"count", "attempt", "attempts"})
+PLURAL_SPEC = re.compile(r"[^|{}]+\|[^|{}]+")
 SMS_LIMIT = 306  # two concatenated GSM-7 segments
 # heartbeat, pipeline_quiet, pipeline_cleared: the dead-man's switch (services/notifier/heartbeat.py)
 TemplateKind = Literal[
@@ -75,6 +80,32 @@ class Escalation(_Frozen):
         return planned
 
 
+def allow_listed_template(template: str) -> str:
+    """Refuse a template naming a field outside ALLOWED_FIELDS, or using any format spec but a
+    plural choice on a number field, so rendering cannot fail mid-send or show anything else."""
+    parsed = list(string.Formatter().parse(template))
+    names = {name for _, name, _, _ in parsed if name is not None}
+    # A format spec can hold fields of its own ("{a:{b}}"): they count too.
+    for _, name, spec, _ in parsed:
+        if name is not None and spec:
+            names |= {
+                inner for _, inner, _, _ in string.Formatter().parse(spec) if inner is not None
+            }
+    if unknown := names - ALLOWED_FIELDS:
+        raise ValueError(
+            f"template uses fields outside the allow-list: {', '.join(sorted(unknown))}"
+        )
+    for _, name, spec, conversion in parsed:
+        if name is None or not (spec or conversion):
+            continue
+        if conversion or name not in NUMBER_FIELDS or not PLURAL_SPEC.fullmatch(spec or ""):
+            raise ValueError(
+                "template fields take no format spec or conversion: write {field}, or "
+                "{count:one|many} on a number field for the word that agrees with it"
+            )
+    return template
+
+
 class Templates(_Frozen):
     """Format strings over ALLOWED_FIELDS. `short` goes to SMS and voice, `title`/`body` to email
     and chat."""
@@ -86,22 +117,7 @@ class Templates(_Frozen):
     @field_validator("title", "body", "short")
     @classmethod
     def _allow_listed(cls, template: str) -> str:
-        parsed = list(string.Formatter().parse(template))
-        names = {name for _, name, _, _ in parsed if name is not None}
-        # A format spec can hold fields of its own ("{a:{b}}"): they count too.
-        for _, name, spec, _ in parsed:
-            if name is not None and spec:
-                names |= {
-                    inner for _, inner, _, _ in string.Formatter().parse(spec) if inner is not None
-                }
-        if unknown := names - ALLOWED_FIELDS:
-            raise ValueError(
-                f"template uses fields outside the allow-list: {', '.join(sorted(unknown))}"
-            )
-        # Plain {field} only: no format specs or conversions, so rendering cannot fail mid-send.
-        if any(spec or conversion for _, name, spec, conversion in parsed if name is not None):
-            raise ValueError("template fields take no format spec or conversion: write {field}")
-        return template
+        return allow_listed_template(template)
 
 
 class Bursts(_Frozen):
@@ -122,6 +138,14 @@ class AlertingPolicy(_Frozen):
     ack_link_hours: Annotated[float, Field(gt=0)] = 72
     message_retention_days: Annotated[float, Field(gt=0)] = 30
     gap_warning_days: Annotated[int, Field(ge=1, le=60)] = 7
+    # Put before the title and the SMS text of every notice after a person's first about one
+    # alert, so a reminder does not look like (or, by e-mail, thread away as) the first one.
+    renotify_prefix: str = "Reminder {attempt} of {attempts}: "
+
+    @field_validator("renotify_prefix")
+    @classmethod
+    def _prefix_allow_listed(cls, template: str) -> str:
+        return allow_listed_template(template)
 
     @field_validator("channels", "escalation")
     @classmethod
@@ -138,11 +162,23 @@ class AlertingPolicy(_Frozen):
         return value
 
 
+class _PluralFormatter(string.Formatter):
+    """`{count:one|many}` is the word that agrees with count; the loader allows no other spec."""
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        if not format_spec:
+            return str(value)
+        one, many = format_spec.split("|")
+        return one if str(value).strip() == "1" else many
+
+
 def render(template: str, fields: dict[str, str]) -> str:
     """Only allow-listed fields exist in `fields`; anything else is a programming error."""
     if unknown := set(fields) - ALLOWED_FIELDS:
         raise ValueError(f"fields outside the allow-list: {', '.join(sorted(unknown))}")
-    return template.format_map({name: fields.get(name, "") for name in ALLOWED_FIELDS})
+    return _PluralFormatter().vformat(
+        template, (), {name: fields.get(name, "") for name in ALLOWED_FIELDS}
+    )
 
 
 def load_policy(path: Path) -> AlertingPolicy:

@@ -19,7 +19,7 @@ from services.notifier.adapters.tables import (
     processed_events,
 )
 from services.notifier.deps import PRODUCER, NotifierDeps
-from services.notifier.domain import district_name, plan_steps, referral_fields
+from services.notifier.domain import grouped_fields, plan_steps, referral_fields
 from services.notifier.policy import Target
 from services.notifier.ports import Attachment
 from shared.db import claim_event, insert_ignoring_duplicates
@@ -99,8 +99,10 @@ async def _join_burst(
         )
     ).first()
     joined = False
+    recorded_at = event.recorded_at.isoformat()
     if batch is not None:
         references = [*batch.case_references.split(","), event.case_reference]
+        times = json.loads(batch.contact_times or "{}") | {event.case_reference: recorded_at}
         # Compare-and-set: if flush_bursts sent this batch since it was read, the update matches
         # nothing and the case starts a new batch instead of joining one already sent (where it
         # would never be paged).
@@ -111,7 +113,10 @@ async def _join_burst(
                     burst_batches.c.batch_id == batch.batch_id,
                     burst_batches.c.status == "collecting",
                 )
-                .values(case_references=",".join(dict.fromkeys(references)))
+                .values(
+                    case_references=",".join(dict.fromkeys(references)),
+                    contact_times=json.dumps(times, sort_keys=True),
+                )
             )
         ).rowcount == 1
     if not joined:
@@ -120,6 +125,7 @@ async def _join_burst(
                 batch_id=str(uuid.uuid4()),
                 operation_group=event.operation_group,
                 case_references=event.case_reference,
+                contact_times=json.dumps({event.case_reference: recorded_at}),
                 district=event.district.value,
                 operation=event.operation or "",
                 urgency=event.urgency.value,
@@ -163,21 +169,27 @@ async def flush_bursts(deps: NotifierDeps) -> int:
             )
             if closed.rowcount != 1:
                 continue
-            references = tuple(batch.case_references.split(","))
+            times = json.loads(batch.contact_times or "{}")
+            fields = grouped_fields(
+                [
+                    (
+                        reference,
+                        datetime.fromisoformat(times[reference]) if reference in times else None,
+                    )
+                    for reference in batch.case_references.split(",")
+                ],
+                batch.operation,
+                batch.district,
+                batch.urgency,
+            )
+            references = tuple(fields["case_references"].split(", "))
             alert_id = await raise_alert(
                 connection,
                 deps,
                 kind="grouped",
                 subject_key=batch.batch_id,
                 urgency=Urgency(batch.urgency),
-                fields={
-                    "count": str(len(references)),
-                    "case_references": ", ".join(references),
-                    "operation": batch.operation,
-                    "district": district_name(batch.district),
-                    "urgency": batch.urgency,
-                    "URGENCY": batch.urgency.upper(),
-                },
+                fields=fields,
                 correlation_id=batch.correlation_id,
                 case_references=references,
                 operation_group=batch.operation_group,

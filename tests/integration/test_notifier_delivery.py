@@ -32,11 +32,20 @@ from tests.support import system
 from tests.support.databases import DatabaseUrls, wait_outbox_relayed
 from tests.support.http_gateway import Gateway, RunningGateway
 from tests.support.kafka import produce, produce_many, read_all, wait_consumed
-from tests.support.notifier import PEOPLE, referral, wait_sends_settled, write_policy, write_rota
+from tests.support.notifier import (
+    PEOPLE,
+    referral,
+    wait_escalations_finished,
+    wait_sends_settled,
+    write_policy,
+    write_rota,
+)
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
+
+GROUPED_KESTREL = re.compile(r"\d+ more referrals? from Op Kestrel")
 
 
 @dataclass
@@ -130,8 +139,11 @@ async def test_immediate_alert_reaches_every_channel_and_escalates_on_schedule(
     assert 6.0 <= sms_times["advisor-b"][0] <= 6.0 + 4.0, sms_times
     assert 9.0 <= sms_times["head"][0] <= 9.0 + 4.0, sms_times
     assert sms_times["advisor-a"][1] < sms_times["advisor-b"][0] < sms_times["head"][0], sms_times
-    for body in harness.sms("advisor-a") + harness.sms("head"):
-        assert body.startswith("IMMEDIATE modern slavery referral MS-2026-T00001, Norwich")
+    first = "IMMEDIATE modern slavery referral MS-2026-T00001, Norwich"
+    initial, reminder = harness.sms("advisor-a")
+    assert initial.startswith(first)
+    assert reminder.startswith("Reminder 2 of 2: " + first)  # on duty for two steps: it says so
+    assert harness.sms("head")[0].startswith(first)  # the head's one step: no "Reminder"
     await wait_outbox_relayed(harness.database)  # the last step's event follows its firing
     events = [event["event_type"] for event in await alert_events(harness)]
     assert events.count("alert.raised.v1") == 1
@@ -236,7 +248,7 @@ async def test_a_raid_pages_once_then_groups_but_never_hides_an_immediate_case(
     def grouped_emails() -> list[str]:
         texts = []
         for message in harness.smtp.inbox.messages:
-            if "more referrals from Op Kestrel" in str(message["subject"]):
+            if GROUPED_KESTREL.search(str(message["subject"])):
                 body = message.get_body(preferencelist=("plain",))
                 texts.append(body.get_content() if body is not None else "")
         return texts
@@ -257,11 +269,75 @@ async def test_a_raid_pages_once_then_groups_but_never_hides_an_immediate_case(
     assert len(pages) == 6, "one page per paged case, no repeats"
     assert len(grouped_cases()) == 24, "each grouped case in exactly one follow-up"
     assert set(grouped_cases()).isdisjoint(paged_cases)
-    grouped_sms = [m for m in harness.sms("advisor-a") if "more referrals from Op Kestrel" in m]
+    grouped_sms = [m for m in harness.sms("advisor-a") if GROUPED_KESTREL.search(m)]
     assert 1 <= len(grouped_sms) <= 3, grouped_sms  # a few batches at most, not a storm
     assert all(len(m) <= 306 for m in grouped_sms)
     assert sum(int(m.split(" ", 1)[0]) for m in grouped_sms) == 24
     print(f"\nraid of 30: {len(pages)} individual pages, {len(grouped_sms)} grouped follow-up(s)")
+
+
+@pytest.mark.parametrize("harness", [(2.0, 2)], indirect=True)  # steps 2 s apart, two repeats
+async def test_each_reminder_says_which_notice_it_is_in_the_sms_and_the_email_subject(
+    harness: Harness,
+) -> None:
+    """Test policy: on duty at 0 and 2 s, backup at 4 s, head of service at 6 s, then repeats to
+    the head at 8 and 10 s. Nobody acknowledges."""
+    await harness.publish(referral(30, Urgency.IMMEDIATE))
+    # Raised (its steps recorded) once the first SMS is out; then wait for the last step's sends.
+    await wait_until(lambda: len(harness.sms("advisor-a")) >= 1, what="first SMS")
+    await wait_escalations_finished(harness.database, within=45)
+    sms = "IMMEDIATE modern slavery referral MS-2026-T00030, Norwich"
+    subject = "[IMMEDIATE] Modern slavery referral MS-2026-T00030"
+    expected = {  # person: the prefixes of their notices, in order
+        "advisor-a": ["", "Reminder 2 of 2: "],
+        "advisor-b": [""],
+        "head": ["", "Reminder 2 of 3: ", "Reminder 3 of 3: "],
+    }
+    for person, prefixes in expected.items():
+        texts = harness.sms(person)
+        assert len(texts) == len(prefixes), (person, texts)
+        for text, prefix in zip(texts, prefixes, strict=True):
+            assert text.startswith(prefix + sms), (person, text)
+        calls = [item.message for item in harness.gateway.to(f"voice/{person}")]
+        assert [c[: len(p)] for c, p in zip(calls, prefixes, strict=True)] == prefixes
+        subjects = [
+            str(m["subject"]) for m in harness.smtp.inbox.messages
+            if str(m["to"]) == f"{person}@test.local"
+        ]  # fmt: skip
+        # Each e-mail has a subject of its own: a reminder does not thread under the first.
+        assert sorted(subjects) == sorted(prefix + subject for prefix in prefixes), person
+
+
+@pytest.mark.parametrize("harness", [(120.0, 0)], indirect=True)  # no re-notify within the test
+async def test_grouped_follow_ups_agree_with_their_count_and_list_cases_by_contact_time(
+    harness: Harness,
+) -> None:
+    def halyard(number: int, minute: int) -> ReferralOpenedV1:
+        return referral(number, operation="Op Halyard").model_copy(
+            update={"recorded_at": datetime(2026, 11, 28, 8, minute, tzinfo=UTC)}
+        )
+
+    await harness.publish(halyard(40, 0))  # the operation's first contact: paged on its own
+    await wait_until(lambda: len(harness.sms("advisor-a")) == 1, what="the first page")
+    await harness.publish(halyard(41, 5))  # within the window: a follow-up of one
+    await wait_until(lambda: len(harness.sms("advisor-a")) == 2, what="follow-up of one")
+    # Three at once: met by the police in the reverse order of their references, two at 08:20
+    await harness.publish(halyard(42, 30), halyard(43, 20), halyard(44, 20))
+    await wait_until(lambda: len(harness.sms("advisor-a")) == 3, what="follow-up of three")
+    await harness.consumed(REFERRALS, "notifier")
+    _, one, three = harness.sms("advisor-a")
+    assert one.startswith("1 more referral from Op Halyard, Norwich. Ack ")
+    assert three.startswith("3 more referrals from Op Halyard, Norwich. Ack ")
+    bodies = {
+        str(m["subject"]): (m.get_body(preferencelist=("plain",)) or m).get_content()
+        for m in harness.smtp.inbox.messages
+    }
+    assert "1 more referral from Op Halyard (Norwich):\nMS-2026-T00041\n" in bodies[
+        "1 more referral from Op Halyard"
+    ].replace("\r\n", "\n")
+    assert "3 more referrals from Op Halyard (Norwich):\n" + (
+        "MS-2026-T00043, MS-2026-T00044, MS-2026-T00042\n"
+    ) in bodies["3 more referrals from Op Halyard"].replace("\r\n", "\n")
 
 
 @pytest.mark.parametrize("harness", [(120.0, 0)], indirect=True)

@@ -24,20 +24,30 @@ FIELD_PATTERNS = {
     "count": r"\d{1,4}",
     "case_references": rf"{CASE}(, {CASE})*",
     "detail": r"[A-Za-z0-9 ,:()._-]{1,200}",
+    "attempt": r"\d{1,2}",
+    "attempts": r"\d{1,2}",
 }
+# `{count:referral|referrals}`: either word (which one agrees is the unit tests' business)
+PLURAL = re.compile(r"\\\{(\w+):([^|{}\\]+)\\\|([^|{}\\]+)\\\}")
 
 
 @cache
 def _patterns() -> list[re.Pattern[str]]:
     policy = load_policy(ROOT / "deploy" / "config" / "alerting.yaml")
     patterns = []
+    # A reminder's title and SMS text start with the policy's prefix ("Reminder 2 of 3: ").
+    prefix = _regex(policy.renotify_prefix)
     for templates in policy.templates.values():
         for template in (templates.title, templates.body, templates.short):
-            regex = re.escape(template)
-            for name, pattern in FIELD_PATTERNS.items():
-                regex = regex.replace(re.escape("{" + name + "}"), f"(?:{pattern})")
-            patterns.append(re.compile(regex, re.DOTALL))
+            patterns.append(re.compile(f"(?:{prefix})?{_regex(template)}", re.DOTALL))
     return patterns
+
+
+def _regex(template: str) -> str:
+    regex = PLURAL.sub(r"(?:\2|\3)", re.escape(template))
+    for name, pattern in FIELD_PATTERNS.items():
+        regex = regex.replace(re.escape("{" + name + "}"), f"(?:{pattern})")
+    return regex
 
 
 def allow_listed(text: str) -> bool:

@@ -279,11 +279,15 @@ def test_sms_limit_is_two_gsm_segments() -> None:
 
 
 def _expected(template: str, fields: dict[str, str]) -> str:
-    """What the template may say: its literal text, and the allow-listed fields' values."""
+    """What the template may say: its literal text, the allow-listed fields' values, and for a
+    plural choice `{count:one|many}` the word ("one" when the value is 1), never the value."""
     parts: list[str] = []
-    for literal, name, _, _ in string.Formatter().parse(template):
+    for literal, name, spec, _ in string.Formatter().parse(template):
         parts.append(literal)
-        if name is not None:
+        if name is not None and spec:
+            one, many = spec.split("|")
+            parts.append(one if fields.get(name, "").strip() == "1" else many)
+        elif name is not None:
             parts.append(fields.get(name, ""))
     return "".join(parts)
 
@@ -311,8 +315,8 @@ GENERATED_TEMPLATE = st.lists(
 def _canaries_placed(template: str, fields: dict[str, str]) -> int:
     return sum(
         fields.get(name, "").count(CANARY)
-        for _, name, _, _ in string.Formatter().parse(template)
-        if name is not None
+        for _, name, spec, _ in string.Formatter().parse(template)
+        if name is not None and not spec  # a plural choice shows a word of the template's own
     )
 
 

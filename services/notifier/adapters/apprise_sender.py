@@ -1,16 +1,33 @@
-"""Sends one message to one apprise URL (an SMS gateway, a voice provider, an SMTP server, …)."""
+"""Sends one message to one apprise URL (an SMS gateway, a voice provider, a chat service, …).
+E-mail goes through services/notifier/adapters/smtp_sender.py instead (shared TLS contexts)."""
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import apprise
 
-from services.notifier.adapters import smtp_tls
 from services.notifier.ports import Attachment
 
-smtp_tls.install()
+
+@contextmanager
+def attachment_files(
+    attachments: tuple[Attachment, ...],
+) -> Iterator[apprise.AppriseAttachment | None]:
+    """apprise attaches files by path: the attachments as files in a folder removed afterwards."""
+    if not attachments:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="notifier-") as folder:
+        attach = apprise.AppriseAttachment()
+        for item in attachments:
+            path = Path(folder) / Path(item.filename).name
+            path.write_bytes(item.content)
+            attach.add(str(path))
+        yield attach
 
 
 class AppriseSender:
@@ -22,16 +39,8 @@ class AppriseSender:
         notifier = apprise.Apprise()
         if not notifier.add(url):
             return False
-        with tempfile.TemporaryDirectory(prefix="notifier-") as folder:
-            attach = apprise.AppriseAttachment()
-            for item in attachments:
-                path = Path(folder) / Path(item.filename).name
-                path.write_bytes(item.content)
-                attach.add(str(path))
+        with attachment_files(attachments) as attach:
             result = await notifier.async_notify(
-                body=body,
-                title=title,
-                body_format=apprise.NotifyFormat.TEXT,
-                attach=attach if attachments else None,
+                body=body, title=title, body_format=apprise.NotifyFormat.TEXT, attach=attach
             )
         return bool(result)

@@ -87,6 +87,9 @@ burst_batches = sa.Table(
     sa.Column("batch_id", sa.String(64), primary_key=True),
     sa.Column("operation_group", sa.String(200), nullable=False),
     sa.Column("case_references", sa.Text, nullable=False),  # comma-separated, in arrival order
+    # JSON {case reference: police contact time}: the follow-up lists cases in that order.
+    # Null for a batch collected before revision notifier_0006.
+    sa.Column("contact_times", sa.Text, nullable=True),
     sa.Column("district", sa.String(32), nullable=False),
     sa.Column("operation", sa.String(100), nullable=False),
     sa.Column("urgency", sa.String(16), nullable=False),
