@@ -13,6 +13,8 @@ fi
 # Debian's Prometheus: promtool checks and unit-tests deploy/monitoring/ (tests/unit/test_monitoring.py)
 # and the server scrapes the running services (tests/integration/test_prometheus.py).
 need_root_install promtool prometheus
+# Debian's poppler-utils: pdftoppm draws page 1 of the agenda PDF as a PNG (tests/unit/test_agenda_print.py).
+need_root_install pdftoppm poppler-utils
 
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy (strict)"; mypy .

@@ -11,8 +11,6 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -38,7 +36,7 @@ from shared.logging import configure_logging, route_library_loggers
 from shared.metric_samplers import consumer_lag_sampler, outbox_sampler
 from shared.metrics import EXPOSITION_CONTENT_TYPE, Exposable, ServiceMetrics
 from shared.outbox import OutboxRelay
-from shared.redaction import error_path
+from shared.problems import document_problems, install_problem_handlers, problem_response
 from shared.reliability import RetryPolicy, dead_letter_middleware
 from shared.replay import ReplayCheck
 from shared.settings import Environment, ServiceSettings
@@ -145,28 +143,26 @@ def document_publications(
         )
 
 
-def refuse_without_echo(http_app: FastAPI) -> None:
-    """FastAPI's default 422 quotes the submitted input; ours gives each bad field's path and
-    message only, as intake's contract errors do (no personal data in an error, ever)."""
-
-    @http_app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"path": error_path(item), "message": str(item.get("msg", "")),
-             "type": str(item.get("type", ""))}
-            for item in error.errors()
-        ]  # fmt: skip
-        return JSONResponse(
-            {"title": "the request is not valid", "errors": errors}, status_code=422
-        )
-
-
 def add_health_routes(http_app: FastAPI, broker: KafkaBroker, engine: AsyncEngine) -> None:
     @http_app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @http_app.get("/readyz", tags=["health"], summary="Readiness: Kafka and the database answer")
+    @http_app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: Kafka and the database answer",
+        responses={
+            503: {
+                "description": "Not ready: the same body, naming what is unreachable",
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+                    }
+                },
+            }
+        },
+    )
     async def readyz(response: Response) -> dict[str, str]:
         checks = {"kafka": "ok", "database": "ok"}
         if not await broker.ping(timeout=2.0):
@@ -200,7 +196,7 @@ def add_metrics_route(
             given = request.headers.get("authorization", "").encode()
             # Constant time: the comparison must not tell a guesser how much of it was right.
             if expected is None or not hmac.compare_digest(given, expected):
-                return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                return problem_response(401, headers={"WWW-Authenticate": "Bearer"})
         return Response(metrics.exposition(), media_type=EXPOSITION_CONTENT_TYPE)
 
 
@@ -285,7 +281,9 @@ def build_service_app(
         http_app, infra.metrics, infra.settings.metrics_token, infra.settings.environment
     )
     infra.tracing.instrument(http_app)
-    refuse_without_echo(http_app)
+    # One error body (RFC 9457) for every refusal, and documents that say so.
+    install_problem_handlers(http_app)
+    document_problems(http_app)
     http_app.add_middleware(RefuseNulCharacters)
     http_app.add_middleware(SecurityHeaders)
     if infra.settings.environment.is_local:

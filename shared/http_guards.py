@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.problems import PROBLEM_MEDIA_TYPE, problem_body
 from shared.safety import is_loopback_host
 
 MAX_BUFFERED_BODY = 1024 * 1024  # no API of ours takes more; intake refuses past 64 KiB itself
@@ -134,15 +134,15 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-async def _refuse(send: Send, status: int, title: str) -> None:
-    payload: dict[str, Any] = {"title": title}
-    body = json.dumps(payload).encode()
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    """A Problem (shared/problems.py), as every other refusal; sent here, before any route."""
+    body = json.dumps(problem_body(status, detail)).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
             ],
         }

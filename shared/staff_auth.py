@@ -28,6 +28,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.logging import get_logger
+from shared.problems import problems
 from shared.staff_tokens import (
     ASYMMETRIC_ALGORITHMS,
     JwksCache,
@@ -209,8 +210,12 @@ class StaffRoute(APIRoute):
         super().__init__(*args, **kwargs)
         if any(isinstance(call, StaffGuard) for call in _calls(self.dependant)):
             self.responses = {
-                401: {"description": f'"{NOT_SIGNED_IN}": no valid staff token, for any reason'},
-                403: {"description": f'"{NOT_PERMITTED}": signed in without the role needed'},
+                **problems(
+                    {
+                        401: f'"{NOT_SIGNED_IN}": no valid staff token, for any reason',
+                        403: f'"{NOT_PERMITTED}": signed in without the role needed',
+                    }
+                ),
                 **self.responses,
             }
 

@@ -7,11 +7,11 @@ service's clock on every read.
 No `from __future__ import annotations` here: FastAPI must see the `Staff` dependency alias,
 defined inside build_http_app, as an object rather than a string it cannot resolve."""
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.casework.handlers import CaseworkDeps, TaskNotFound, change_status, reassign
 from services.casework.lifecycle import Change, Status, TransitionRefused
@@ -25,7 +25,9 @@ from services.casework.queries import (
     list_tasks,
     task_for,
 )
+from shared.api_times import UtcTimestamp
 from shared.clock import LONDON
+from shared.problems import problems
 from shared.rota import Role
 from shared.staff_auth import NOT_PERMITTED, StaffAuth, StaffRole, StaffRoute
 from shared.staff_auth import Staff as SignedIn
@@ -36,14 +38,14 @@ class TaskView(BaseModel):
     case_reference: str
     kind: str
     status: str
-    due_at: datetime
+    due_at: UtcTimestamp
     assignee: str | None
     assigned_by: str | None
     organisation: str | None
     detail: str | None
-    created_at: datetime
-    updated_at: datetime | None
-    closed_at: datetime | None
+    created_at: UtcTimestamp
+    updated_at: UtcTimestamp | None
+    closed_at: UtcTimestamp | None
     overdue: bool = Field(description="Open or in progress, and its deadline has passed.")
     referral_method: str | None
     referred_on: date | None
@@ -54,6 +56,8 @@ ReferralMethod = Literal["phone", "email", "online_form", "in_person", "letter"]
 
 
 class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a field we would drop is refused, not ignored
+
     status: Status
     reason: Annotated[str, Field(max_length=500)] | None = None
     organisation: Annotated[str, Field(max_length=64)] | None = None
@@ -68,7 +72,7 @@ class HistoryEntry(BaseModel):
     id: int
     task_id: str
     kind: str
-    at: datetime
+    at: UtcTimestamp
     actor: str
     change: str = Field(description="opened, status, assigned or overdue.")
     from_value: str | None
@@ -81,6 +85,8 @@ class HistoryEntry(BaseModel):
 
 
 class Reassignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     person_id: Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -139,17 +145,32 @@ def build_http_app(deps: CaseworkDeps, staff_auth: StaffAuth, target: int) -> Fa
         reminders), oldest first. None for an unknown case."""
         return await case_history(deps.engine, staff, case_reference)
 
-    @app.get("/v1/tasks/{task_id}", response_model=TaskView)
+    # Another advisor's task is "no such task" too (visible_task).
+    no_task = problems({404: "No such task, or not the caller's to see"})
+
+    @app.get("/v1/tasks/{task_id}", response_model=TaskView, responses=no_task)
     async def task(task_id: str, staff: Staff) -> dict[str, Any]:
         return await visible_task(task_id, staff)
 
-    @app.get("/v1/tasks/{task_id}/history")
+    @app.get("/v1/tasks/{task_id}/history", responses=no_task)
     async def history(task_id: str, staff: Staff) -> list[dict[str, Any]]:
         """Every change to the task: who, when, from what to what."""
         await visible_task(task_id, staff)
         return await history_of(deps.engine, task_id)
 
-    @app.post("/v1/tasks/{task_id}/status", response_model=TaskView)
+    @app.post(
+        "/v1/tasks/{task_id}/status",
+        response_model=TaskView,
+        responses={
+            **no_task,
+            **problems(
+                {
+                    409: "The lifecycle does not allow that change from the task's status",
+                    422: "The request is not valid, or referred_on is in the future",
+                }
+            ),
+        },
+    )
     async def set_status(task_id: str, body: StatusChange, staff: Staff) -> dict[str, Any]:
         """open → in_progress → done | not_needed (reason) | referred (organisation; method,
         date and outcome if known) → done (outcome)."""
@@ -168,7 +189,20 @@ def build_http_app(deps: CaseworkDeps, staff_auth: StaffAuth, target: int) -> Fa
         except TaskNotFound:
             raise HTTPException(404, "no such task") from None
 
-    @app.post("/v1/tasks/{task_id}/assignee", response_model=TaskView)
+    @app.post(
+        "/v1/tasks/{task_id}/assignee",
+        response_model=TaskView,
+        responses={
+            **no_task,
+            **problems(
+                {
+                    403: '"not permitted": no staff role here, or an advisor handing a task to '
+                    "someone who is not an advisor",
+                    422: "The request is not valid, or person_id is nobody on the rota",
+                }
+            ),
+        },
+    )
     async def set_assignee(task_id: str, body: Reassignment, staff: Staff) -> dict[str, Any]:
         """The head of service may hand any task to anyone on the rota; an advisor may hand a
         task they can see (their own or an unassigned one) to another advisor, as colleagues do

@@ -4,6 +4,7 @@ other client, so a bug here cannot widen anyone's access."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -98,12 +99,13 @@ def _detail(response: httpx.Response) -> str:
         return "The request was refused."
     errors = document.get("errors") if isinstance(document, dict) else None
     if isinstance(errors, list) and errors:
-        # shared.app's 422 (and the notifier's rota refusals): the title says only that something
-        # was wrong, each error's message says why, and never quotes the input.
+        # A 422 problem (shared/problems.py): the detail may say only that something was wrong,
+        # each error's location and message say where and why, and never quote the input.
         parts: list[str] = []
         for item in errors:
             if isinstance(item, dict):
-                where = str(item.get("path", "")).removeprefix("body").lstrip(".")
+                location = str(item.get("location", ""))
+                where = re.sub(r"^(body|query|path)\.?", "", location)
                 message = str(item.get("message", ""))
                 parts.append(f"{where}: {message}" if where else message)
         return "; ".join(parts)[:300] or "The request was refused."

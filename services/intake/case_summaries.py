@@ -5,7 +5,6 @@ anything from `vault_records`, so no identifier can reach the web console by thi
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 import sqlalchemy as sa
@@ -13,12 +12,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.adapters.tables import cases
+from shared.api_times import UtcTimestamp
 
 
 class CaseSummary(BaseModel):
     case_reference: str
-    received_at: datetime = Field(description="When the police contact arrived at intake.")
-    updated_at: datetime = Field(description="When a changed contact last updated the case.")
+    received_at: UtcTimestamp = Field(description="When the police contact arrived at intake.")
+    updated_at: UtcTimestamp = Field(description="When a changed contact last updated the case.")
     corrected: bool = Field(description="The police sent changed details after the first contact.")
     pathway: str = Field(description="nrm, duty_to_notify, nrm_decision_pending or child.")
     urgency: str
@@ -26,7 +26,7 @@ class CaseSummary(BaseModel):
     personal_data: Literal["held", "purged"] = Field(
         description="purged: the retention period ended and the vault record was deleted."
     )
-    personal_data_purged_at: datetime | None
+    personal_data_purged_at: UtcTimestamp | None
 
 
 SUMMARY_COLUMNS = (

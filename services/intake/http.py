@@ -20,6 +20,7 @@ from services.intake.handlers import IntakeDeps, Outcome, receive_contact, remem
 from services.intake.vault_access import NotInVault, read_personal_data
 from shared.events import trusted_correlation_id
 from shared.logging import get_logger
+from shared.problems import field_errors, problem_response, problems
 from shared.redaction import validation_errors
 from shared.staff_auth import Staff, StaffAuth, StaffRole, StaffRoute
 
@@ -44,11 +45,6 @@ SIGNATURE_HEADERS = [
 class ContactAccepted(BaseModel):
     case_reference: str
     outcome: Outcome
-
-
-class Problem(BaseModel):
-    title: str
-    errors: list[dict[str, str]] = []
 
 
 def build_http_app(
@@ -83,14 +79,16 @@ def build_http_app(
         dependencies=SIGNATURE_HEADERS,
         responses={
             200: {"model": ContactAccepted, "description": "Replay of a contact already held"},
-            401: {"model": Problem, "description": "Missing, stale or wrong signature"},
-            403: {"model": Problem, "description": "Replayed request id"},
-            413: {"model": Problem},
-            415: {"model": Problem},
-            422: {
-                "model": Problem,
-                "description": "Each bad field's path and a message; never its value",
-            },
+            **problems(
+                {
+                    401: "Missing, stale or wrong signature (which, only the log says)",
+                    403: "Replayed request id",
+                    413: f"Body larger than INTAKE_MAX_BODY_BYTES ({max_body_bytes} bytes)",
+                    415: "Content-Type is not application/json",
+                    422: "The contact does not match contract v1: each bad field's location "
+                    "and message, never its value",
+                }
+            ),
         },
         openapi_extra={
             "requestBody": {
@@ -149,7 +147,7 @@ def build_http_app(
 
     @app.get(
         "/v1/cases/{case_reference}/personal-data",
-        responses={404: {"model": Problem}},
+        responses=problems({404: "No personal data held for that case"}),
     )
     async def get_personal_data(
         case_reference: str,
@@ -171,7 +169,7 @@ def build_http_app(
     @app.get(
         "/v1/cases/{case_reference}",
         response_model=CaseSummary,
-        responses={404: {"model": Problem}},
+        responses=problems({404: "No such case"}),
     )
     async def get_case(case_reference: str, staff: Staff = Depends(case_staff)) -> Any:
         """A case's summary: dates, pathway, urgency, district and status. No personal data, so
@@ -195,8 +193,8 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _problem(status: int, title: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
-    return JSONResponse(Problem(title=title, errors=errors or []).model_dump(), status_code=status)
+def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
+    return problem_response(status, detail, field_errors(errors) if errors is not None else None)
 
 
 def _publish_contract_schema(app: FastAPI) -> None:

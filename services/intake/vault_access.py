@@ -17,6 +17,7 @@ from services.intake.adapters.tables import (
     vault_records,
 )
 from services.intake.adapters.vault import Sealed, VaultCipher
+from shared.api_times import utc_text
 from shared.logging import get_logger
 from shared.outbox import prune_published
 
@@ -61,7 +62,13 @@ async def read_personal_data(
             )
         )
     log.info("vault_read", case_reference=case_reference, accessor=accessor)
-    return vault.open(Sealed(row.key_id, row.nonce, row.ciphertext), case_reference)
+    document = vault.open(Sealed(row.key_id, row.nonce, row.ciphertext), case_reference)
+    # The vault holds the contact time with the offset the police sent; the API answers every
+    # time in UTC (shared/api_times.py), records sealed before the rule included.
+    recorded = document.get("recorded_at")
+    if isinstance(recorded, str):
+        document["recorded_at"] = utc_text(datetime.fromisoformat(recorded))
+    return document
 
 
 async def purge_expired(

@@ -1,15 +1,46 @@
-"""Rendering an agenda: deterministic Markdown from agenda items. Items carry no names by
-construction (the meeting scheduler never receives any)."""
+"""The case panel's agenda: its items, their order and sections, and the printed agenda built from
+them (printing.py writes it as Markdown, HTML and PDF). Items carry no names by construction (the
+meeting scheduler never receives any)."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from services.meeting_scheduler.calendar import MeetingSeries
+from services.meeting_scheduler.common_sections import (
+    actions_table,
+    attendance_register,
+    other_business,
+)
+from services.meeting_scheduler.layout import (
+    DRAFT,
+    Block,
+    Layout,
+    Paragraph,
+    Revision,
+    Section,
+    Table,
+    moment,
+    span,
+)
+from services.meeting_scheduler.printing import to_html, to_markdown, to_pdf
 from shared.clock import LONDON
+from shared.labels import (
+    DISTRICTS,
+    EXPLOITATION,
+    NEEDS,
+    PATHWAYS,
+    TASK_KINDS,
+    URGENCY,
+    label,
+    labels,
+)
+
+if TYPE_CHECKING:  # annotations only: minutes.py may come to import from here
+    from services.meeting_scheduler.minutes import ActionView, Attendance
 
 URGENCY_ORDER = {"immediate": 0, "priority": 1, "routine": 2}
 
@@ -26,6 +57,8 @@ class AgendaItem:
     review: bool = False  # carried over from an earlier meeting: the case is still open
     overdue_actions: tuple[str, ...] = ()  # tasks casework reported overdue and still open
     position: int | None = None  # set when the coordinator reorders
+    pathway: str | None = None  # from the referral (None: listed before it was recorded)
+    contacted_at: datetime | None = None  # the police contact (the referral's recorded_at)
 
 
 @dataclass(frozen=True)
@@ -65,54 +98,104 @@ def agenda_sections(items: Sequence[AgendaItem]) -> AgendaSections:
     )
 
 
-def _case_lines(number: int, item: AgendaItem) -> list[str]:
-    late = " (added after the cut-off)" if item.late and not item.review else ""
-    return [
-        f"{number}. **{item.case_reference}** · {item.urgency}{late}",
-        f"   - District: {item.district.replace('_', ' ').title()}",
-        f"   - Exploitation: {', '.join(item.exploitation_types)}",
-        f"   - Open needs: {', '.join(item.open_needs) or 'none recorded'}",
-    ]
+# Per cent of the width, so that at 9pt a reference (MS-2026- and six letters) and the longest
+# word of a label ("accommodation,") each fit on one line.
+NEW_CASE_COLUMNS = (
+    ("#", 4), ("Reference", 20), ("Urgency", 12), ("District", 13), ("Pathway", 11),
+    ("Exploitation", 14), ("Open needs", 17), ("Days since contact", 9),
+)  # fmt: skip
 
 
+def _days_since_contact(item: AgendaItem, starts_at: datetime) -> str:
+    """Whole days from the police contact to the meeting day, both in London."""
+    if item.contacted_at is None:
+        return "not known"
+    days = (starts_at.astimezone(LONDON).date() - item.contacted_at.astimezone(LONDON).date()).days
+    return str(days)
+
+
+def _case_table(items: Sequence[AgendaItem], starts_at: datetime, empty: str) -> Block:
+    if not items:
+        return Paragraph(empty)
+    rows = tuple(
+        (
+            str(number),
+            item.case_reference,
+            label(URGENCY, item.urgency)
+            + (", added after the cut-off" if item.late and not item.review else ""),
+            label(DISTRICTS, item.district),
+            label(PATHWAYS, item.pathway) if item.pathway else "not known",
+            labels(EXPLOITATION, item.exploitation_types),
+            labels(NEEDS, item.open_needs) or "none recorded",
+            _days_since_contact(item, starts_at),
+        )
+        for number, item in enumerate(items, start=1)
+    )
+    return Table(
+        header=tuple(name for name, _ in NEW_CASE_COLUMNS),
+        widths=tuple(width for _, width in NEW_CASE_COLUMNS),
+        rows=rows,
+    )
+
+
+def _overdue(items: Sequence[AgendaItem]) -> Block:
+    if not items:
+        return Paragraph("No overdue tasks.")
+    return Table(
+        header=("Reference", "Overdue tasks"),
+        widths=(22, 78),
+        rows=tuple(
+            (item.case_reference, labels(TASK_KINDS, item.overdue_actions)) for item in items
+        ),
+    )
+
+
+def case_panel_layout(
+    series: MeetingSeries,
+    starts_at: datetime,
+    items: Sequence[AgendaItem],
+    other: Sequence[OtherBusiness] = (),
+    *,
+    attendance: Attendance | None = None,
+    actions: Sequence[ActionView] = (),
+    revision: Revision = DRAFT,
+) -> Layout:
+    """The case panel's agenda, in the order of AgendaSections (the JSON agenda's order too).
+    Case references only; the scheduler never holds a name."""
+    sections = agenda_sections(items)
+    return Layout(
+        title=series.title,
+        cover=(
+            ("When", span(starts_at, series.duration_minutes)),
+            ("Where", series.location),
+            ("Chair", series.chair),
+            ("Cut-off for items", moment(series.cutoff_for(starts_at))),
+            ("Version", revision.describe()),
+        ),
+        sections=(
+            Section("1. Attendance and apologies", (attendance_register(series, attendance),)),
+            Section("2. Actions from the last meeting", (actions_table(actions, starts_at),)),
+            Section("3. New cases", (_case_table(sections.new, starts_at, "No new cases."),)),
+            Section(
+                "4. Reviews carried over",
+                (_case_table(sections.reviews, starts_at, "No reviews carried over."),),
+            ),
+            Section("5. Actions due", (_overdue(sections.due),)),
+            other_business("6. Any other business", other),
+        ),
+        created=starts_at.astimezone(LONDON),
+    )
+
+
+# The agenda with the series' member list, no actions and as a draft; documents.py passes the
+# meeting's attendance, open actions and version to case_panel_layout.
 def render_markdown(
     series: MeetingSeries,
     starts_at: datetime,
     items: Sequence[AgendaItem],
     other: Sequence[OtherBusiness] = (),
 ) -> str:
-    """Sections: new cases, reviews carried over, actions due, any other business. Case references
-    only; the scheduler never holds a name."""
-    local = starts_at.astimezone(LONDON)
-    sections = agenda_sections(items)
-    new, reviews, due = sections.new, sections.reviews, sections.due
-    lines = [
-        f"# {series.title}",
-        "",
-        f"- When: {local:%A %d %B %Y, %H:%M} ({local.tzname()}), {series.duration_minutes} minutes",
-        f"- Where: {series.location}",
-        f"- Cut-off: {series.cutoff_for(starts_at).astimezone(LONDON):%A %d %B %Y, %H:%M}",
-        "",
-        "## New cases",
-        "",
-    ]
-    if not new:
-        lines.append("No new cases.")
-    for number, item in enumerate(new, start=1):
-        lines += _case_lines(number, item)
-    if reviews:
-        lines += ["", "## Reviews carried over", ""]
-        for number, item in enumerate(reviews, start=1):
-            lines += _case_lines(number, item)
-    if due:
-        lines += ["", "## Actions due", ""]
-        lines += [
-            f"- **{item.case_reference}**: overdue {', '.join(a.replace('_', ' ') for a in item.overdue_actions)}"
-            for item in due
-        ]
-    lines += ["", "## Any other business", ""]
-    lines += [f"- {entry.text} ({entry.added_by})" for entry in other]
-    return "\n".join(lines)
+    return to_markdown(case_panel_layout(series, starts_at, items, other))
 
 
 def render_html(
@@ -121,20 +204,7 @@ def render_html(
     items: Sequence[AgendaItem],
     other: Sequence[OtherBusiness] = (),
 ) -> str:
-    """The Markdown agenda as a small standalone HTML page (deterministic, like the Markdown)."""
-    return markdown_to_html(series.title, render_markdown(series, starts_at, items, other))
-
-
-def markdown_to_html(title: str, markdown: str) -> str:
-    from html import escape
-
-    from markdown_it import MarkdownIt
-
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title></head>\n<body>\n{body}</body></html>\n"
-    )
+    return to_html(case_panel_layout(series, starts_at, items, other))
 
 
 def render_pdf(
@@ -143,69 +213,18 @@ def render_pdf(
     items: Sequence[AgendaItem],
     other: Sequence[OtherBusiness] = (),
 ) -> bytes:
-    """A printable agenda, from the same text as the Markdown."""
-    return markdown_to_pdf(
-        series.title, starts_at, render_markdown(series, starts_at, items, other)
-    )
+    return to_pdf(case_panel_layout(series, starts_at, items, other))
 
 
-# The PDF's built-in Helvetica covers Latin-1 only; typographic punctuation is common in what
-# coordinators type, so it is spelled in ASCII, and anything else outside Latin-1 becomes "?".
-# (The Markdown, HTML and email carry the text exactly.) Before this, one curly apostrophe made
-# every render of that agenda fail (found by the fault suite's fuzz).
-PDF_SPELLINGS = str.maketrans({
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"',
-    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...", "\u2022": "-", "\u2192": "->",
-    "\u00a0": " ", "\u2009": " ", "\u202f": " ",
-})  # fmt: skip
-
-
-def pdf_safe(text: str) -> str:
-    spelled = unicodedata.normalize("NFC", text.translate(PDF_SPELLINGS))
-    return spelled.encode("latin-1", errors="replace").decode("latin-1")
-
-
-def markdown_to_pdf(title: str, starts_at: datetime, markdown: str) -> bytes:
-    """Fixed metadata, so the same agenda always gives the same bytes."""
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4")
-    # Aware, so fpdf2 does not read it in the host's time zone: same agenda, same bytes anywhere.
-    pdf.set_creation_date(starts_at.astimezone(LONDON))
-    pdf.set_title(pdf_safe(title))
-    pdf.set_producer("safeguarding meeting_scheduler")
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_page()
-    for line in markdown.splitlines():
-        line = pdf_safe(line.replace("·", "-"))
-        text = line.replace("**", "").strip()
-        if line.startswith("|---"):
-            continue
-        if line.startswith("|"):
-            text = "   ".join(cell.strip() for cell in line.strip("|").split("|"))
-        if line.startswith("# "):
-            pdf.set_font("Helvetica", "B", 15)
-            pdf.multi_cell(0, 8, text[2:], new_x="LMARGIN", new_y="NEXT")
-        elif line.startswith("## ") or line.startswith("### "):
-            pdf.ln(2)
-            pdf.set_font("Helvetica", "B", 12 if line.startswith("## ") else 11)
-            pdf.multi_cell(0, 7, text.lstrip("# "), new_x="LMARGIN", new_y="NEXT")
-        elif text:
-            pdf.set_font("Helvetica", "", 10)
-            indent = 6 if line.startswith("   ") else 0
-            pdf.set_x(pdf.l_margin + indent)
-            pdf.multi_cell(
-                0, 5, text.lstrip("- ") if indent else text, new_x="LMARGIN", new_y="NEXT"
-            )
-        else:
-            pdf.ln(2)
-    return bytes(pdf.output())
-
-
-def render_ics(series: MeetingSeries, starts_at: datetime, version: int = 1) -> bytes:
+def render_ics(
+    series: MeetingSeries, starts_at: datetime, version: int = 1, *, created_at: datetime
+) -> bytes:
     """An invitation for the meeting. It names no case: an invite is forwarded and synced to
-    phones, so the agenda travels as an attachment beside it instead."""
-    from datetime import timedelta
+    phones, so the agenda travels as an attachment beside it instead. `created_at` (from the
+    service's clock) is when this file is made: RFC 5545 3.8.7.2 makes DTSTAMP that moment for
+    an object with a METHOD, so a client tells a newer copy from an older one; UID and SEQUENCE
+    (the published version) say which meeting and which revision it is."""
+    from datetime import UTC, timedelta
 
     from icalendar import Calendar, Event
 
@@ -216,7 +235,7 @@ def render_ics(series: MeetingSeries, starts_at: datetime, version: int = 1) -> 
     calendar.add("method", "PUBLISH")
     event = Event()
     event.add("uid", f"{series.id}-{local:%Y%m%d}@safeguarding.local")
-    event.add("dtstamp", starts_at)  # fixed, not "now": the same agenda gives the same file
+    event.add("dtstamp", created_at.astimezone(UTC))  # RFC 5545: in UTC
     event.add("sequence", version - 1)
     event.add("summary", series.title)
     event.add("dtstart", local)

@@ -19,21 +19,24 @@ from services.meeting_scheduler.agenda import AgendaItem, OtherBusiness, agenda_
 from services.meeting_scheduler.calendar import MeetingCalendar, MeetingKind, MeetingSeries
 from services.meeting_scheduler.coordinating import deferrals, withdrawals
 from services.meeting_scheduler.documents import agenda_documents
+from services.meeting_scheduler.minutes import attendance_for, open_actions_before
+from services.meeting_scheduler.minutes_api import AttendanceView, OpenActionView
 from services.meeting_scheduler.nasn import summarise
 from services.meeting_scheduler.publishing import Publication, digest_of, latest_publication
+from shared.api_times import UtcTimestamp
 from shared.clock import LONDON
 
 
 class PublicationState(BaseModel):
     series_id: str
-    starts_at: datetime
+    starts_at: UtcTimestamp
     published: bool = Field(description="A version of this agenda has gone to its recipients.")
     published_version: int | None
-    published_at: datetime | None = Field(description="When the latest version went out.")
+    published_at: UtcTimestamp | None = Field(description="When the latest version went out.")
     changed_since_publication: bool = Field(
         description="The agenda differs from the latest version sent (false if never sent)."
     )
-    publish_at: datetime = Field(
+    publish_at: UtcTimestamp = Field(
         description="When the agenda goes out by itself (then again after each change)."
     )
 
@@ -47,7 +50,7 @@ class AgendaItemView(BaseModel):
     open_needs: list[str]
     overdue_actions: list[str]
     late: bool = Field(description="Added after the cut-off (an immediate case).")
-    added_at: datetime
+    added_at: UtcTimestamp
 
 
 class ActionsDueView(BaseModel):
@@ -59,14 +62,14 @@ class WithdrawnItemView(BaseModel):
     case_reference: str
     urgency: str
     reason: str
-    withdrawn_at: datetime | None = Field(description="None: withdrawn by the service itself.")
+    withdrawn_at: UtcTimestamp | None = Field(description="None: withdrawn by the service itself.")
     withdrawn_by: str | None
 
 
 class DeferredItemView(BaseModel):
     case_reference: str
-    deferred_to: datetime
-    deferred_at: datetime
+    deferred_to: UtcTimestamp
+    deferred_at: UtcTimestamp
     deferred_by: str
 
 
@@ -80,7 +83,7 @@ class AgendaView(PublicationState):
     title: str
     location: str
     duration_minutes: int
-    cutoff_at: datetime
+    cutoff_at: UtcTimestamp
     new_items: list[AgendaItemView]
     review_items: list[AgendaItemView] = Field(description="Open cases carried over.")
     actions_due: list[ActionsDueView]
@@ -88,25 +91,32 @@ class AgendaView(PublicationState):
     deferred_items: list[DeferredItemView] = Field(description="Moved on to a later meeting.")
     other_business: list[OtherBusinessView]
     learning_themes: list[str] = Field(description="NASN meetings: themes flagged this period.")
+    attendance: AttendanceView = Field(
+        description="Invited (the series' members), present and apologies as recorded."
+    )
+    open_actions: list[OpenActionView] = Field(
+        description="Actions from the series' earlier meetings not yet done, by due date."
+    )
 
 
 class CaseAgendaEntry(BaseModel):
     series_id: str
     series_title: str
-    meeting_starts_at: datetime
+    meeting_starts_at: UtcTimestamp
     meeting_date: date = Field(description="The meeting's date in Europe/London.")
     status: Literal["listed", "deferred", "withdrawn", "discussed"] = Field(
         description="listed: on a meeting still to come; discussed: on a meeting that has taken "
-        "place (the service keeps no minutes); deferred: moved to the next meeting; withdrawn."
+        "place (its minutes: GET /v1/meetings/{series}/{date}/minutes); deferred: moved to the "
+        "next meeting; withdrawn."
     )
-    at: datetime | None = Field(
+    at: UtcTimestamp | None = Field(
         description="When: added (listed), moved (deferred, or listed after a deferral), "
         "withdrawn (None if by the service itself), the meeting (discussed), or the meeting it "
         "was carried over from (review)."
     )
     review: bool = Field(description="Carried over: the case is still open.")
     late: bool
-    deferred_to: datetime | None
+    deferred_to: UtcTimestamp | None
 
 
 def publication_state(
@@ -177,6 +187,8 @@ async def agenda_view(
         since = series.previous_before(starts_at) or starts_at - timedelta(days=91)
         learning = list((await summarise(engine, since, starts_at)).learning)
     state = await current_publication(engine, series, starts_at)
+    attendance = await attendance_for(engine, series, starts_at)
+    carried = await open_actions_before(engine, series, starts_at)
     return AgendaView(
         **state.model_dump(),
         kind=series.kind,
@@ -206,6 +218,8 @@ async def agenda_view(
         ],
         other_business=[OtherBusinessView(text=entry.text, added_by=entry.added_by) for entry in other],
         learning_themes=learning,
+        attendance=AttendanceView.of(attendance),
+        open_actions=[OpenActionView.of(action) for action in carried],
     )  # fmt: skip
 
 

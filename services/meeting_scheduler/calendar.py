@@ -41,6 +41,13 @@ class MeetingSeries(BaseModel):
         description="Who receives the published agenda: roles (meeting_coordinator, "
         "head_of_service, on_duty) or person:<rota id>.",
     )
+    chair: Annotated[str, Field(min_length=1, max_length=120)] = "Modern Slavery Advisor"
+    members: tuple[Annotated[str, Field(min_length=1, max_length=120)], ...] = Field(
+        default=(),
+        max_length=40,
+        description="Organisations or roles invited to the meeting: the attendance register "
+        "of each meeting starts from this list.",
+    )
 
     def occurrences_after(self, moment: datetime) -> list[datetime]:
         """Upcoming starts as aware London datetimes. The rule runs on naive wall-clock times and

@@ -78,6 +78,8 @@ async def add_to_agenda(referral: ReferralOpenedV1, deps: SchedulerDeps) -> bool
                 open_needs=",".join(need.value for need in referral.support_needs),
                 late=placement.late,
                 added_at=now,
+                pathway=referral.pathway.value,
+                contacted_at=referral.recorded_at,
             )
         )
         if result.rowcount:
@@ -177,6 +179,8 @@ async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) ->
                 overdue_actions=tuple(
                     sorted(t.kind for t in case_tasks_known if t.open and t.overdue)
                 ),
+                pathway=row.pathway,
+                contacted_at=row.contacted_at,
             )
         )
     return items

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,9 +21,29 @@ from services.meeting_scheduler.adapters.tables import (
     referral_stats,
 )
 from services.meeting_scheduler.calendar import MeetingSeries
+from services.meeting_scheduler.common_sections import (
+    actions_table,
+    attendance_register,
+    other_business,
+)
+from services.meeting_scheduler.layout import (
+    DRAFT,
+    Bullets,
+    Layout,
+    Paragraph,
+    Revision,
+    Section,
+    Table,
+    span,
+)
 from shared.clock import LONDON
 from shared.db import insert_ignoring_duplicates
 from shared.events import CaseworkFiguresV1, ChildReferralOpenedV1, ReferralOpenedV1
+from shared.labels import DISTRICTS, EXPLOITATION, TASK_KINDS, label
+
+if TYPE_CHECKING:  # annotations only: minutes.py may come to import from the agenda modules
+    from services.meeting_scheduler.agenda import OtherBusiness
+    from services.meeting_scheduler.minutes import ActionView, Attendance
 
 SMALL_NUMBER = 3  # counts under this are suppressed (statistical disclosure control)
 
@@ -113,15 +134,16 @@ def _count(value: int) -> str:
     return f"fewer than {SMALL_NUMBER}" if 0 < value < SMALL_NUMBER else str(value)
 
 
-def _table(title: str, counts: dict[str, int]) -> list[str]:
-    lines = [f"### {title}", ""]
+def _counts(title: str, counts: dict[str, int], names: dict[str, str] | None = None) -> Section:
+    """A part of the agenda: a table of counts, small ones suppressed, in label order. `names`
+    None: the names are shown as written (police operations)."""
     if not counts:
-        return [*lines, "None this quarter.", ""]
-    lines += ["| | count |", "|---|---|"]
-    lines += [
-        f"| {name.replace('_', ' ')} | {_count(value)} |" for name, value in sorted(counts.items())
-    ]
-    return [*lines, ""]
+        return Section(title, (Paragraph("None this period."),), level=3)
+    rows = sorted(
+        (label(names, name) if names is not None else name, _count(value))
+        for name, value in counts.items()
+    )
+    return Section(title, (Table(("", "Count"), (75, 25), tuple(rows)),), level=3)
 
 
 def _named_only_when_counted(counts: dict[str, int]) -> dict[str, int]:
@@ -133,47 +155,75 @@ def _named_only_when_counted(counts: dict[str, int]) -> dict[str, int]:
     return shown
 
 
-def render_nasn_markdown(
-    series: MeetingSeries, starts_at: datetime, summary: QuarterSummary
-) -> str:
-    local = starts_at.astimezone(LONDON)
+def nasn_layout(
+    series: MeetingSeries,
+    starts_at: datetime,
+    summary: QuarterSummary,
+    *,
+    attendance: Attendance | None = None,
+    actions: Sequence[ActionView] = (),
+    other: Sequence[OtherBusiness] = (),
+    revision: Revision = DRAFT,
+) -> Layout:
+    """The NASN's agenda: the same cover, register and actions as the case panel's, then counts
+    only. Counts under SMALL_NUMBER read "fewer than 3"; no case reference appears."""
     figures = summary.figures
-    lines = [
-        f"# {series.title}",
-        "",
-        f"- When: {local:%A %d %B %Y, %H:%M} ({local.tzname()}), {series.duration_minutes} minutes",
-        f"- Where: {series.location}",
-        f"- Period: {summary.since.astimezone(LONDON):%d %B %Y} to {summary.until.astimezone(LONDON):%d %B %Y}",
-        "",
-        "## Referrals this period",
-        "",
-        f"Referrals: {_count(summary.referrals)}",
-        "",
-        *_table("By exploitation type", summary.by_exploitation),
-        *_table(
-            "By district", {name.title(): value for name, value in summary.by_district.items()}
-        ),
-        *_table("Police operations", _named_only_when_counted(summary.operations)),
-        "## Themes from casework",
-        "",
-    ]
+    since, until = summary.since.astimezone(LONDON), summary.until.astimezone(LONDON)
+    period = f"{since.day} {since:%B %Y} to {until.day} {until:%B %Y}"
+    themes: list[Section] = []
     if figures:
-        lines += [
-            f"People supported: {figures.get('people_supported')} of {figures.get('target')}",
-            f"Median hours from police contact to first contact: {figures.get('median_hours_to_first_contact') or 'not yet known'}",
-            "",
-            *_table("Open tasks by need", figures.get("open_tasks_by_need", {})),
-            *_table("Overdue tasks by need", figures.get("overdue_tasks_by_need", {})),
-            *_table(
-                "Referrals made, by organisation", figures.get("referrals_by_organisation", {})
+        median = figures.get("median_hours_to_first_contact")
+        themes = [
+            Section(
+                "4. Themes from casework",
+                (
+                    Paragraph(
+                        f"People supported: {figures.get('people_supported')} of "
+                        f"{figures.get('target')}. Median hours from police contact to first "
+                        f"contact: {median if median is not None else 'not yet known'}."
+                    ),
+                ),
+            ),
+            _counts("Open tasks by need", figures.get("open_tasks_by_need", {}), TASK_KINDS),
+            _counts("Overdue tasks by need", figures.get("overdue_tasks_by_need", {}), TASK_KINDS),
+            _counts(
+                "Referrals made, by organisation",
+                figures.get("referrals_by_organisation", {}),
+                {},  # casework's organisation keys (housing_options): shown as words
             ),
         ]
     else:
-        lines += ["No figures from casework yet.", ""]
-    lines += ["## Flagged for learning", ""]
-    lines += [f"- {theme}" for theme in summary.learning] or ["Nothing flagged this period."]
-    lines += ["", "## Any other business", ""]
-    return "\n".join(lines)
+        themes = [Section("4. Themes from casework", (Paragraph("No figures from casework yet."),))]
+    return Layout(
+        title=series.title,
+        cover=(
+            ("When", span(starts_at, series.duration_minutes)),
+            ("Where", series.location),
+            ("Chair", series.chair),
+            ("Period", period),
+            ("Version", revision.describe()),
+        ),
+        sections=(
+            Section("1. Attendance and apologies", (attendance_register(series, attendance),)),
+            Section("2. Actions from the last meeting", (actions_table(actions, starts_at),)),
+            Section(
+                "3. Referrals this period",
+                (Paragraph(f"Referrals: {_count(summary.referrals)}"),),
+            ),
+            _counts("By exploitation type", summary.by_exploitation, EXPLOITATION),
+            _counts("By district", summary.by_district, DISTRICTS),
+            _counts("Police operations", _named_only_when_counted(summary.operations)),
+            *themes,
+            Section(
+                "5. Flagged for learning",
+                (Bullets(summary.learning),)
+                if summary.learning
+                else (Paragraph("Nothing flagged this period."),),
+            ),
+            other_business("6. Any other business", other),
+        ),
+        created=starts_at.astimezone(LONDON),
+    )
 
 
 async def erase_old_operations(engine: AsyncEngine, before: datetime) -> int:

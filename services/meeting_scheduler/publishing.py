@@ -40,7 +40,9 @@ class Publication:
 
 
 def digest_of(markdown: str) -> str:
-    """Publication compares agendas by this digest of their Markdown (the PDF renders from it)."""
+    """Publication compares agendas by this digest of their Markdown (the PDF renders from the
+    same layout). The digest recorded is of the version's text as sent, version line included:
+    documents.py rebuilds an unchanged agenda as that version, so it digests alike."""
     return hashlib.sha256(markdown.encode()).hexdigest()
 
 
@@ -105,15 +107,20 @@ class Publisher:
         self, series_id: str, starts_at: datetime, actor: Actor | None = None
     ) -> int:
         series = next(item for item in self.calendar.series if item.id == series_id)
-        documents = await agenda_documents(self.engine, series, starts_at)
-        markdown = documents.markdown
-        digest = digest_of(markdown)
+        drafted = await agenda_documents(self.engine, series, starts_at)
         async with self.engine.begin() as connection:
             last = await latest_publication(connection, series_id, starts_at)
-            if last is not None and last.digest == digest:
+            # Unchanged: the text, printed as the last version, is the one that version sent.
+            if last is not None and last.digest == digest_of(
+                drafted.as_version(last.version, last.published_at).markdown
+            ):
                 return 0
             version = 1 if last is None else last.version + 1
             now = self.clock.now()
+            # The documents say which version they are; the digest is of the text sent.
+            documents = drafted.as_version(version, now)
+            markdown = documents.markdown
+            digest = digest_of(markdown)
             await connection.execute(
                 agenda_publications.insert().values(
                     meeting_series=series_id, meeting_starts_at=starts_at, version=version,
@@ -132,7 +139,11 @@ class Publisher:
                     "application/pdf",
                     documents.pdf(),
                 ),
-                (f"{series_id}-{day}.ics", "text/calendar", invitation(series, starts_at, version)),
+                (
+                    f"{series_id}-{day}.ics",
+                    "text/calendar",
+                    invitation(series, starts_at, version, created_at=now),
+                ),
                 (f"agenda-{series_id}-{day}-v{version}.md", "text/markdown", markdown.encode()),
             )
             await enqueue(

@@ -32,11 +32,14 @@ from services.notifier.rota_changes import (
     london_wall_clock,
 )
 from services.notifier.rota_views import Duty, days_view, now_and_next
+from shared.api_times import UtcTimestamp
 from shared.clock import LONDON
+from shared.problems import FieldError, problem_response, problems
 from shared.staff_auth import Staff, StaffAuth, StaffRole
 
 CASE_REFERENCE = r"^MS-\d{4}-[A-Z0-9]{4,12}$"  # shared.events.CaseReference
 MAX_DAYS = 62
+MAX_ROW_ID = 2**63 - 1  # a larger id overflowed the database's integer: a 500 (schemathesis)
 
 
 class AlertItem(BaseModel):
@@ -46,12 +49,12 @@ class AlertItem(BaseModel):
     case_references: list[str] = Field(description="Every case the alert is about (a raid's too).")
     urgency: str
     status: Literal["open", "acknowledged"]
-    raised_at: datetime
-    acknowledged_at: datetime | None
+    raised_at: UtcTimestamp
+    acknowledged_at: UtcTimestamp | None
     acknowledged_by: str | None = Field(description="Person id of who acknowledged it.")
     steps_fired: int = Field(description="Escalation steps done so far (the first page is one).")
     paged_person_ids: list[str] = Field(description="Everyone sent a message so far, distinct.")
-    next_step_at: datetime | None = Field(description="When the next escalation step is due.")
+    next_step_at: UtcTimestamp | None = Field(description="When the next escalation step is due.")
 
 
 class AlertList(BaseModel):
@@ -62,7 +65,7 @@ class Acknowledged(BaseModel):
     alert_id: str
     status: Literal["acknowledged"] = "acknowledged"
     acknowledged_by: str
-    acknowledged_at: datetime
+    acknowledged_at: UtcTimestamp
     already_acknowledged: bool = Field(description="True when this person had acknowledged it.")
 
 
@@ -70,27 +73,27 @@ class DutyView(BaseModel):
     person_id: str = Field(description="Who is paged (the last resort in a gap).")
     role: str
     gap: bool = Field(description="No shift or cover holds this time: the last resort is paged.")
-    shift_start: datetime | None = Field(description="None: began more than 7 days before.")
-    shift_end: datetime | None = Field(description="None: lasts beyond the next 14 days.")
+    shift_start: UtcTimestamp | None = Field(description="None: began more than 7 days before.")
+    shift_end: UtcTimestamp | None = Field(description="None: lasts beyond the next 14 days.")
 
 
 class OnDuty(BaseModel):
-    at: datetime
+    at: UtcTimestamp
     on_duty: DutyView
     next: DutyView | None = Field(description="The next change of duty within 14 days, if any.")
     last_resort: str
 
 
 class PeriodView(BaseModel):
-    start: datetime
-    end: datetime
+    start: UtcTimestamp
+    end: UtcTimestamp
     person_id: str | None = Field(description="None: a gap, the last resort is paged.")
     role: str | None
 
 
 class GapView(BaseModel):
-    start: datetime
-    end: datetime
+    start: UtcTimestamp
+    end: UtcTimestamp
 
 
 class ChangeView(BaseModel):
@@ -98,10 +101,10 @@ class ChangeView(BaseModel):
     source: Literal["console", "file"]
     kind: Literal["leave", "cover"]
     person_id: str
-    starts_at: datetime = Field(description="London time, with its offset.")
-    ends_at: datetime
+    starts_at: UtcTimestamp = Field(description="In UTC, as every API time (shown in London time).")
+    ends_at: UtcTimestamp
     created_by: str | None = None
-    created_at: datetime | None = None
+    created_at: UtcTimestamp | None = None
 
 
 class DayRota(BaseModel):
@@ -168,8 +171,8 @@ def add_console_routes(app: FastAPI, deps: NotifierDeps, staff_auth: StaffAuth) 
         "/v1/alerts/{alert_id}/acknowledgement",
         response_model=Acknowledged,
         summary="Acknowledge an alert as the signed-in person",
-        responses={404: {"description": "No such alert"},
-                   409: {"description": "Someone else acknowledged it already"}},
+        responses=problems({404: "No such alert",
+                            409: "Someone else acknowledged it already"}),
     )  # fmt: skip
     async def acknowledge_alert(
         alert_id: Annotated[str, Path(max_length=64)],
@@ -205,7 +208,14 @@ def add_console_routes(app: FastAPI, deps: NotifierDeps, staff_auth: StaffAuth) 
             last_resort=rota.last_resort,
         )
 
-    @app.get("/v1/rota", response_model=RotaDays, summary="The rota day by day, with its gaps")
+    @app.get(
+        "/v1/rota",
+        response_model=RotaDays,
+        summary="The rota day by day, with its gaps",
+        responses=problems(
+            {422: "The request is not valid, or start is further back or ahead than kept"}
+        ),
+    )
     async def rota_days(
         who: Annotated[Staff, Depends(anyone)],
         start: Annotated[date | None, Query(description="London date; default today")] = None,
@@ -216,7 +226,9 @@ def add_console_routes(app: FastAPI, deps: NotifierDeps, staff_auth: StaffAuth) 
         first = start or today
         earliest = today - KEPT_AFTER_END
         if not earliest <= first <= today + FURTHEST_AHEAD:
-            return _invalid("start", f"start must be from {earliest} to {today + FURTHEST_AHEAD}")
+            return _invalid(
+                "query.start", f"start must be from {earliest} to {today + FURTHEST_AHEAD}"
+            )
         rota = await book.refresh(now)
         views = await asyncio.to_thread(
             days_view, rota, first, days, book.changes, book.file_rota.overrides
@@ -271,7 +283,14 @@ def add_console_routes(app: FastAPI, deps: NotifierDeps, staff_auth: StaffAuth) 
         response_model=ChangeView,
         status_code=201,
         summary="Add leave or cover (head of service)",
-        responses={409: {"description": "It clashes with leave or cover already on the rota"}},
+        responses=problems(
+            {
+                409: "It clashes with leave or cover already on the rota",
+                422: "The request is not valid, or the change is not one the rota can take "
+                "(person_id nobody on the rota, times off the quarter hour, the end before the "
+                "start, too far ahead)",
+            }
+        ),
     )
     async def add_change(
         body: NewChange, who: Annotated[Staff, Depends(head)]
@@ -294,9 +313,11 @@ def add_console_routes(app: FastAPI, deps: NotifierDeps, staff_auth: StaffAuth) 
         "/v1/rota/changes/{change_id}",
         status_code=204,
         summary="Remove leave or cover added here (head of service)",
-        responses={404: {"description": "No such change, or removed already"}},
+        responses=problems({404: "No such change, or removed already"}),
     )
-    async def remove_change(change_id: int, who: Annotated[Staff, Depends(head)]) -> Response:
+    async def remove_change(
+        change_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], who: Annotated[Staff, Depends(head)]
+    ) -> Response:
         try:
             await book.remove(book.actor(who.person_id, deps.clock.now()), change_id)
         except ChangeRefused:
@@ -337,10 +358,8 @@ def _kind(kind: str) -> ChangeKind:
     return "cover" if kind == "cover" else "leave"
 
 
-def _invalid(path: str, message: str) -> JSONResponse:
-    """The same shape as the service's own 422 (shared.app.refuse_without_echo)."""
-    return JSONResponse(
-        {"title": "the request is not valid",
-         "errors": [{"path": path, "message": message, "type": "value_error"}]},
-        status_code=422,
-    )  # fmt: skip
+def _invalid(location: str, message: str) -> JSONResponse:
+    """The same shape as any other 422 (shared/problems.py), the one reason also as its detail."""
+    return problem_response(
+        422, message, [FieldError(location=location, message=message, type="value_error")]
+    )

@@ -24,6 +24,7 @@ from services.notifier.dead_mans_switch import PageState, Watch, due_page
 from services.notifier.domain import render_message
 from services.notifier.policy import AlertingPolicy, TemplateKind
 from services.notifier.ports import Sender
+from shared.api_times import utc_text
 from shared.background import WakeableLoop
 from shared.clock import LONDON, Clock
 from shared.events import HeartbeatV1
@@ -153,7 +154,7 @@ class HeartbeatMonitor:
         state = ("stale" if stale else "ok") if last is not None else "waiting"
         return not stale, {
             "status": state,
-            "last_end_to_end": last.isoformat() if last is not None else None,
+            "last_end_to_end": utc_text(last) if last is not None else None,
             "age_seconds": round(self.watch.age(now).total_seconds(), 3),
             "stale_after_seconds": stale_after.total_seconds() if stale_after else 0,
         }

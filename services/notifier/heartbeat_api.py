@@ -10,14 +10,15 @@ from typing import Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from services.notifier.heartbeat import HeartbeatMonitor
+from shared.api_times import UtcTimestamp
 
 
 class HeartbeatStatus(BaseModel):
     status: Literal["ok", "stale", "waiting"]  # waiting: none yet since the notifier started
-    last_end_to_end: AwareDatetime | None
+    last_end_to_end: UtcTimestamp | None
     age_seconds: float  # since the last heartbeat end to end, or since the start before one
     stale_after_seconds: float  # 0: the watchdog is off (dev and test only)
 

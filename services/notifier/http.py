@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifier.ack_limits import AckLimiter, Limited
 from services.notifier.acknowledging import AckRefused, acknowledge, alert_for_code
@@ -31,6 +31,7 @@ from services.notifier.deps import NotifierDeps
 from services.notifier.domain import normalise_ack_code
 from services.notifier.figures_api import add_figure_routes
 from shared.logging import get_logger
+from shared.problems import problem_response, problems
 from shared.staff_auth import Staff, StaffAuth, StaffRole, StaffRoute
 
 log = get_logger(__name__)
@@ -42,16 +43,21 @@ button{{font-size:1.2rem;padding:.8rem 1.6rem}}</style></head><body>{content}</b
 
 
 class CodeAck(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a field we would drop is refused, not ignored
+
     code: Annotated[str, Field(min_length=4, max_length=24)]  # room for spaces and dashes
+
+
+class CodeAcknowledged(BaseModel):
+    status: Literal["acknowledged"]
 
 
 ACKNOWLEDGED = {"status": "acknowledged"}
 REFUSED_STATUS = 403
-REFUSED = {
-    "title": "not acknowledged",
-    "detail": "This code acknowledges nothing: it may be mistyped or out of date, or the alert is "
-    "closed. Use the link in the message, or call the duty line.",
-}
+REFUSED_DETAIL = (
+    "This code acknowledges nothing: it may be mistyped or out of date, or the alert is closed. "
+    "Use the link in the message, or call the duty line."
+)
 REFUSED_PAGE = (
     "<p>This link acknowledges nothing: it may be incomplete or out of date, or the alert is "
     "closed. If you still need to act on it, call the duty line.</p>"
@@ -101,9 +107,14 @@ def build_http_app(deps: NotifierDeps, staff_auth: StaffAuth) -> FastAPI:
     @app.post(
         "/v1/acks",
         summary="Acknowledge an alert by the code in its message",
+        response_model=CodeAcknowledged,
         responses={
-            403: {"description": "The code acknowledges nothing (one answer for every reason)"},
-            429: {"description": "Too many failed codes: try again after Retry-After seconds"},
+            **problems(
+                {
+                    403: "The code acknowledges nothing (one answer for every reason)",
+                    429: "Too many failed codes: try again after Retry-After seconds",
+                }
+            ),
         },
     )
     async def ack_by_code(body: CodeAck, request: Request) -> JSONResponse:
@@ -116,10 +127,8 @@ def build_http_app(deps: NotifierDeps, staff_auth: StaffAuth) -> FastAPI:
             log.warning(
                 "ack_rate_limited", via="code", scope=reserved.scope, client=limiter.tag(client)
             )
-            return JSONResponse(
-                {"title": "too many attempts",
-                 "detail": "Try again later, or use the link in the message."},
-                status_code=429,
+            return problem_response(
+                429, "Too many attempts: try again later, or use the link in the message.",
                 headers={"Retry-After": str(reserved.retry_after_seconds)},
             )  # fmt: skip
         try:
@@ -127,12 +136,16 @@ def build_http_app(deps: NotifierDeps, staff_auth: StaffAuth) -> FastAPI:
             await acknowledge(deps, alert_id, person_id, via="code")
         except AckRefused as refused:
             _count_refusal(limiter, "code", refused.reason, client)
-            return JSONResponse(REFUSED, status_code=REFUSED_STATUS)
+            return problem_response(REFUSED_STATUS, REFUSED_DETAIL)
         await limiter.refund(reserved)
         limiter.ack_attempts_total["acknowledged"] += 1
         return JSONResponse(ACKNOWLEDGED)
 
-    @app.get("/v1/alerts/{alert_id}", summary="An alert's state: steps, notifications, ledger")
+    @app.get(
+        "/v1/alerts/{alert_id}",
+        summary="An alert's state: steps, notifications, ledger",
+        responses=problems({404: "No such alert"}),
+    )
     async def alert_status(alert_id: str, who: Staff = Depends(staff)) -> Any:
         """For advisors and the head of service (a staff access token)."""
         async with deps.engine.connect() as connection:
@@ -140,7 +153,7 @@ def build_http_app(deps: NotifierDeps, staff_auth: StaffAuth) -> FastAPI:
                 await connection.execute(sa.select(alerts).where(alerts.c.alert_id == alert_id))
             ).first()
             if alert is None:
-                return JSONResponse({"title": "no such alert"}, status_code=404)
+                return problem_response(404, "no such alert")
             steps = await connection.execute(
                 sa.select(escalation_steps)
                 .where(escalation_steps.c.alert_id == alert_id)

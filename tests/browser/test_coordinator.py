@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,27 @@ def new_cases_section(text: str) -> str:
     return text[start : min(end for end in ends if end != -1)]
 
 
-async def test_reorder_defer_add_and_publish_then_the_pdf_follows_the_new_order(
-    console_system: ConsoleSystem, browser: Browser
-) -> None:
+@dataclass(frozen=True)
+class EditPlan:
+    """This test's cases on the next case panel, and the edits to make on them: move the last of
+    them up one place and defer the first. Other tests' cases may share the agenda, so the
+    expected order is worked out on the full order."""
+
+    cases: list[str]
+    panel: datetime
+    following: datetime
+    day: date
+    next_day: date
+    before: list[str]
+    moved: str
+    deferred: str
+    after_move: list[str]
+    expected: list[str]
+
+
+async def plan_edits(console_system: ConsoleSystem, count: int) -> EditPlan:
     # Immediate contacts: listed on the next meeting even after its cut-off (flagged late).
-    cases = [await post_contact(console_system) for _ in range(3)]
+    cases = [await post_contact(console_system) for _ in range(count)]
     panel, following = await next_case_panels(console_system)
     day, next_day = london_day(panel), london_day(following)
     before = await eventually(
@@ -90,13 +107,25 @@ async def test_reorder_defer_add_and_publish_then_the_pdf_follows_the_new_order(
         30,
         "this test's cases on the next case panel",
     )
-    # Other tests' cases may share the agenda: the moves are worked out on the full order.
     mine = [case for case in before if case in cases]
     moved, deferred = mine[-1], mine[0]
     after_move = list(before)
     at = after_move.index(moved)
     after_move[at - 1], after_move[at] = after_move[at], after_move[at - 1]
     expected = [case for case in after_move if case != deferred]
+    return EditPlan(
+        cases, panel, following, day, next_day, before, moved, deferred, after_move, expected
+    )
+
+
+async def test_reorder_defer_add_and_publish_then_the_pdf_follows_the_new_order(
+    console_system: ConsoleSystem, browser: Browser
+) -> None:
+    plan = await plan_edits(console_system, 3)
+    cases, panel, following = plan.cases, plan.panel, plan.following
+    day, next_day, before = plan.day, plan.next_day, plan.before
+    moved, deferred = plan.moved, plan.deferred
+    after_move, expected = plan.after_move, plan.expected
     aob = f"Dates for next year's panels ({uuid.uuid4().hex[:6]})"
 
     context, page = await signed_in(browser, console_system, COORDINATOR, PHONE)

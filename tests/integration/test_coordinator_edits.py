@@ -33,13 +33,15 @@ URGENCIES = {
     "MS-2026-COORD3": Urgency.IMMEDIATE,
     "MS-2026-COORD4": Urgency.ROUTINE,
 }
-CASE_LINE = re.compile(r"^\d+\. \*\*(MS-\d{4}-[A-Z0-9]+)\*\*", re.MULTILINE)
+CASE_ROW = re.compile(r"^\| \d+ \| (MS-\d{4}-[A-Z0-9]+) \|", re.MULTILINE)
 
 
 def section(markdown: str, title: str) -> list[str]:
-    """Case references listed under `## title`, in order."""
-    _, found, rest = markdown.partition(f"## {title}\n")
-    return CASE_LINE.findall(rest.split("\n## ")[0]) if found else []
+    """Case references in the table under the numbered heading `## N. title`, in order."""
+    heading = re.search(rf"^## \d+\. {re.escape(title)}\n", markdown, re.MULTILINE)
+    if heading is None:
+        return []
+    return CASE_ROW.findall(markdown[heading.end() :].split("\n## ")[0])
 
 
 async def agenda(client: httpx.AsyncClient, meeting: str = MEETING) -> str:
@@ -106,7 +108,9 @@ async def test_coordinator_edits_on_the_real_broker(
         assert [r.status_code for r in refused] == [401, 401, 401, 401]
         text = await agenda(client)
         assert section(text, "New cases") == ordered
-        assert text.rstrip().endswith("## Any other business")
+        # The refused POST added no other business.
+        assert "Anyone's item" not in text
+        assert "## 6. Any other business\n\nNone raised before the meeting." in text
 
         # Withdrawn: gone from this meeting and from the next, where the rest are reviews.
         response = await client.post(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import os
 import random
 import time
@@ -39,6 +38,7 @@ from tests.support import system
 from tests.support.contact_oracle import contact_problems
 from tests.support.databases import DatabaseUrls
 from tests.support.kafka import read_all
+from tests.support.log_capture import capture_logs
 from tests.support.signing import police_record_headers
 from tests.support.waiting import eventually
 
@@ -243,32 +243,6 @@ REQUIRED: list[tuple[str, ...]] = [
     ("location", "district"), ("person", "interpreter_required"), ("person", "safe_to_contact"),
     ("person", "safe_to_contact", "email"),
 ]  # fmt: skip
-
-
-class LogLines(logging.Handler):
-    """Keeps the service's rendered log lines (hundreds of dead letters) instead of printing
-    them, to check them for submitted values."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
-def capture_logs(stack: AsyncExitStack) -> LogLines:
-    root = logging.getLogger()
-    saved = root.handlers[:]
-    logs = LogLines()
-    logs.setFormatter(saved[0].formatter if saved else None)
-    root.handlers[:] = [logs]
-
-    def restore() -> None:
-        root.handlers[:] = saved
-
-    stack.callback(restore)
-    return logs
 
 
 Found = tuple[list[ConsumerRecord[bytes, bytes]], list[ConsumerRecord[bytes, bytes]]]

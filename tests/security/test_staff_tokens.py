@@ -49,8 +49,11 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.security
 
 ROOT = Path(__file__).resolve().parents[2]
-REFUSED = (401, {"detail": NOT_SIGNED_IN})
-FORBIDDEN = (403, {"detail": NOT_PERMITTED})
+# RFC 9457 problem details (shared/problems.py): the same body from every service.
+REFUSED = (401, {"type": "about:blank", "title": "Unauthorized", "status": 401,
+                 "detail": NOT_SIGNED_IN})  # fmt: skip
+FORBIDDEN = (403, {"type": "about:blank", "title": "Forbidden", "status": 403,
+                   "detail": NOT_PERMITTED})  # fmt: skip
 PEOPLE = ("advisor-day", "advisor-night", "head-of-service", "coordinator")
 # One staff endpoint of each service; the head of service may use all four.
 ENDPOINTS = {

@@ -119,5 +119,13 @@ async def test_agenda_is_published_then_revised_only_when_it_changes(
     markdown = files["agenda-case-panel-2026-12-02-v2.md"].decode()
     assert markdown.index("MS-2026-PUB002") < markdown.index("MS-2026-PUB001"), "immediate first"
     assert b"SEQUENCE:1" in files["case-panel-2026-12-02.ics"]
+    # DTSTAMP: when each version was made (Mon 30 Nov 10:00 and 11:00 UTC), not the meeting.
+    first_ics = next(
+        base64.b64decode(item["content_base64"])
+        for item in first["attachments"]
+        if item["filename"] == "case-panel-2026-12-02.ics"
+    )
+    assert b"\r\nDTSTAMP:20261130T100000Z\r\n" in first_ics
+    assert b"\r\nDTSTAMP:20261130T110000Z\r\n" in files["case-panel-2026-12-02.ics"]
     first_files = {item["filename"] for item in first["attachments"]}
     assert "agenda-case-panel-2026-12-02-v1.pdf" in first_files

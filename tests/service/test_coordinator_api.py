@@ -87,7 +87,10 @@ async def test_coordinator_edits_the_agenda(tmp_path: Path) -> None:
         assert "MS-2026-COORD3" in text
         assert "MS-2026-COORD1" not in text, "deferred to the next meeting"
         assert "MS-2026-COORD2" not in text, "withdrawn"
-        assert text.rstrip().endswith("- Training dates for the new year (coordinator)")
+        other_business = text.split("## 6. Any other business\n", 1)[1]
+        assert other_business.strip().splitlines()[0] == (
+            "- Training dates for the new year (coordinator)"
+        )
         assert (
             "MS-2026-COORD1"
             in (await client.get("/v1/meetings/case-panel/2026-12-09/agenda.md")).text

@@ -50,6 +50,7 @@ from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
 from shared.topics import REFERRALS
 from tests.support.contact_oracle import contact_problems
+from tests.support.log_capture import LogLines
 from tests.support.system import (
     ROOT,
     TEST_POLICE_KEY,
@@ -113,17 +114,6 @@ class Outcome:
                 f"{case.why or 'valid'}; response {response.text[:300]!r}; "
                 f"body {case.body[:160]!r}"
             )
-
-
-class LogLines(logging.Handler):
-    """Keeps the service's rendered (JSON) log lines instead of printing them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 @dataclass(frozen=True)

@@ -98,9 +98,9 @@ async def test_nasn_agenda_has_counts_and_themes_but_no_case(tmp_path: Path) -> 
         pdf = (await client.get(f"{NASN}/agenda.pdf")).content
         ics = (await client.get(f"{NASN}/agenda.ics")).text
 
-    assert "- Period: 15 October 2026 to 21 January 2027" in markdown
-    assert "| labour | 3 |" in markdown
-    assert "| sexual | fewer than 3 |" in markdown, "small numbers are suppressed"
+    assert "- **Period:** 15 October 2026 to 21 January 2027" in markdown
+    assert "| Labour | 3 |" in markdown
+    assert "| Sexual | fewer than 3 |" in markdown, "small numbers are suppressed"
     assert "| Great Yarmouth | 3 |" in markdown
     assert "| Norwich | fewer than 3 |" in markdown
     assert "| Op Kestrel | 3 |" in markdown
@@ -108,11 +108,16 @@ async def test_nasn_agenda_has_counts_and_themes_but_no_case(tmp_path: Path) -> 
     assert "Heron" not in markdown
     assert "| other operations (fewer than 3 each) | fewer than 3 |" in markdown
     assert "People supported: 4 of 100" in markdown
-    assert "| housing options | fewer than 3 |" in markdown
-    assert "## Flagged for learning\n\n- Debt bondage through travel loans" in markdown
-    assert "<table>" in html
+    assert "| Housing options | fewer than 3 |" in markdown
+    assert "## 5. Flagged for learning\n\n- Debt bondage through travel loans" in markdown
+    assert (
+        '<table border="1" width="100%">\n<tr><th width="75%" align="left" bgcolor="#e8e8e8"></th>'
+        in html
+    )
     text = pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert "Referrals: 4" in text
+    assert "Labour 3" in text, "the counts as a table"
+    assert "Sexual fewer than 3" in text
     for document in (markdown, html, text, ics):
         assert not re.search(r"MS-\d{4}-", document), "no case reference reaches the NASN"
         assert "Heron" not in document

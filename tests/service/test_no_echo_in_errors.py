@@ -23,4 +23,5 @@ async def test_casework_422_does_not_echo_the_input(tmp_path: Path) -> None:
     response = await client.get("/v1/tasks", params={"status": "Canary Ottoline"})
     assert response.status_code == 422
     assert "Canary Ottoline" not in response.text
-    assert response.json()["errors"][0]["path"] == "query.status"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["location"] == "query.status"

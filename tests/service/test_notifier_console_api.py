@@ -173,15 +173,19 @@ async def test_who_may_call_what(tmp_path: Path) -> None:
         ]  # fmt: skip
         for method, path, body in calls:
             refused = await anonymous.request(method, path, json=body)
-            assert (refused.status_code, refused.json()) == (401, {"detail": "sign-in required"})
+            assert (refused.status_code, refused.json()) == (401, {
+                "type": "about:blank", "title": "Unauthorized", "status": 401,
+                "detail": "sign-in required",
+            })  # fmt: skip
             forged = await anonymous.request(
                 method, path, json=body, headers={"Authorization": "Bearer token-nobody"}
             )
             assert forged.status_code == 401
             # Signed in, with no staff role at all (the children's safeguarding contact).
             assert (await notifier.client("children").request(method, path, json=body)).json() == {
-                "detail": "not permitted"
-            }
+                "type": "about:blank", "title": "Forbidden", "status": 403,
+                "detail": "not permitted",
+            }  # fmt: skip
         # The sign-in is checked before the body is read: a broken body without one is a 401.
         broken = await anonymous.post("/v1/rota/changes", content=b"{not json")
         assert broken.status_code == 401
@@ -254,7 +258,10 @@ async def test_alert_list_and_acknowledging_from_the_console_stops_the_escalatio
         assert (again.status_code, again.json()["already_acknowledged"]) == (200, True)
         late = await head.post(path)
         assert late.status_code == 409
-        assert late.json() == {"detail": "already acknowledged by advisor-b at 10:20 on 01 Dec"}
+        assert late.json() == {
+            "type": "about:blank", "title": "Conflict", "status": 409,
+            "detail": "already acknowledged by advisor-b at 10:20 on 01 Dec",
+        }  # fmt: skip
         assert (await head.post("/v1/alerts/no-such-alert/acknowledgement")).status_code == 404
         await wait_until(lambda: len(notifier.acknowledged) == 1, what="acknowledged event")
         assert (notifier.acknowledged[0]["person_id"], notifier.acknowledged[0]["via"]) == (

@@ -44,7 +44,7 @@ from services.meeting_scheduler.calendar import (
     load_calendar,
     place_item,
 )
-from shared.clock import LONDON
+from shared.clock import LONDON, FixedClock
 from shared.events import District, ExploitationType, SupportNeed
 from shared.working_days import is_bank_holiday, is_working_day
 from tests.unit.builders import MEETINGS_FILE, ROOT
@@ -87,15 +87,19 @@ ITEMS: tuple[AgendaItem, ...] = (
         open_needs=("housing", "interpreter"),
         late=False,
         added_at=_london(2026, 11, 25, 9, 15),
+        pathway="nrm_decision_pending",
+        contacted_at=_london(2026, 11, 24, 23, 50),  # 8 days before the meeting day
     ),
     AgendaItem(
         case_reference="MS-2026-7KQ2M4",
         district="great_yarmouth",
         exploitation_types=("sexual", "criminal"),
         urgency="immediate",
-        open_needs=("safe_accommodation",),
+        open_needs=("safe_accommodation", "legal_advice"),
         late=True,
         added_at=_london(2026, 11, 30, 16, 45),
+        pathway="nrm",
+        contacted_at=_london(2026, 11, 30, 16, 30),
     ),
     AgendaItem(
         case_reference="MS-2026-3HXW9P",
@@ -105,9 +109,43 @@ ITEMS: tuple[AgendaItem, ...] = (
         open_needs=(),
         late=False,
         added_at=_london(2026, 11, 27, 14, 0),
+        pathway="duty_to_notify",
+        contacted_at=_london(2026, 11, 27, 0, 5),
     ),
 )
-DISTRICT_NAMES = ("Great Yarmouth", "Kings Lynn West Norfolk", "North Norfolk")
+DISTRICT_NAMES = ("Great Yarmouth", "King's Lynn and West Norfolk", "North Norfolk")
+# Written out here, not read from shared/labels.py, so a wrong label fails these tests.
+NEED_LABELS = {
+    "legal_advice": "Legal advice",
+    "immigration_advice": "Immigration advice",
+    "healthcare": "Healthcare",
+    "mental_health": "Mental health",
+    "housing": "Housing",
+    "safe_accommodation": "Safe accommodation",
+    "financial_support": "Financial support",
+    "employment": "Employment",
+    "education": "Education",
+    "interpreter": "Interpreter",
+    "substance_misuse": "Substance misuse",
+    "other": "Other support",
+}
+EXPLOITATION_LABELS = {
+    "labour": "Labour",
+    "sexual": "Sexual",
+    "criminal": "Criminal",
+    "domestic_servitude": "Domestic servitude",
+    "organ_harvesting": "Organ harvesting",
+    "unknown": "Not known",
+}
+DISTRICT_LABELS = {
+    "breckland": "Breckland", "broadland": "Broadland", "great_yarmouth": "Great Yarmouth",
+    "kings_lynn_west_norfolk": "King's Lynn and West Norfolk", "north_norfolk": "North Norfolk",
+    "norwich": "Norwich", "south_norfolk": "South Norfolk", "outside_norfolk": "Outside Norfolk",
+}  # fmt: skip
+NEW_CASES_HEADER = (
+    "| # | Reference | Urgency | District | Pathway | Exploitation | Open needs "
+    "| Days since contact |"
+)
 
 
 # --- 1. Golden Markdown and HTML -------------------------------------------------------------
@@ -172,8 +210,17 @@ class _Page(HTMLParser):
         self.tags.append(tag)
         self.attributes += attrs
 
+    def handle_endtag(self, tag: str) -> None:
+        self.tags.append(f"/{tag}")
+
     def handle_data(self, data: str) -> None:
+        if self.tags and self.tags[-1] == "style":
+            return  # the stylesheet, not text a reader sees
         self.text.append(data)
+
+
+def _opened(tags: list[str]) -> set[str]:
+    return {tag for tag in tags if not tag.startswith("/")}
 
 
 def _page(html: str) -> _Page:
@@ -183,7 +230,10 @@ def _page(html: str) -> _Page:
     return page
 
 
-ALLOWED_TAGS = {"html", "head", "meta", "title", "body", "h1", "h2", "ul", "ol", "li", "strong"}
+ALLOWED_TAGS = {
+    "html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "br", "strong",
+    "ul", "li", "table", "tr", "th", "td",
+}  # fmt: skip
 
 
 def test_html_has_only_the_expected_markup_and_the_items_in_urgency_order(
@@ -191,17 +241,26 @@ def test_html_has_only_the_expected_markup_and_the_items_in_urgency_order(
 ) -> None:
     html = render_html(panel, MEETING, ITEMS)
     page = _page(html)
-    assert set(page.tags) <= ALLOWED_TAGS
-    assert page.attributes == [("lang", "en"), ("charset", "utf-8")]
-    assert page.tags.count("strong") == len(ITEMS)
-    assert re.findall(r"<strong>([^<]*)</strong>", html) == [
+    assert _opened(page.tags) <= ALLOWED_TAGS
+    assert {name for name, _ in page.attributes} <= {
+        "lang", "charset", "width", "align", "bgcolor", "border",
+    }  # fmt: skip
+    assert re.findall(r'<td align="left">(MS-[^<]*)</td>', html) == [
         "MS-2026-7KQ2M4",
         "MS-2026-3HXW9P",
         "MS-2026-B4TN6R",
     ]
-    assert html.count("(added after the cut-off)") == 1
-    assert "<li><strong>MS-2026-7KQ2M4</strong> · immediate (added after the cut-off)" in html
-    assert "*" not in "".join(page.text)  # no Markdown left unrendered
+    assert html.count("added after the cut-off") == 1
+    assert (
+        '<tr><td align="left">1</td><td align="left">MS-2026-7KQ2M4</td>'
+        '<td align="left">Immediate, added after the cut-off</td>'
+        '<td align="left">Great Yarmouth</td><td align="left">NRM referral</td>'
+        '<td align="left">Sexual, Criminal</td>'
+        '<td align="left">Safe accommodation, Legal advice</td><td align="left">2</td></tr>'
+    ) in html
+    assert html.count("OFFICIAL-SENSITIVE") == 2  # top and bottom
+    assert "*" not in "".join(page.text)  # no Markdown in the HTML
+    assert "_" not in "".join(page.text)  # no raw keys
 
 
 # --- 2. PDF --------------------------------------------------------------------------------
@@ -222,11 +281,12 @@ def test_pdf_is_a_deterministic_pdf_with_the_agenda_text(panel: MeetingSeries) -
     for item in ITEMS:
         assert item.case_reference in text
     for name in DISTRICT_NAMES:
-        assert f"District: {name}" in text
+        assert name in text
     assert text.count("added after the cut-off") == 1
-    assert "MS-2026-7KQ2M4 - immediate (added after the cut-off)" in text
-    assert "Open needs: none recorded" in text
+    assert "Safe accommodation" in text
+    assert "none recorded" in text
     assert "**" not in text
+    assert "_" not in text
     metadata = PdfReader(io.BytesIO(first)).metadata
     assert metadata is not None
     assert metadata.title == panel.title
@@ -278,17 +338,25 @@ def _only_event(data: bytes) -> Any:
     return events[0]
 
 
+# When the .ics is made (the service's clock, fixed here so the bytes are): a summer moment, to
+# see DTSTAMP written in UTC.
+CREATED = FixedClock(_london(2026, 11, 27, 16, 45))
+SUMMER_CREATED = FixedClock(_london(2026, 6, 1, 9, 30))
+
+
 @pytest.mark.parametrize(
-    ("starts_at", "begin_utc", "dtstamp"),
+    ("starts_at", "begin_utc", "clock", "dtstamp"),
     [
-        pytest.param(MEETING, _utc(2026, 12, 2, 10, 0), "20261202T100000Z", id="gmt_december"),
-        pytest.param(SUMMER_MEETING, _utc(2026, 6, 3, 9, 0), "20260603T090000Z", id="bst_june"),
+        pytest.param(MEETING, _utc(2026, 12, 2, 10, 0), CREATED, "20261127T164500Z",
+                     id="gmt_december"),
+        pytest.param(SUMMER_MEETING, _utc(2026, 6, 3, 9, 0), SUMMER_CREATED, "20260601T083000Z",
+                     id="bst_june"),
     ],
-)
+)  # fmt: skip
 def test_ics_event_read_by_a_second_parser(
-    panel: MeetingSeries, starts_at: datetime, begin_utc: datetime, dtstamp: str
+    panel: MeetingSeries, starts_at: datetime, begin_utc: datetime, clock: FixedClock, dtstamp: str
 ) -> None:
-    data = render_ics(panel, starts_at)
+    data = render_ics(panel, starts_at, created_at=clock.now())
     event = _only_event(data)
     begin: datetime = event.begin.datetime
     end: datetime = event.end.datetime
@@ -301,23 +369,35 @@ def test_ics_event_read_by_a_second_parser(
     assert event.uid == f"case-panel-{starts_at:%Y%m%d}@safeguarding.local"
     text = _unfolded(data)
     assert f"DTSTART;TZID=Europe/London:{starts_at:%Y%m%d}T100000" in text.splitlines()
-    assert f"DTSTAMP:{dtstamp}" in text.splitlines()  # UTC, as RFC 5545 requires
+    # RFC 5545 3.8.7.2: with a METHOD, DTSTAMP is when the file was made (not the meeting), in UTC.
+    assert f"DTSTAMP:{dtstamp}" in text.splitlines()
 
 
 @pytest.mark.parametrize("version", [1, 2, 7])
 def test_ics_sequence_is_version_minus_one_and_uid_is_stable(
     panel: MeetingSeries, version: int
 ) -> None:
-    data = render_ics(panel, MEETING, version)
+    data = render_ics(panel, MEETING, version, created_at=CREATED.now())
     event = _only_event(data)
     extra = {line.name: line.value for line in event.extra}
     assert extra.get("SEQUENCE") == str(version - 1)
-    assert event.uid == _only_event(render_ics(panel, MEETING)).uid  # a revision updates the event
-    assert render_ics(panel, MEETING, version) == data
+    first = render_ics(panel, MEETING, created_at=CREATED.now() - timedelta(days=1))
+    assert event.uid == _only_event(first).uid  # a revision updates the event
+    assert render_ics(panel, MEETING, version, created_at=CREATED.now()) == data
+
+
+def test_ics_made_later_differs_only_in_its_dtstamp(panel: MeetingSeries) -> None:
+    clock = FixedClock(_utc(2026, 11, 30, 10, 0))
+    earlier = _unfolded(render_ics(panel, MEETING, 2, created_at=clock.now())).splitlines()
+    clock.advance(timedelta(hours=1, minutes=5))
+    later = _unfolded(render_ics(panel, MEETING, 2, created_at=clock.now())).splitlines()
+    assert [(a, b) for a, b in zip(earlier, later, strict=True) if a != b] == [
+        ("DTSTAMP:20261130T100000Z", "DTSTAMP:20261130T110500Z")
+    ]
 
 
 def test_ics_names_no_case(panel: MeetingSeries) -> None:
-    text = _unfolded(render_ics(panel, MEETING, 3))
+    text = _unfolded(render_ics(panel, MEETING, 3, created_at=CREATED.now()))
     assert re.search(r"MS-\d{4}-", text) is None
     for item in ITEMS:
         assert item.case_reference not in text
@@ -328,7 +408,7 @@ def test_ics_names_no_case(panel: MeetingSeries) -> None:
 def test_ics_carries_a_europe_london_vtimezone_with_the_right_offsets(
     panel: MeetingSeries,
 ) -> None:
-    text = _unfolded(render_ics(panel, MEETING))
+    text = _unfolded(render_ics(panel, MEETING, created_at=CREATED.now()))
     assert text.count("BEGIN:VTIMEZONE") == 1
     assert "TZID:Europe/London" in text.splitlines()
     zones = tzical(io.StringIO(text))  # a third reader: dateutil's VTIMEZONE parser
@@ -371,14 +451,16 @@ def _every_valid_value() -> list[AgendaItem]:
 
 def _allowed_words(panel: MeetingSeries, items: Sequence[AgendaItem]) -> set[str]:
     template = _words(render_markdown(panel, MEETING, []))
-    per_item = _words("District: Exploitation: Open needs: none recorded (added after the cut-off)")
+    per_item = _words(f"{NEW_CASES_HEADER} none recorded, added after the cut-off not known")
     numbers = {str(number) for number in range(1, len(items) + 1)}
+    page = {"Page", "of"}  # the PDF's footer
     given: set[str] = set()
     for item in items:
-        given |= _words(" ".join([item.case_reference, item.urgency, *item.exploitation_types]))
-        given |= _words(" ".join(item.open_needs))
-        given |= _words(item.district.replace("_", " ").title())
-    return template | per_item | numbers | given
+        given |= _words(" ".join([item.case_reference, item.urgency.capitalize()]))
+        given |= _words(" ".join(EXPLOITATION_LABELS[value] for value in item.exploitation_types))
+        given |= _words(" ".join(NEED_LABELS[need] for need in item.open_needs))
+        given |= _words(DISTRICT_LABELS[item.district])
+    return template | per_item | numbers | page | given
 
 
 def test_canary_outputs_hold_only_the_template_and_the_given_values(
@@ -392,14 +474,18 @@ def test_canary_outputs_hold_only_the_template_and_the_given_values(
     assert _words(markdown) - allowed == set()
     assert _words(" ".join(page.text)) - allowed == set()
     assert _words(pdf_text) - allowed == set()
-    assert set(page.tags) <= ALLOWED_TAGS
-    for item in items:  # every valid value comes through verbatim, not turned into markup
-        for value in (*item.exploitation_types, *item.open_needs):
-            assert value in markdown
-            assert value in " ".join(page.text)
+    assert _opened(page.tags) <= ALLOWED_TAGS
+    for item in items:  # every valid value comes through as its label, not turned into markup
+        labels = [EXPLOITATION_LABELS[value] for value in item.exploitation_types]
+        labels += [NEED_LABELS[value] for value in item.open_needs]
+        labels += [DISTRICT_LABELS[item.district]]
+        for label in labels:
+            assert label in markdown
+            assert label in " ".join(page.text)
+            assert label in pdf_text
     assert "<em>" not in render_html(panel, MEETING, items)
     # nothing from the items reaches the invitation
-    ics_words = _words(_unfolded(render_ics(panel, MEETING)))
+    ics_words = _words(_unfolded(render_ics(panel, MEETING, created_at=CREATED.now())))
     assert not ics_words & {item.case_reference.split("-")[-1] for item in items}
 
 
@@ -423,7 +509,7 @@ def test_canary_html_escapes_markup_in_any_item_field(panel: MeetingSeries, fiel
     html = render_html(panel, MEETING, [item])
     assert "<script" not in html.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html.lower()
-    assert set(_page(html).tags) <= ALLOWED_TAGS
+    assert _opened(_page(html).tags) <= ALLOWED_TAGS
     assert PAYLOAD.lower() in " ".join(_page(html).text).lower()  # shown as text, not run
 
 

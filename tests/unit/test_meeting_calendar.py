@@ -154,26 +154,53 @@ ITEMS = [
 
 
 def test_render_markdown_exact_text(panel: MeetingSeries) -> None:
+    register = [f"| {member} |  |" for member in panel.members]  # blank: ticked at the meeting
+    assert len(register) >= 5
     assert render_markdown(panel, _london(2026, 3, 25, 10, 0), ITEMS) == "\n".join(
         [
             "# Multi-agency safeguarding meeting (modern slavery case panel)",
             "",
-            "- When: Wednesday 25 March 2026, 10:00 (GMT), 90 minutes",
-            "- Where: Online (link sent with the agenda)",
-            "- Cut-off: Monday 23 March 2026, 12:00",
+            "**OFFICIAL-SENSITIVE**",
             "",
-            "## New cases",
+            "- **When:** Wednesday 25 March 2026, 10:00–11:30 GMT",
+            "- **Where:** Online (link sent with the agenda)",
+            f"- **Chair:** {panel.chair}",
+            "- **Cut-off for items:** Monday 23 March 2026, 12:00 GMT",
+            "- **Version:** Draft, not yet sent",
             "",
-            "1. **MS-2026-IIIII3** · immediate (added after the cut-off)",
-            "   - District: Great Yarmouth",
-            "   - Exploitation: labour, criminal",
-            "   - Open needs: none recorded",
-            "2. **MS-2026-PPPPP2** · priority",
-            "   - District: Great Yarmouth",
-            "   - Exploitation: labour, criminal",
-            "   - Open needs: healthcare",
+            "## 1. Attendance and apologies",
             "",
-            "## Any other business",
+            "| Organisation or role | Attendance |",
+            "|---|---|",
+            *register,
+            "",
+            "## 2. Actions from the last meeting",
+            "",
+            "No open actions.",
+            "",
+            "## 3. New cases",
+            "",
+            "| # | Reference | Urgency | District | Pathway | Exploitation | Open needs "
+            "| Days since contact |",
+            "|---|---|---|---|---|---|---|---|",
+            "| 1 | MS-2026-IIIII3 | Immediate, added after the cut-off | Great Yarmouth "
+            "| not known | Labour, Criminal | none recorded | not known |",
+            "| 2 | MS-2026-PPPPP2 | Priority | Great Yarmouth | not known | Labour, Criminal "
+            "| Healthcare | not known |",
+            "",
+            "## 4. Reviews carried over",
+            "",
+            "No reviews carried over.",
+            "",
+            "## 5. Actions due",
+            "",
+            "No overdue tasks.",
+            "",
+            "## 6. Any other business",
+            "",
+            "None raised before the meeting.",
+            "",
+            "**OFFICIAL-SENSITIVE**",
             "",
         ]
     )
@@ -184,7 +211,7 @@ def test_render_markdown_is_deterministic_and_ignores_input_order(panel: Meeting
     first = render_markdown(panel, starts, ITEMS)
     assert render_markdown(panel, starts, ITEMS) == first
     assert render_markdown(panel, starts, list(reversed(ITEMS))) == first
-    assert "10:00 (BST)" in first
+    assert "Wednesday 1 April 2026, 10:00–11:30 BST" in first
 
 
 def test_render_markdown_orders_by_urgency_then_arrival(panel: MeetingSeries) -> None:
@@ -195,12 +222,12 @@ def test_render_markdown_orders_by_urgency_then_arrival(panel: MeetingSeries) ->
         _item("MS-2026-IIIII7", "immediate", False, 3),
     ]
     text = render_markdown(panel, _london(2026, 3, 25, 10, 0), items)
-    order = [line.split("**")[1] for line in text.splitlines() if line[:1].isdigit()]
+    order = [line.split(" | ")[1] for line in text.splitlines() if line[:3].strip("| ").isdigit()]
     assert order == ["MS-2026-IIIII7", "MS-2026-IIIII6", "MS-2026-PPPPP5", "MS-2026-RRRRR4"]
     assert "(added after the cut-off)" not in text
 
 
 def test_render_markdown_without_items(panel: MeetingSeries) -> None:
     text = render_markdown(panel, _london(2026, 3, 25, 10, 0), [])
-    assert "No new cases." in text
-    assert "**" not in text
+    assert "## 3. New cases\n\nNo new cases.\n" in text
+    assert "MS-" not in text

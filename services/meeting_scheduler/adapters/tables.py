@@ -24,6 +24,9 @@ agenda_items = sa.Table(
     # The coordinator's hand: a position in the agenda, and withdrawal with a reason.
     sa.Column("position", sa.Integer, nullable=True),
     sa.Column("withdrawn_reason", sa.String(500), nullable=True),
+    # From the referral, for the printed agenda (None on items listed before they were kept).
+    sa.Column("pathway", sa.String(32), nullable=True),
+    sa.Column("contacted_at", UtcDateTime, nullable=True),
     # A case enters a series once; later meetings list it as a review while it stays open.
     sa.UniqueConstraint("case_reference", "meeting_series", name="uq_agenda_case_series"),
 )
@@ -94,6 +97,53 @@ learning_flags = sa.Table(
     sa.Column("theme", sa.String(300), nullable=False),
     sa.Column("flagged_by", sa.String(64), nullable=False),
     sa.Column("flagged_at", UtcDateTime, nullable=False),
+)
+
+# Minutes (services/meeting_scheduler/minutes.py): who attended each meeting or sent apologies,
+# and the decisions and actions recorded per item. Organisations and roles only: no names.
+meeting_attendance = sa.Table(
+    "meeting_attendance",
+    metadata,
+    sa.Column("meeting_series", sa.String(64), primary_key=True),
+    sa.Column("meeting_starts_at", UtcDateTime, primary_key=True),
+    sa.Column("organisation", sa.String(120), primary_key=True),  # present or apologies, not both
+    sa.Column("status", sa.String(16), nullable=False),  # "present" | "apologies"
+    sa.Column("ordinal", sa.Integer, nullable=False),  # as the coordinator listed them
+    sa.Column("recorded_by", sa.String(64), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+meeting_decisions = sa.Table(
+    "meeting_decisions",
+    metadata,
+    sa.Column("decision_id", sa.String(64), primary_key=True),
+    sa.Column("meeting_series", sa.String(64), nullable=False),
+    sa.Column("meeting_starts_at", UtcDateTime, nullable=False),
+    sa.Column("case_reference", sa.String(32), nullable=True),  # None: the meeting as a whole
+    sa.Column("text", sa.String(500), nullable=False),
+    sa.Column("ordinal", sa.Integer, nullable=False),
+    sa.Column("recorded_by", sa.String(64), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.Index("ix_meeting_decisions_meeting", "meeting_series", "meeting_starts_at"),
+)
+
+# An action stays open (and on every later agenda of its series) until marked done.
+meeting_actions = sa.Table(
+    "meeting_actions",
+    metadata,
+    sa.Column("action_id", sa.String(64), primary_key=True),
+    sa.Column("meeting_series", sa.String(64), nullable=False),
+    sa.Column("meeting_starts_at", UtcDateTime, nullable=False),
+    sa.Column("case_reference", sa.String(32), nullable=True),  # None: the meeting as a whole
+    sa.Column("text", sa.String(500), nullable=False),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("ordinal", sa.Integer, nullable=False),
+    sa.Column("recorded_by", sa.String(64), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.Column("done_at", UtcDateTime, nullable=True),
+    sa.Column("done_by", sa.String(64), nullable=True),
+    sa.Index("ix_meeting_actions_series", "meeting_series", "meeting_starts_at"),
 )
 
 outbox = outbox_table(metadata)
