@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -217,7 +217,23 @@ async def publish_bytes(
     value: bytes,
     correlation_id: str | None,
 ) -> None:
-    await broker.publish(
+    acknowledgement = await send_bytes(broker, signer, topic, key, value, correlation_id)
+    if acknowledgement is not None:
+        await acknowledgement
+
+
+async def send_bytes(
+    broker: KafkaBroker,
+    signer: EventSigner,
+    topic: str,
+    key: bytes,
+    value: bytes,
+    correlation_id: str | None,
+) -> Awaitable[object] | None:
+    """Hand a signed record to the producer; returns its acknowledgement (acks=all) to await,
+    without waiting for it, so a caller can have many records in flight (the outbox relay).
+    None from FastStream's in-memory broker, which delivers the record before it returns."""
+    sent: Awaitable[object] | None = await broker.publish(
         value,
         topic=topic,
         key=key,
@@ -229,7 +245,9 @@ async def publish_bytes(
             **trace_headers(),
             **signer.headers(topic, key, value),
         },
+        no_confirm=True,
     )
+    return sent
 
 
 class Background(Protocol):
@@ -264,8 +282,10 @@ def build_infrastructure(
     broker = build_broker(service, settings, clock, signer, metrics, tracing)
     document_publications(broker, settings, [(DEAD_LETTERS, DeadLetterV1)])
 
-    async def publish(topic: str, key: bytes, value: bytes, correlation_id: str) -> None:
-        await publish_bytes(broker, signer, topic, key, value, correlation_id)
+    async def publish(
+        topic: str, key: bytes, value: bytes, correlation_id: str
+    ) -> Awaitable[object] | None:
+        return await send_bytes(broker, signer, topic, key, value, correlation_id)
 
     relay = OutboxRelay(
         engine, outbox, publish, clock.now, settings.outbox_poll_seconds, tracing=tracing

@@ -5,8 +5,11 @@ Relaying is at-least-once, which the consumers' idempotency makes safe."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import itertools
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from opentelemetry.trace import SpanKind
@@ -17,7 +20,27 @@ from shared.db import UtcDateTime
 from shared.events import Event
 from shared.tracing import Tracing, capture_context
 
-Publish = Callable[[str, bytes, bytes, str], Awaitable[None]]  # topic, key, value, correlation id
+# Hands one record (topic, key, value, correlation id) to the producer. Returns its
+# acknowledgement to await (with acks=all: every in-sync replica has it), or None when handing it
+# over already waited for it.
+Publish = Callable[[str, bytes, bytes, str], Awaitable[Awaitable[object] | None]]
+
+
+def _waves(rows: Sequence[sa.Row[Any]]) -> list[list[int]]:
+    """The indexes of `rows` in waves: a key's (topic and message key) first row in the first
+    wave, its second in the second, and so on; each wave in id order. A wave is handed over whole
+    and its acknowledgements awaited before the next, so rows of different keys travel together
+    and two rows of one key never are."""
+    seen: Counter[tuple[str, str]] = Counter()
+    waves: list[list[int]] = []
+    for index, row in enumerate(rows):
+        key = (row.topic, row.message_key)
+        layer = seen[key]
+        seen[key] += 1
+        if layer == len(waves):
+            waves.append([])
+        waves[layer].append(index)
+    return waves
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
@@ -72,7 +95,13 @@ async def prune_published(connection: AsyncConnection, table: sa.Table, before: 
 
 class OutboxRelay:
     """Publishes pending outbox rows in order. `wake()` after a commit publishes at once; a poll
-    catches anything left by a crash or a broker outage."""
+    catches anything left by a crash or a broker outage.
+
+    A flush reads a batch of rows in id order, hands them to the producer without waiting for
+    each acknowledgement in turn, awaits the acknowledgements together, and marks the
+    acknowledged rows published in one statement. Two rows with the same topic and key are never
+    in flight together: the second is handed over only once the first is acknowledged (see
+    `_waves`), so whatever fails, a key's events reach Kafka in order."""
 
     def __init__(
         self,
@@ -94,7 +123,8 @@ class OutboxRelay:
         self._loop.wake()
 
     async def flush(self) -> int:
-        """Publish everything pending now; returns how many rows were published."""
+        """Publish everything pending now; returns how many rows were published. Raises the first
+        failure after marking what was published before it (the loop retries at its next poll)."""
         async with self._lock:
             total = 0
             while True:
@@ -109,29 +139,75 @@ class OutboxRelay:
                     ).all()
                 if not rows:
                     return total
-                for row in rows:
+                published, failure = await self._relay(rows)
+                if published:
+                    async with self._engine.begin() as connection:
+                        await connection.execute(
+                            self._table.update()
+                            .where(self._table.c.id.in_(published))
+                            .values(published_at=self._now())
+                        )
+                    total += len(published)
+                if failure is not None:
+                    raise failure
+                if len(rows) < self._batch:
+                    # All that was pending when this batch was read; a row committed since then
+                    # came with a wake(), which runs the loop again.
+                    return total
+
+    async def _relay(self, rows: Sequence[sa.Row[Any]]) -> tuple[list[int], BaseException | None]:
+        """Hand `rows` to the producer and await their acknowledgements; returns the ids to mark
+        published and the first failure, if any.
+
+        On a failure only the longest prefix of `rows` (in id order) whose every row was
+        acknowledged is marked: the next flush publishes again from the first row that failed,
+        in order. A row after it that was acknowledged is published twice, which the consumers'
+        idempotency makes harmless; it is never published before an earlier row of its own key,
+        because a key's next row is handed over only after its previous one was acknowledged
+        (one row per key per wave) and no wave starts after a failure."""
+        acknowledged: set[int] = set()
+        failure: BaseException | None = None
+        for wave in _waves(rows):
+            sent: list[tuple[int, Awaitable[object]]] = []
+            for index in wave:
+                row = rows[index]
+                try:
                     # Inside the trace that enqueued the row: FastStream's telemetry middleware
                     # makes its publish span a child of this one and puts the trace context in
-                    # the record's headers, where the consumers pick it up.
+                    # the record's headers, where the consumers pick it up. The span covers the
+                    # hand-over to the producer; the acknowledgement is awaited below.
                     with self._tracing.span(
                         "outbox relay",
                         row.trace_context,
                         {"messaging.system": "kafka", "messaging.destination.name": row.topic},
                         kind=SpanKind.PRODUCER,
                     ):
-                        await self._publish(
+                        acknowledgement = await self._publish(
                             row.topic,
                             row.message_key.encode(),
                             row.payload.encode(),
                             row.correlation_id,
                         )
-                    async with self._engine.begin() as connection:
-                        await connection.execute(
-                            self._table.update()
-                            .where(self._table.c.id == row.id)
-                            .values(published_at=self._now())
-                        )
-                    total += 1
+                except Exception as error:  # noqa: BLE001 - handed back to flush, raised there
+                    failure = error
+                    break  # nothing more is handed over; what was, is still awaited
+                if acknowledgement is None:
+                    acknowledged.add(index)
+                else:
+                    sent.append((index, acknowledgement))
+            outcomes = await asyncio.gather(*(ack for _, ack in sent), return_exceptions=True)
+            for (index, _), outcome in zip(sent, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    failure = failure or outcome
+                else:
+                    acknowledged.add(index)
+            if failure is not None:
+                break
+        published = [
+            rows[index].id
+            for index in itertools.takewhile(acknowledged.__contains__, range(len(rows)))
+        ]
+        return published, failure
 
     async def start(self) -> None:
         await self._loop.start()
