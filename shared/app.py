@@ -39,7 +39,6 @@ from shared.outbox import OutboxRelay
 from shared.problems import document_problems, install_problem_handlers, problem_response
 from shared.reliability import RetryPolicy, dead_letter_middleware
 from shared.replay import ReplayCheck
-from shared.runtime import report_server
 from shared.settings import Environment, ServiceSettings
 from shared.topics import DEAD_LETTERS, POLICE_CONTACTS, TopicSpec
 from shared.tracing import Tracing, build_tracing, trace_headers
@@ -61,14 +60,6 @@ class ServiceApp(AsgiFastStream):
         self.http_app = http_app
         # Tests add an in-memory exporter here (tracing.add_span_processor) before starting.
         self.tracing = tracing or Tracing("", None)
-        self.server_reported = False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Outermost, so `receive` is still uvicorn's own: say which loop and parser serve us.
-        if not self.server_reported and scope["type"] == "http":
-            self.server_reported = True
-            report_server(receive)
-        await super().__call__(scope, receive, send)
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

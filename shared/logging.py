@@ -6,13 +6,11 @@ every line is JSON and passes the same redaction.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-import orjson
 import structlog
 from opentelemetry import trace
 
@@ -57,35 +55,6 @@ SHARED_PROCESSORS: list[Any] = [
 ]
 
 
-# orjson renders a line several times faster than json.dumps (bench/log_render.py). Dataclasses and
-# datetimes still go to structlog's fallback (their repr, as json.dumps rendered them: a dataclass
-# field declared repr=False stays out of the log); keys that are not strings become strings, as
-# json.dumps makes them.
-ORJSON_OPTIONS = (
-    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
-)
-
-
-def render_json(event: Any, **dumps_kw: Any) -> str:
-    """A `json.dumps`-compatible serializer for structlog's JSONRenderer. Whatever orjson refuses
-    (a lone surrogate from a fuzzed request, an integer past 64 bits) is rendered by json.dumps
-    as before, so no line is lost to the faster path."""
-    try:
-        return orjson.dumps(event, default=dumps_kw.get("default"), option=ORJSON_OPTIONS).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(event, **dumps_kw)
-
-
-def json_renderer(stream: Any) -> structlog.processors.JSONRenderer:
-    """orjson writes non-ASCII text as UTF-8 where json.dumps escaped it (\\u00eb): only where
-    the stream takes UTF-8 (a UTF-8 or C locale, as in the image); elsewhere an unencodable line
-    would be dropped by the handler, so keep json.dumps's escapes."""
-    encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
-    if encoding == "utf8":
-        return structlog.processors.JSONRenderer(serializer=render_json)
-    return structlog.processors.JSONRenderer()
-
-
 def configure_logging(service: str, level: str = "INFO", console: bool = False) -> None:
     """JSON lines, one per event. `console` (dev on a terminal only, see ServiceSettings): the
     same events coloured for a person, without the health checks' access lines."""
@@ -102,7 +71,9 @@ def configure_logging(service: str, level: str = "INFO", console: bool = False) 
         foreign_pre_chain=[structlog.stdlib.add_logger_name, *SHARED_PROCESSORS],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.dev.ConsoleRenderer(colors=True) if console else json_renderer(sys.stdout),
+            structlog.dev.ConsoleRenderer(colors=True)
+            if console
+            else structlog.processors.JSONRenderer(),
         ],
     )
     handler = logging.StreamHandler(sys.stdout)

@@ -24,7 +24,6 @@ from services.console.web import TEMPLATES, Console, install_error_pages, render
 from shared.app import add_metrics_route
 from shared.http_guards import LocalClientsOnly, RefuseNulCharacters, SecurityHeaders
 from shared.logging import configure_logging, route_library_loggers
-from shared.runtime import ServerReport
 from shared.staff_auth import StaffAuth
 
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
@@ -123,6 +122,5 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.add_middleware(RefuseNulCharacters)
     if settings.environment.is_local:
         app.add_middleware(LocalClientsOnly)
-    app.add_middleware(ServerReport)  # added last: outermost, sees uvicorn's own receive
     TEMPLATES.env.globals["service_name"] = "Safeguarding console"
     return app
