@@ -9,10 +9,18 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
 from services.console.sessions import Session
-from services.console.web import EVERYONE, CsrfChecked, console_of, render, require, see_other
+from services.console.web import (
+    EVERYONE,
+    CsrfChecked,
+    console_of,
+    polled_fragment,
+    render,
+    require,
+    see_other,
+)
 from shared.staff_auth import StaffRole
 
 router = APIRouter()
@@ -38,23 +46,31 @@ async def now(request: Request, session: Session = Everyone) -> Response:
             "notifier", "/v1/alerts", session.access_token, {"status": "acknowledged", "limit": 5}
         ),
     )
+    shown = {
+        "alerts": alerts,
+        "may_acknowledge": session.has(StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE),
+    }
+    _, seen = polled_fragment(request, "_alerts.html", shown)
     return render(
         request,
         "now.html",
-        {"title": "Now", "on_duty": on_duty, "alerts": alerts, "recent": recent["alerts"],
-         "may_acknowledge": session.has(StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE)},
-    )  # fmt: skip
+        {"title": "Now", "on_duty": on_duty, "recent": recent["alerts"], "seen": seen, **shown},
+    )
 
 
 @router.get("/now/alerts")
-async def now_alerts(request: Request, session: Session = Everyone) -> Response:
-    """The open-alert list alone, for the page's polling."""
-    return render(
+async def now_alerts(request: Request, seen: str = "", session: Session = Everyone) -> Response:
+    """The open-alert list alone, for the page's polling: 204 (htmx swaps nothing) when the list
+    the page already shows, by its digest `seen`, is what it would get."""
+    text, digest = polled_fragment(
         request,
         "_alerts.html",
         {"alerts": await open_alerts(request, session),
          "may_acknowledge": session.has(StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE)},
     )  # fmt: skip
+    if seen == digest:
+        return Response(status_code=204)
+    return HTMLResponse(text)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", dependencies=[CsrfChecked])

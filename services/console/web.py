@@ -5,6 +5,7 @@ Pages are server-rendered and work without JavaScript; htmx (where loaded) only 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -188,11 +189,12 @@ def nav_items(session: Session | None) -> list[tuple[str, str]]:
     return items
 
 
-def render(
-    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
-) -> HTMLResponse:
+def page_context(
+    request: Request, context: dict[str, Any] | None = None, *, take_flash: bool = True
+) -> dict[str, Any]:
     session: Session | None = getattr(request.state, "session", None)
-    page = {
+    return {
+        "request": request,
         "session": session,
         "csrf_token": session.csrf_token if session else "",
         "nav": nav_items(session),
@@ -200,11 +202,34 @@ def render(
         "poll_seconds": console_of(request).settings.poll_seconds,
         # A polled fragment (htmx) shows no banner: taking the messages there would swallow the
         # one meant for the page the browser is loading after a form post.
-        "flash": session.take_flash() if session and not is_htmx(request) else [],
+        "flash": session.take_flash() if session and take_flash and not is_htmx(request) else [],
         "may_open_cases": bool(session and session.has(*CASE_ROLES)),
         **(context or {}),
     }
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> HTMLResponse:
+    page = page_context(request, context)
     return TEMPLATES.TemplateResponse(request, template, page, status_code=status)
+
+
+SEEN_MARK = "__seen__"
+
+
+def polled_fragment(request: Request, template: str, context: dict[str, Any]) -> tuple[str, str]:
+    """A fragment a page polls for, and the digest of what it shows.
+
+    The fragment carries its own digest in its polling URL (`?seen=` where the template writes
+    `{{ seen }}`), so the next poll can be answered 204 when nothing changed and htmx leaves the
+    page alone: a button is not replaced under a finger or a keyboard focus, and a screen reader's
+    live region does not re-announce the same list every few seconds."""
+    text = TEMPLATES.get_template(template).render(
+        page_context(request, {**context, "seen": SEEN_MARK}, take_flash=False)
+    )
+    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    return text.replace(SEEN_MARK, digest), digest
 
 
 def is_htmx(request: Request) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ from playwright.async_api import Browser, expect
 
 from tests.browser.conftest import signed_in
 from tests.support import system
-from tests.support.browser import PHONE, screenshot
+from tests.support.browser import DESKTOP, PHONE, screenshot
 from tests.support.console_system import ConsoleSystem
 from tests.support.waiting import eventually
 
@@ -93,5 +94,54 @@ async def test_a_new_alert_appears_without_reload_and_acknowledging_stops_escala
         control_alert = await alert_for(console_system, control)
         assert control_alert["status"] == "open"
         assert int(str(control_alert["steps_fired"])) >= 2
+    finally:
+        await context.close()
+
+
+async def test_an_unchanged_alert_list_is_not_swapped_under_the_user(
+    console_system: ConsoleSystem, browser: Browser
+) -> None:
+    """The list polls every 2 s here; a poll that would bring the same list is answered 204, so the
+    button a finger or keyboard is on stays the same element (a click is not lost to a swap)."""
+    case = await post_contact(console_system)
+    context, page = await signed_in(browser, console_system, "advisor-day", DESKTOP)
+    polls: list[int] = []
+    page.on("response", lambda r: polls.append(r.status) if "/now/alerts" in r.url else None)
+    try:
+        button = page.locator(f"tr:has-text('{case}')").get_by_role("button", name="Acknowledge")
+        await expect(button).to_be_visible(timeout=30_000)
+
+        # The server's side: the digest the page holds gets 204; any other gets the list.
+        polling = await page.locator("#open-alerts").get_attribute("hx-get")
+        assert polling
+        assert polling.startswith("/now/alerts?seen=")
+        headers = {"HX-Request": "true"}
+        same = await page.request.get(f"{console_system.console_url}{polling}", headers=headers)
+        other = await page.request.get(
+            f"{console_system.console_url}/now/alerts?seen=stale", headers=headers
+        )
+        assert (same.status, other.status) == (204, 200), (same.status, other.status)
+        assert case in await other.text()
+
+        # The browser's side: across a poll answered 204 the button is the very same element.
+        # Other tests' alerts escalate meanwhile (a real change, answered 200), so the button is
+        # marked only after a 204 (no swap still to come) and judged by the next poll alone.
+        async def polls_so_far() -> int:
+            return len(polls)
+
+        def more_than(count: int) -> Callable[[int], bool]:
+            return lambda n: n > count
+
+        for _ in range(15):
+            seen = len(polls)
+            marked = seen > 0 and polls[-1] == 204
+            if marked:
+                await button.evaluate("b => { b.dataset.marked = 'yes' }")
+            await eventually(polls_so_far, more_than(seen), 10, "a poll")
+            if marked and polls[seen] == 204:
+                assert await button.get_attribute("data-marked") == "yes"
+                break
+        else:
+            raise AssertionError(f"no two polls in a row were answered 204: {polls}")
     finally:
         await context.close()
