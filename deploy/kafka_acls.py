@@ -61,8 +61,8 @@ SERVICE_GRANTS: tuple[Grant, ...] = (
     Grant(
         ("meeting_scheduler",),
         READ,
-        (REFERRALS.name, TASKS.name),
-        ("meeting_scheduler", "meeting_scheduler.tasks"),
+        (REFERRALS.name, TASKS.name, ALERTS.name),
+        ("meeting_scheduler", "meeting_scheduler.tasks", "meeting_scheduler.alerts"),
     ),
     Grant(("meeting_scheduler",), WRITE, (AGENDA.name,)),
     # What a consumer gives up on goes to the dead-letter topic, from every service that consumes.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from services.meeting_scheduler.calendar import MeetingSeries
 from services.meeting_scheduler.common_sections import (
@@ -44,6 +44,34 @@ if TYPE_CHECKING:  # annotations only: minutes.py may come to import from here
 
 URGENCY_ORDER = {"immediate": 0, "priority": 1, "routine": 2}
 
+AdvisorStatus = Literal["acknowledged", "not_yet_acknowledged", "not_recorded"]
+# What the "Assigned advisor" column says when it names nobody.
+NOT_YET_ACKNOWLEDGED = "not yet acknowledged"
+NOT_RECORDED = "not recorded"
+
+
+@dataclass(frozen=True)
+class AssignedAdvisor:
+    """Who took the case: the advisor who acknowledged its alert, as the notifier's
+    AlertAcknowledgedV1 names them (their rota id: the rota gives staff no other name), the one
+    casework assigns the case's tasks to. A member of staff, never the person the case is about.
+    `recorded` False: the item was listed before the scheduler kept acknowledgements
+    (meeting_scheduler_0011), so an acknowledgement not found may simply not have been recorded."""
+
+    person_id: str | None = None
+    recorded: bool = True
+
+    @property
+    def status(self) -> AdvisorStatus:
+        if self.person_id is not None:
+            return "acknowledged"
+        return "not_yet_acknowledged" if self.recorded else "not_recorded"
+
+    def describe(self) -> str:
+        if self.person_id is not None:
+            return self.person_id
+        return NOT_YET_ACKNOWLEDGED if self.recorded else NOT_RECORDED
+
 
 @dataclass(frozen=True)
 class AgendaItem:
@@ -59,6 +87,7 @@ class AgendaItem:
     position: int | None = None  # set when the coordinator reorders
     pathway: str | None = None  # from the referral (None: listed before it was recorded)
     contacted_at: datetime | None = None  # the police contact (the referral's recorded_at)
+    advisor: AssignedAdvisor = AssignedAdvisor()  # who acknowledged the case's alert, if anyone
 
 
 @dataclass(frozen=True)
@@ -98,11 +127,13 @@ def agenda_sections(items: Sequence[AgendaItem]) -> AgendaSections:
     )
 
 
-# Per cent of the width, so that at 9pt a reference (MS-2026- and six letters) and the longest
-# word of a label ("accommodation,") each fit on one line.
+# Per cent of the width, so that in the PDF (a table this wide prints at 8pt: printing.py) a
+# reference (MS-2026- and six letters), the longest word of a label ("accommodation,"), of a header
+# ("Exploitation") and of the advisor column ("acknowledged", "head-of-service") each fit on one
+# line of A4 portrait; tests/unit/test_agenda_advisor.py checks it on the PDF.
 NEW_CASE_COLUMNS = (
-    ("#", 4), ("Reference", 20), ("Urgency", 12), ("District", 13), ("Pathway", 11),
-    ("Exploitation", 14), ("Open needs", 17), ("Days since contact", 9),
+    ("#", 3.5), ("Reference", 18.5), ("Urgency", 10.5), ("District", 10), ("Pathway", 9),
+    ("Exploitation", 12), ("Open needs", 14.5), ("Days since contact", 8), ("Assigned advisor", 14),
 )  # fmt: skip
 
 
@@ -128,6 +159,7 @@ def _case_table(items: Sequence[AgendaItem], starts_at: datetime, empty: str) ->
             labels(EXPLOITATION, item.exploitation_types),
             labels(NEEDS, item.open_needs) or "none recorded",
             _days_since_contact(item, starts_at),
+            item.advisor.describe(),
         )
         for number, item in enumerate(items, start=1)
     )

@@ -15,7 +15,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.meeting_scheduler.adapters.tables import agenda_items, case_tasks
-from services.meeting_scheduler.agenda import AgendaItem, OtherBusiness, agenda_sections
+from services.meeting_scheduler.agenda import (
+    AdvisorStatus,
+    AgendaItem,
+    OtherBusiness,
+    agenda_sections,
+)
 from services.meeting_scheduler.calendar import MeetingCalendar, MeetingKind, MeetingSeries
 from services.meeting_scheduler.coordinating import deferrals, withdrawals
 from services.meeting_scheduler.documents import agenda_documents
@@ -51,6 +56,16 @@ class AgendaItemView(BaseModel):
     overdue_actions: list[str]
     late: bool = Field(description="Added after the cut-off (an immediate case).")
     added_at: UtcTimestamp
+    assigned_advisor: str | None = Field(
+        description="The rota person id of the advisor who acknowledged the case's alert (the "
+        "latest acknowledgement), as the agenda's Assigned advisor column shows it; None when "
+        "`advisor_status` is not `acknowledged`."
+    )
+    advisor_status: AdvisorStatus = Field(
+        description="acknowledged: `assigned_advisor` took the case; not_yet_acknowledged: nobody "
+        "has acknowledged its alert yet; not_recorded: listed before the scheduler recorded "
+        "acknowledgements, and none found since."
+    )
 
 
 class ActionsDueView(BaseModel):
@@ -149,6 +164,7 @@ def _item_views(items: list[AgendaItem]) -> list[AgendaItemView]:
             district=item.district, exploitation_types=list(item.exploitation_types),
             open_needs=list(item.open_needs), overdue_actions=list(item.overdue_actions),
             late=item.late and not item.review, added_at=item.added_at,
+            assigned_advisor=item.advisor.person_id, advisor_status=item.advisor.status,
         )
         for number, item in enumerate(items, start=1)
     ]  # fmt: skip

@@ -13,18 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.meeting_scheduler.adapters.tables import (
     agenda_items,
+    case_advisors,
     case_tasks,
     manual_items,
     outbox,
     processed_events,
 )
-from services.meeting_scheduler.agenda import AgendaItem, OtherBusiness
+from services.meeting_scheduler.agenda import AgendaItem, AssignedAdvisor, OtherBusiness
 from services.meeting_scheduler.calendar import MeetingCalendar, place_item
 from services.meeting_scheduler.metrics import SchedulerMetrics
 from shared.clock import Clock
 from shared.db import claim_event, insert_ignoring_duplicates
 from shared.events import (
     AgendaItemAddedV1,
+    AlertAcknowledgedV1,
     ChildReferralOpenedV1,
     Pathway,
     ReferralOpenedV1,
@@ -80,6 +82,7 @@ async def add_to_agenda(referral: ReferralOpenedV1, deps: SchedulerDeps) -> bool
                 added_at=now,
                 pathway=referral.pathway.value,
                 contacted_at=referral.recorded_at,
+                advisor_recorded=True,
             )
         )
         if result.rowcount:
@@ -150,6 +153,14 @@ async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) ->
                 sa.select(case_tasks).where(case_tasks.c.case_reference.in_(references))
             )
         ).all()
+        advisors = {
+            row.case_reference: row.person_id
+            for row in await connection.execute(
+                sa.select(case_advisors.c.case_reference, case_advisors.c.person_id).where(
+                    case_advisors.c.case_reference.in_(references)
+                )
+            )
+        }
     tasks_of: dict[str, list[sa.Row[Any]]] = {}
     for task in known:
         tasks_of.setdefault(task.case_reference, []).append(task)
@@ -181,6 +192,7 @@ async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) ->
                 ),
                 pathway=row.pathway,
                 contacted_at=row.contacted_at,
+                advisor=AssignedAdvisor(advisors.get(row.case_reference), row.advisor_recorded),
             )
         )
     return items
@@ -210,6 +222,43 @@ async def record_task_event(
                     open=not isinstance(event, TaskClosedV1), overdue=isinstance(event, TaskOverdueV1),
                 )
             )  # fmt: skip
+
+
+async def record_acknowledgement(event: AlertAcknowledgedV1, deps: SchedulerDeps) -> int:
+    """Whoever acknowledged a case's alert is its assigned advisor on the agenda (as casework
+    assigns them its tasks). Per case, whether or not its item is listed yet; a later
+    acknowledgement (a new alert for the case) replaces an earlier one, never the reverse, whatever
+    order they arrive in. Returns how many cases changed. The agenda text changes with it, so an
+    agenda already sent goes out again as a revised version (publishing.py), as for any change."""
+    changed = 0
+    now = deps.clock.now()
+    async with deps.engine.begin() as connection:
+        if not await claim_event(connection, processed_events, str(event.event_id), now):
+            return 0
+        advisor = {
+            "person_id": event.person_id,
+            "alert_id": event.alert_id,
+            "acknowledged_at": event.occurred_at,
+        }
+        for reference in dict.fromkeys(event.case_references):
+            inserted = await connection.execute(
+                insert_ignoring_duplicates(connection, case_advisors).values(
+                    case_reference=reference, **advisor
+                )
+            )
+            if not inserted.rowcount:
+                inserted = await connection.execute(
+                    case_advisors.update()
+                    .where(
+                        case_advisors.c.case_reference == reference,
+                        case_advisors.c.acknowledged_at < event.occurred_at,
+                    )
+                    .values(**advisor)
+                )
+            changed += inserted.rowcount or 0
+    # No person id or case reference here: the alert id says which acknowledgement it was.
+    log.info("case_advisor_recorded", alert_id=event.alert_id, cases=changed)
+    return changed
 
 
 async def other_business_for(

@@ -27,7 +27,7 @@ class Bullets:
 @dataclass(frozen=True)
 class Table:
     header: tuple[str, ...]
-    widths: tuple[int, ...]  # per cent of the page width, for the PDF and the HTML
+    widths: tuple[float, ...]  # per cent of the page width, for the PDF and the HTML
     rows: tuple[tuple[str, ...], ...]
 
 

@@ -24,7 +24,7 @@ from shared.events import AgendaEvent
 from shared.housekeeping import Housekeeping
 from shared.outbox import prune_published
 from shared.staff_auth import Staff, StaffAuth, StaffRole
-from shared.topics import AGENDA, REFERRALS, TASKS
+from shared.topics import AGENDA, ALERTS, REFERRALS, TASKS
 
 SERVICE = "meeting_scheduler"
 HOUSEKEEPING_SECONDS = 3600.0
@@ -45,7 +45,12 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
     )
     document_publications(infra.broker, settings, [(AGENDA, AgendaEvent)])
     infra.broker.include_router(
-        build_router(deps, settings.topic(REFERRALS.name), settings.topic(TASKS.name))
+        build_router(
+            deps,
+            settings.topic(REFERRALS.name),
+            settings.topic(TASKS.name),
+            settings.topic(ALERTS.name),
+        )
     )
     publisher = Publisher(
         infra.engine, calendar, infra.clock, settings.topic(AGENDA.name), infra.relay.wake

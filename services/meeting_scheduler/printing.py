@@ -71,7 +71,7 @@ def _html_block(block: Paragraph | Bullets | Table) -> str:
         return f"<ul>\n{items}</ul>\n"
     # width on the first row's cells: fpdf2 sizes the PDF's columns from it, as browsers do.
     header = "".join(
-        f'<th width="{width}%" align="left" bgcolor="#e8e8e8">{escape(cell)}</th>'
+        f'<th width="{width:g}%" align="left" bgcolor="#e8e8e8">{escape(cell)}</th>'
         for cell, width in zip(block.header, block.widths, strict=True)
     )
     rows = "".join(
@@ -97,6 +97,19 @@ def _head(layout: Layout) -> str:
 def _parts(layout: Layout) -> list[str]:
     """The PDF's body: the head, then each section (the marking is in every page's margins)."""
     return [_head(layout), *(_html_section(section) for section in layout.sections)]
+
+
+BODY_PT = 9.0  # a dense paper
+WIDE_TABLE_PT = 8.0  # a table of more than WIDE_TABLE_COLUMNS columns, so it fits A4 portrait
+WIDE_TABLE_COLUMNS = 8
+
+
+def _body_size(section: Section) -> float:
+    wide = any(
+        isinstance(block, Table) and len(block.header) > WIDE_TABLE_COLUMNS
+        for block in section.blocks
+    )
+    return WIDE_TABLE_PT if wide else BODY_PT
 
 
 def html_body(layout: Layout) -> str:
@@ -171,7 +184,6 @@ def to_pdf(layout: Layout) -> bytes:
     pdf.set_margins(15, 12, 15)
     pdf.set_auto_page_break(auto=True, margin=18)
     pdf.add_page()
-    pdf.set_font(FONT, "", 9)  # a dense paper: eight columns of a table across A4
 
     def heading(size: float, space_above: float) -> TextStyle:
         return TextStyle(
@@ -179,9 +191,11 @@ def to_pdf(layout: Layout) -> bytes:
         )
 
     # One write_html per section, so a heading never ends a page without what it heads.
-    for number, part in enumerate(_parts(layout)):
+    sizes = [BODY_PT, *(_body_size(section) for section in layout.sections)]
+    for number, (part, size) in enumerate(zip(_parts(layout), sizes, strict=True)):
         if number and pdf.will_page_break(30):
             pdf.add_page()
+        pdf.set_font(FONT, "", size)
         pdf.write_html(
             part,
             font_family=FONT,

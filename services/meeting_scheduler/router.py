@@ -6,11 +6,14 @@ from faststream.kafka import KafkaRouter
 from services.meeting_scheduler.handlers import (
     SchedulerDeps,
     add_to_agenda,
+    record_acknowledgement,
     record_task_event,
     withdraw_child_case,
 )
 from services.meeting_scheduler.nasn import record_figures, record_referral
 from shared.events import (
+    AlertAcknowledgedV1,
+    AlertEvent,
     CaseworkFiguresV1,
     ChildReferralOpenedV1,
     HeartbeatV1,
@@ -23,7 +26,9 @@ from shared.events import (
 )
 
 
-def build_router(deps: SchedulerDeps, referrals_topic: str, tasks_topic: str) -> KafkaRouter:
+def build_router(
+    deps: SchedulerDeps, referrals_topic: str, tasks_topic: str, alerts_topic: str
+) -> KafkaRouter:
     router = KafkaRouter()
 
     @router.subscriber(
@@ -59,5 +64,17 @@ def build_router(deps: SchedulerDeps, referrals_topic: str, tasks_topic: str) ->
             await record_task_event(event, deps)
         elif isinstance(event, CaseworkFiguresV1):
             await record_figures(event, deps.engine)
+
+    @router.subscriber(
+        alerts_topic,
+        group_id="meeting_scheduler.alerts",  # its own group: see services/notifier/router.py
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+    )
+    async def on_alert_event(event: AlertEvent) -> None:
+        """Records who acknowledged each case's alert: the agenda's assigned advisor. Every other
+        alert event is committed as handled, with no transaction."""
+        if isinstance(event, AlertAcknowledgedV1):
+            await record_acknowledgement(event, deps)
 
     return router

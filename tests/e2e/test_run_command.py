@@ -47,6 +47,7 @@ CONSUMER_GROUPS = [
     ("intake", POLICE_CONTACTS), ("notifier", REFERRALS), ("notifier.tasks", TASKS),
     ("notifier.agenda", AGENDA), ("casework", REFERRALS), ("casework.alerts", ALERTS),
     ("meeting_scheduler", REFERRALS), ("meeting_scheduler.tasks", TASKS),
+    ("meeting_scheduler.alerts", ALERTS),
 ]  # fmt: skip
 CANARIES = {
     "name": "Canary Ottoline Brackenbury",

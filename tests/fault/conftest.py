@@ -79,7 +79,7 @@ SUBSCRIPTIONS: dict[TopicSpec, tuple[str, ...]] = {
     REFERRALS: ("notifier", "casework", "meeting_scheduler"),
     TASKS: ("notifier.tasks", "meeting_scheduler.tasks"),
     AGENDA: ("notifier.agenda",),
-    ALERTS: ("casework.alerts",),
+    ALERTS: ("casework.alerts", "meeting_scheduler.alerts"),
 }
 
 

@@ -37,6 +37,7 @@ GROUPS = {  # every consumer group, with the topic it reads
     "intake": POLICE_CONTACTS, "notifier": REFERRALS, "casework": REFERRALS,
     "meeting_scheduler": REFERRALS, "notifier.tasks": TASKS, "notifier.agenda": AGENDA,
     "casework.alerts": ALERTS, "meeting_scheduler.tasks": TASKS,
+    "meeting_scheduler.alerts": ALERTS,
 }  # fmt: skip
 
 
@@ -196,9 +197,10 @@ async def test_forged_and_replayed_records_are_dead_lettered_never_acted_on(
     )
 
     assert all(tried.outcome.startswith("dead-lettered") for tried, *_ in attempts), attempts
-    # Each consumer of a topic refuses a forged record on its own: three read referrals, one
-    # (casework) alerts, two (notifier, meeting scheduler) tasks, one (notifier) the agenda.
-    assert counted == 3 * 3 + 1 + 2 + 1
+    # Each consumer of a topic refuses a forged record on its own: three read referrals, two
+    # (casework, meeting scheduler) alerts, two (notifier, meeting scheduler) tasks, one
+    # (notifier) the agenda.
+    assert counted == 3 * 3 + 2 + 2 + 1
     acted_on = {row["case_reference"] for row in alert_rows}
     assert not {"MS-2026-FORGE1", "MS-2026-FORGE2"} & acted_on, "no alert from a forged referral"
     assert "MS-2026-FORGE3" in acted_on, "the genuine referral is alerted (positive control)"

@@ -12,7 +12,12 @@ import tempfile
 from datetime import date, datetime
 from pathlib import Path
 
-from services.meeting_scheduler.agenda import AgendaItem, OtherBusiness, case_panel_layout
+from services.meeting_scheduler.agenda import (
+    AgendaItem,
+    AssignedAdvisor,
+    OtherBusiness,
+    case_panel_layout,
+)
 from services.meeting_scheduler.calendar import MeetingSeries, load_calendar
 from services.meeting_scheduler.layout import Layout, Revision
 from services.meeting_scheduler.minutes import ActionView, Attendance
@@ -36,11 +41,13 @@ ITEMS = (
         "MS-2026-7KQ2M4", "great_yarmouth", ("sexual", "criminal"), "immediate",
         ("safe_accommodation", "legal_advice"), late=True, added_at=_london(11, 30, 16, 45),
         pathway="nrm", contacted_at=_london(11, 30, 16, 20),
+        advisor=AssignedAdvisor("advisor-night"),
     ),
     AgendaItem(
         "MS-2026-3HXW9P", "kings_lynn_west_norfolk", ("labour",), "priority",
         ("immigration_advice", "interpreter"), late=False, added_at=_london(11, 27, 14),
         pathway="duty_to_notify", contacted_at=_london(11, 27, 13, 30),
+        advisor=AssignedAdvisor("head-of-service"),
     ),
     AgendaItem(
         "MS-2026-B4TN6R", "north_norfolk", ("domestic_servitude",), "routine",
@@ -52,6 +59,7 @@ ITEMS = (
         late=False, added_at=_london(11, 2, 11), review=True,
         overdue_actions=("first_contact", "mental_health"), pathway="nrm",
         contacted_at=_london(11, 2, 10),
+        advisor=AssignedAdvisor(None, recorded=False),  # listed before acknowledgements were kept
     ),
 )  # fmt: skip
 

@@ -32,6 +32,7 @@ from pypdf import PdfReader
 
 from services.meeting_scheduler.agenda import (
     AgendaItem,
+    AssignedAdvisor,
     render_html,
     render_ics,
     render_markdown,
@@ -89,6 +90,7 @@ ITEMS: tuple[AgendaItem, ...] = (
         added_at=_london(2026, 11, 25, 9, 15),
         pathway="nrm_decision_pending",
         contacted_at=_london(2026, 11, 24, 23, 50),  # 8 days before the meeting day
+        # nobody has acknowledged its alert yet: the default
     ),
     AgendaItem(
         case_reference="MS-2026-7KQ2M4",
@@ -100,6 +102,7 @@ ITEMS: tuple[AgendaItem, ...] = (
         added_at=_london(2026, 11, 30, 16, 45),
         pathway="nrm",
         contacted_at=_london(2026, 11, 30, 16, 30),
+        advisor=AssignedAdvisor("advisor-night"),
     ),
     AgendaItem(
         case_reference="MS-2026-3HXW9P",
@@ -111,6 +114,7 @@ ITEMS: tuple[AgendaItem, ...] = (
         added_at=_london(2026, 11, 27, 14, 0),
         pathway="duty_to_notify",
         contacted_at=_london(2026, 11, 27, 0, 5),
+        advisor=AssignedAdvisor("advisor-day"),
     ),
 )
 DISTRICT_NAMES = ("Great Yarmouth", "King's Lynn and West Norfolk", "North Norfolk")
@@ -144,7 +148,7 @@ DISTRICT_LABELS = {
 }  # fmt: skip
 NEW_CASES_HEADER = (
     "| # | Reference | Urgency | District | Pathway | Exploitation | Open needs "
-    "| Days since contact |"
+    "| Days since contact | Assigned advisor |"
 )
 
 
@@ -256,7 +260,8 @@ def test_html_has_only_the_expected_markup_and_the_items_in_urgency_order(
         '<td align="left">Immediate, added after the cut-off</td>'
         '<td align="left">Great Yarmouth</td><td align="left">NRM referral</td>'
         '<td align="left">Sexual, Criminal</td>'
-        '<td align="left">Safe accommodation, Legal advice</td><td align="left">2</td></tr>'
+        '<td align="left">Safe accommodation, Legal advice</td><td align="left">2</td>'
+        '<td align="left">advisor-night</td></tr>'
     ) in html
     assert html.count("OFFICIAL-SENSITIVE") == 2  # top and bottom
     assert "*" not in "".join(page.text)  # no Markdown in the HTML
@@ -451,7 +456,10 @@ def _every_valid_value() -> list[AgendaItem]:
 
 def _allowed_words(panel: MeetingSeries, items: Sequence[AgendaItem]) -> set[str]:
     template = _words(render_markdown(panel, MEETING, []))
-    per_item = _words(f"{NEW_CASES_HEADER} none recorded, added after the cut-off not known")
+    per_item = _words(
+        f"{NEW_CASES_HEADER} none recorded, added after the cut-off not known "
+        "not yet acknowledged not recorded"
+    )
     numbers = {str(number) for number in range(1, len(items) + 1)}
     page = {"Page", "of"}  # the PDF's footer
     given: set[str] = set()

@@ -24,7 +24,10 @@ SECTIONS = (
     "5. Actions due",
     "6. Any other business",
 )
-NEW_CASES_HEADER = "# Reference Urgency District Pathway Exploitation Open needs Days since contact"
+NEW_CASES_HEADER = (
+    "# Reference Urgency District Pathway Exploitation Open needs Days since contact "
+    "Assigned advisor"
+)
 
 
 @pytest.fixture(scope="module")

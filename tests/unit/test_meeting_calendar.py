@@ -181,12 +181,12 @@ def test_render_markdown_exact_text(panel: MeetingSeries) -> None:
             "## 3. New cases",
             "",
             "| # | Reference | Urgency | District | Pathway | Exploitation | Open needs "
-            "| Days since contact |",
-            "|---|---|---|---|---|---|---|---|",
+            "| Days since contact | Assigned advisor |",
+            "|---|---|---|---|---|---|---|---|---|",
             "| 1 | MS-2026-IIIII3 | Immediate, added after the cut-off | Great Yarmouth "
-            "| not known | Labour, Criminal | none recorded | not known |",
+            "| not known | Labour, Criminal | none recorded | not known | not yet acknowledged |",
             "| 2 | MS-2026-PPPPP2 | Priority | Great Yarmouth | not known | Labour, Criminal "
-            "| Healthcare | not known |",
+            "| Healthcare | not known | not yet acknowledged |",
             "",
             "## 4. Reviews carried over",
             "",

@@ -27,6 +27,10 @@ agenda_items = sa.Table(
     # From the referral, for the printed agenda (None on items listed before they were kept).
     sa.Column("pathway", sa.String(32), nullable=True),
     sa.Column("contacted_at", UtcDateTime, nullable=True),
+    # True once the scheduler records who acknowledged the case's alert (meeting_scheduler_0011):
+    # an item listed before then with no acknowledgement known prints "not recorded", not "not
+    # yet acknowledged".
+    sa.Column("advisor_recorded", sa.Boolean, nullable=False, server_default=sa.false()),
     # A case enters a series once; later meetings list it as a review while it stays open.
     sa.UniqueConstraint("case_reference", "meeting_series", name="uq_agenda_case_series"),
 )
@@ -65,6 +69,19 @@ case_tasks = sa.Table(
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("open", sa.Boolean, nullable=False),
     sa.Column("overdue", sa.Boolean, nullable=False),
+)
+
+# Who took each case: the rota person id of the advisor who acknowledged its alert
+# (AlertAcknowledgedV1, the latest acknowledgement by its time), for the agenda's "Assigned advisor".
+# Staff, not the person the case is about. Kept per case, so an acknowledgement that arrives before
+# the referral's agenda item still finds it.
+case_advisors = sa.Table(
+    "case_advisors",
+    metadata,
+    sa.Column("case_reference", sa.String(32), primary_key=True),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("alert_id", sa.String(64), nullable=False),
+    sa.Column("acknowledged_at", UtcDateTime, nullable=False),
 )
 
 # Non-identifying facts of every referral (adult and child), for the NASN's anonymised counts.
