@@ -30,6 +30,7 @@ from services.notifier.console_api import add_console_routes
 from services.notifier.deps import NotifierDeps
 from services.notifier.domain import normalise_ack_code
 from services.notifier.figures_api import add_figure_routes
+from services.notifier.rota_import_api import add_rota_import_route
 from shared.logging import get_logger
 from shared.problems import problem_response, problems
 from shared.staff_auth import Staff, StaffAuth, StaffRole, StaffRoute
@@ -186,6 +187,7 @@ def build_http_app(deps: NotifierDeps, staff_auth: StaffAuth) -> FastAPI:
 
     add_console_routes(app, deps, staff_auth)  # the staff console's API
     add_figure_routes(app, deps, staff_auth)
+    add_rota_import_route(app, deps, staff_auth)  # leave and cover from a calendar
     return app
 
 

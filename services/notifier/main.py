@@ -20,6 +20,7 @@ from services.notifier.metrics import NotifierMetrics
 from services.notifier.policy import load_policy
 from services.notifier.ports import Sender
 from services.notifier.rota_book import RotaBook
+from services.notifier.rota_feeds import CalendarFeeds
 from services.notifier.router import build_router
 from services.notifier.scheduling import DrainSends, NotifierClock
 from services.notifier.settings import NotifierSettings
@@ -102,6 +103,14 @@ def create_app(
     )
     http_app = build_http_app(deps, _staff_auth(settings, deps))
     add_heartbeat_route(http_app, heartbeats)
+    feeds = CalendarFeeds(
+        {label: url.get_secret_value() for label, url in settings.rota_calendars.items()},
+        deps.rota_book, infra.engine, infra.clock, timedelta(days=settings.rota_calendar_days),
+    )  # fmt: skip
+    calendar_imports = WakeableLoop(
+        "rota_calendar_import", feeds.import_all, settings.rota_calendar_poll_seconds
+    )
+    calendar_imports.wake()  # the first import as soon as the notifier runs
     # Stopped in reverse: sends under way finish first, then the clock stops.
     return build_service_app(
         infra,
@@ -112,6 +121,8 @@ def create_app(
             Housekeeping.for_service(infra, outbox, processed_events),
             scheduler,
             DrainSends(ticker.dispatcher),
+            # Off unless calendar feeds are configured (NOTIFIER_ROTA_CALENDARS).
+            *([calendar_imports] if settings.rota_calendars else []),
         ],
     )
 

@@ -53,6 +53,7 @@ class RotaBook:
             RotaChange(
                 id=row.id, kind=row.kind, person_id=row.person_id, starts=row.starts_local,
                 ends=row.ends_local, created_by=row.created_by, created_at=row.created_at,
+                source=row.import_source,
             )
             for row in rows
         )  # fmt: skip

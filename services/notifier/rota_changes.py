@@ -37,6 +37,8 @@ class RotaChange:
     ends: datetime
     created_by: str
     created_at: datetime
+    # The calendar it was imported from (services/notifier/rota_calendar.py); None: by hand.
+    source: str | None = None
 
     def as_override(self) -> Override:
         return Override(kind=self.kind, person=self.person_id, start=self.starts, end=self.ends)

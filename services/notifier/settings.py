@@ -5,6 +5,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.notifier.rota_calendar import SOURCE_LABEL
+from services.notifier.rota_feeds import FeedProblem, feed_url
 from shared.safety import DEV_ACK_SECRET, channel_problem, decode_key, public_url_problem
 from shared.settings import ServiceSettings
 
@@ -79,6 +81,19 @@ class NotifierSettings(ServiceSettings):
         "(another mail server, another SMS account): the watchdog pages here.",
     )
 
+    # Leave and cover imported from calendars (services/notifier/rota_calendar.py).
+    rota_calendars: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Calendar feeds imported periodically (JSON, source label -> http(s) or "
+        "webcal URL; the URL may be a secret address). Empty: no periodic import.",
+    )
+    rota_calendar_poll_seconds: float = Field(
+        default=900.0, gt=0, le=86_400, description="How often the feeds are imported."
+    )
+    rota_calendar_days: int = Field(
+        default=60, ge=1, le=400, description="How far ahead recurring events are expanded."
+    )
+
     @field_validator("heartbeat_ping_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -92,6 +107,24 @@ class NotifierSettings(ServiceSettings):
             problems.append(f"NOTIFIER_PUBLIC_URL {problem}")
         if not self.environment.is_local:
             problems += self._heartbeat_problems()
+        problems += self._calendar_problems()
+        return problems
+
+    def _calendar_problems(self) -> list[str]:
+        problems = []
+        for label, url in self.rota_calendars.items():
+            if not SOURCE_LABEL.fullmatch(label):
+                problems.append(
+                    "NOTIFIER_ROTA_CALENDARS: a label is 1-31 lower-case letters, digits, - or _"
+                )
+                continue
+            try:  # the rule, never the URL: it may be a secret address
+                target = feed_url(url.get_secret_value())
+            except FeedProblem as problem:
+                problems.append(f"NOTIFIER_ROTA_CALENDARS[{label}]: {problem}")
+                continue
+            if not self.environment.is_local and (reason := public_url_problem(target)):
+                problems.append(f"NOTIFIER_ROTA_CALENDARS[{label}] {reason}")
         return problems
 
     def _heartbeat_problems(self) -> list[str]:

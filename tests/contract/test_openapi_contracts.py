@@ -89,6 +89,13 @@ ALLOWED = (
         "window the rota is kept for (services/notifier/rota_changes.py).",
     ),
     Allowed(
+        "positive_data_acceptance", 422,
+        r"the text is not an iCalendar calendar|the text must hold exactly one VCALENDAR"
+        r"|the calendar has more than \d+ leave and cover occurrences in the next \d+ days",
+        "notifier: POST /v1/rota/imports takes text/calendar; that a string is an iCalendar "
+        "calendar (RFC 5545) is beyond a schema (services/notifier/rota_calendar.py).",
+    ),
+    Allowed(
         "positive_data_acceptance", 422, "a learning theme may not name a case reference",
         "meeting scheduler: themes are free text checked for case references.",
     ),
