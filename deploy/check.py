@@ -46,6 +46,7 @@ def _settings_classes() -> dict[str, Callable[[], ServiceSettings]]:
 def _config_problems(settings: ServiceSettings) -> list[str]:
     """Load each config file the service's settings name, with the service's own loader."""
     from services.casework.config import load_config
+    from services.casework.directory import load_directory
     from services.meeting_scheduler.calendar import load_calendar
     from services.notifier.policy import load_policy
 
@@ -53,6 +54,7 @@ def _config_problems(settings: ServiceSettings) -> list[str]:
         "rota_file": load_rota,
         "alerting_file": load_policy,
         "config_file": load_config,
+        "directory_file": load_directory,
         "calendar_file": load_calendar,
     }
     problems = []

@@ -55,6 +55,7 @@ def _apps() -> dict[str, Callable[[], ServiceApp]]:
                 **DOCUMENTED,
                 config_file=ROOT / "deploy" / "config" / "casework.yaml",
                 rota_file=ROOT / "deploy" / "config" / "rota.yaml",
+                directory_file=ROOT / "deploy" / "config" / "services-directory.yaml",
             )
         ),
         "meeting_scheduler": lambda: meetings(

@@ -285,10 +285,33 @@ class CaseworkFiguresV1(Event):
     overdue_tasks_by_need: dict[str, int]
     median_hours_to_first_contact: float | None
     referrals_by_organisation: dict[str, int]
+    criminal_justice_by_state: dict[str, int] = Field(
+        default_factory=dict,
+        description="Cases by engagement with the investigation (criminal-justice support); "
+        "absent from figures reported before it existed.",
+    )
+
+
+class CriminalJusticeReminderV1(Event):
+    """Support at a police interview or at court is booked for a case: remind the case's advisor
+    `before` the booked time. Published once per booking and offset. No content of the person's
+    account exists anywhere to carry."""
+
+    event_type: Literal["criminal_justice.reminder.v1"] = "criminal_justice.reminder.v1"
+    case_reference: CaseReference
+    booking_id: str
+    booking_kind: Literal["interview", "court"]
+    booked_at: AwareDatetime
+    before: str = Field(
+        pattern=r"^[0-9]+(\.[0-9]+)?_(hours|working_days)$", description="e.g. 2_working_days"
+    )
+    assignee: str | None = Field(
+        default=None, description="Staff id (rota person id) of the case's advisor, if known."
+    )
 
 
 TaskEvent = Annotated[
-    TaskOpenedV1 | TaskOverdueV1 | TaskClosedV1 | CaseworkFiguresV1,
+    TaskOpenedV1 | TaskOverdueV1 | TaskClosedV1 | CaseworkFiguresV1 | CriminalJusticeReminderV1,
     Field(discriminator="event_type"),
 ]
 

@@ -62,6 +62,8 @@ TASK_KINDS: dict[str, str] = {
     "confirm_duty_to_notify_submitted": "Confirm the Duty to Notify was submitted",
     "explain_nrm_and_record_consent": "Explain the NRM and record consent",
     "childrens_services_handover": "Handover to children's services",
+    # Criminal-justice support (services/casework/criminal_justice.py; deploy/config/casework.yaml).
+    "arrange_account": "Arrange for the person to give their account to the police",
 }
 
 

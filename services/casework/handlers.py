@@ -73,8 +73,16 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
             insert_ignoring_duplicates(connection, cases).values(
                 case_reference=referral.case_reference, pathway=referral.pathway.value,
                 recorded_at=referral.recorded_at, opened_at=referral.occurred_at,
+                district=referral.district.value,
             )
         )  # fmt: skip
+        # An update may move the case (and a case from before casework_0006 gains its district):
+        # the directory suggests by the latest.
+        await connection.execute(
+            cases.update()
+            .where(cases.c.case_reference == referral.case_reference)
+            .values(district=referral.district.value)
+        )
         owner = (
             await connection.execute(
                 sa.select(case_owners.c.person_id).where(

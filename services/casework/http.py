@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.casework.directory_http import add_directory_routes
 from services.casework.handlers import CaseworkDeps, TaskNotFound, change_status, reassign
 from services.casework.lifecycle import Change, Status, TransitionRefused
 from services.casework.queries import (
@@ -224,5 +225,8 @@ def build_http_app(deps: CaseworkDeps, staff_auth: StaffAuth, target: int) -> Fa
         """People supported against the target, open and overdue tasks by need, hours from police
         contact to first contact, referrals made by organisation."""
         return await figures(deps.engine, deps.clock.now(), target)
+
+    # The directory of local services and a task's suggestions (services/casework/directory_http.py).
+    add_directory_routes(app, deps, staff_auth, viewer, visible_task)
 
     return app

@@ -5,11 +5,16 @@ faststream run services.casework.main:create_app --factory --host 127.0.0.1 --po
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
 from services.casework.adapters.tables import outbox, processed_events
 from services.casework.config import load_config
+from services.casework.criminal_justice_http import add_criminal_justice_routes
+from services.casework.criminal_justice_records import remind_bookings
+from services.casework.directory import load_directory
+from services.casework.directory_store import seed
 from services.casework.handlers import PRODUCER, CaseworkDeps, chase_overdue
 from services.casework.http import build_http_app
 from services.casework.metrics import CaseworkMetrics, task_kinds
@@ -35,7 +40,9 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
     infra = build_infrastructure(SERVICE, settings, clock or SystemClock(), outbox)
     config = load_config(settings.config_file)
     rota = load_rota(settings.rota_file)
+    directory = load_directory(settings.directory_file)  # a bad file stops the start, named
     policy = config.deadline_policy()
+    engagement = config.engagement_policy()  # criminal-justice support
     deps = CaseworkDeps(
         engine=infra.engine,
         policy=policy,
@@ -44,7 +51,7 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
         clock=infra.clock,
         tasks_topic=settings.topic(TASKS.name),
         on_commit=infra.relay.wake,
-        metrics=CaseworkMetrics.register(infra.metrics, task_kinds(policy)),
+        metrics=CaseworkMetrics.register(infra.metrics, task_kinds(policy) | engagement.kinds),
     )
     infra.metrics.add_sampler("casework", deps.metrics.sampler(infra.engine, infra.clock.now))
     document_publications(infra.broker, settings, [(TASKS, TaskEvent)])
@@ -65,6 +72,10 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
     chaser = WakeableLoop(
         "overdue_chaser", lambda: chase_overdue(deps), settings.chase_poll_seconds
     )
+    # Reminders before booked interview and court dates, as often as overdue tasks are chased.
+    booking_reminders = WakeableLoop(
+        "booking_reminders", lambda: remind_bookings(deps, engagement), settings.chase_poll_seconds
+    )
     reporter = WakeableLoop(
         "figures_reporter", publish_figures, settings.figures_every_hours * 3600
     )
@@ -78,7 +89,26 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
         deployed=not settings.environment.is_local,
     )
     http_app = build_http_app(deps, staff_auth, config.people_supported_target)
+    add_criminal_justice_routes(http_app, deps, engagement, staff_auth)
     housekeeping = Housekeeping.for_service(infra, outbox, processed_events)
+    seeding = DirectorySeed(lambda: seed(infra.engine, directory, infra.clock.now()))
     return build_service_app(
-        infra, http_app, MIGRATIONS, background=[chaser, reporter, housekeeping]
+        infra,
+        http_app,
+        MIGRATIONS,
+        background=[seeding, chaser, booking_reminders, reporter, housekeeping],
     )
+
+
+class DirectorySeed:
+    """Adds the directory file's new entries once the schema is migrated (background jobs start
+    after migrations): services/casework/directory.py says which entries the file may add."""
+
+    def __init__(self, run: Callable[[], Awaitable[int]]) -> None:
+        self.run = run
+
+    async def start(self) -> None:
+        await self.run()
+
+    async def stop(self) -> None:
+        return None

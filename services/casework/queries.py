@@ -11,7 +11,9 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.casework.adapters.criminal_justice_tables import criminal_justice
 from services.casework.adapters.tables import cases, task_history, tasks
+from services.casework.criminal_justice import Engagement
 from services.casework.domain import FIRST_CONTACT
 from services.casework.lifecycle import ACTIVE, Status
 from shared.events import Pathway
@@ -140,6 +142,13 @@ async def figures(engine: AsyncEngine, now: datetime, target: int) -> dict[str, 
                 .where(tasks.c.organisation.is_not(None)).group_by(tasks.c.organisation)
             )).all()
         )  # fmt: skip
+        engaged: dict[Any, Any] = dict(
+            (await connection.execute(
+                sa.select(criminal_justice.c.state, sa.func.count())
+                .join(cases, cases.c.case_reference == criminal_justice.c.case_reference)
+                .where(cases.c.pathway != Pathway.CHILD.value).group_by(criminal_justice.c.state)
+            )).all()
+        )  # fmt: skip
         first_contacts = (
             await connection.execute(
                 sa.select(cases.c.recorded_at, tasks.c.closed_at)
@@ -157,4 +166,12 @@ async def figures(engine: AsyncEngine, now: datetime, target: int) -> dict[str, 
         "overdue_tasks_by_need": {str(k): int(v) for k, v in overdue_by_need.items()},
         "median_hours_to_first_contact": round(statistics.median(hours), 2) if hours else None,
         "referrals_by_organisation": {str(k): int(v) for k, v in referred.items()},
+        # Adult cases by engagement with the investigation; not yet asked: nothing recorded.
+        # Raw counts for staff, like the rest: documents for others suppress small numbers.
+        "criminal_justice_by_state": {
+            state.value: int(supported) - sum(int(v) for v in engaged.values())
+            if state is Engagement.NOT_YET_ASKED
+            else int(engaged.get(state.value, 0))
+            for state in Engagement
+        },
     }

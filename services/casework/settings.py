@@ -16,6 +16,7 @@ class CaseworkSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///.local/db/casework.sqlite3"
     config_file: Path = Path("deploy/config/casework.yaml")
     rota_file: Path = Path("deploy/config/rota.yaml")
+    directory_file: Path = Path("deploy/config/services-directory.yaml")
     staff_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Bearer tokens by rota person id (JSON). In dev, empty means 'dev-<person id>'.",

@@ -44,7 +44,9 @@ MAX_ROW_ID = 2**63 - 1  # a larger id overflowed the database's integer: a 500 (
 
 class AlertItem(BaseModel):
     alert_id: str
-    kind: str = Field(description="referral, child_referral, grouped, reminder, agenda, rota_gap")
+    kind: str = Field(
+        description="referral, child_referral, grouped, reminder, booking_reminder, agenda, rota_gap"
+    )
     case_reference: str | None = Field(description="The case; None for a grouped alert.")
     case_references: list[str] = Field(description="Every case the alert is about (a raid's too).")
     urgency: str
@@ -98,7 +100,10 @@ class GapView(BaseModel):
 
 class ChangeView(BaseModel):
     id: int | None = Field(description="None: from the rota file (not removable here).")
-    source: Literal["console", "file"]
+    source: Literal["console", "file", "calendar"] = Field(
+        description="console: added by hand; calendar: imported (POST /v1/rota/imports); "
+        "file: the rota file."
+    )
     kind: Literal["leave", "cover"]
     person_id: str
     starts_at: UtcTimestamp = Field(description="In UTC, as every API time (shown in London time).")
@@ -348,7 +353,8 @@ def _duty_view(duty: Duty) -> DutyView:
 
 def _change_view(change: RotaChange) -> ChangeView:
     return ChangeView(
-        id=change.id, source="console", kind=change.kind, person_id=change.person_id,
+        id=change.id, source="calendar" if change.source else "console", kind=change.kind,
+        person_id=change.person_id,
         starts_at=as_london(change.starts), ends_at=as_london(change.ends),
         created_by=change.created_by, created_at=change.created_at,
     )  # fmt: skip

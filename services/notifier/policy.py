@@ -32,7 +32,7 @@ PLURAL_SPEC = re.compile(r"[^|{}]+\|[^|{}]+")
 SMS_LIMIT = 306  # two concatenated GSM-7 segments
 # heartbeat, pipeline_quiet, pipeline_cleared: the dead-man's switch (services/notifier/heartbeat.py)
 TemplateKind = Literal[
-    "referral", "child_referral", "grouped", "reminder", "agenda", "rota_gap",
+    "referral", "child_referral", "grouped", "reminder", "booking_reminder", "agenda", "rota_gap",
     "heartbeat", "pipeline_quiet", "pipeline_cleared",
 ]  # fmt: skip
 TEMPLATE_KINDS: tuple[str, ...] = get_args(TemplateKind)

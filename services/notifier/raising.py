@@ -22,11 +22,13 @@ from services.notifier.deps import PRODUCER, NotifierDeps
 from services.notifier.domain import grouped_fields, plan_steps, referral_fields
 from services.notifier.policy import Target
 from services.notifier.ports import Attachment
+from shared.clock import LONDON
 from shared.db import claim_event, insert_ignoring_duplicates
 from shared.events import (
     AgendaPublishedV1,
     AlertRaisedV1,
     ChildReferralOpenedV1,
+    CriminalJusticeReminderV1,
     ReferralOpenedV1,
     TaskOverdueV1,
     Urgency,
@@ -206,25 +208,46 @@ async def flush_bursts(deps: NotifierDeps) -> int:
 
 async def raise_for_overdue_task(event: TaskOverdueV1, deps: NotifierDeps) -> None:
     """`due` goes to the assignee (or whoever is on duty), `escalated` to the head of service."""
-    now = deps.clock.now()
     target = (
         Target.HEAD_OF_SERVICE.value
         if event.threshold == "escalated"
         else (f"person:{event.assignee}" if event.assignee else Target.ON_DUTY.value)
     )
+    detail = f"{event.kind.replace('_', ' ')} was due {event.due_at:%H:%M %d %b %Y} UTC"
+    await _remind(event, deps, "reminder", f"{event.task_id}:{event.threshold}", detail, target)
+
+
+async def raise_for_booking_reminder(event: CriminalJusticeReminderV1, deps: NotifierDeps) -> None:
+    """Support at an interview or court is booked: remind the case's advisor (else whoever is on
+    duty). One alert per booking and offset (its subject key), however often the event comes."""
+    target = f"person:{event.assignee}" if event.assignee else Target.ON_DUTY.value
+    when = event.booked_at.astimezone(LONDON)
+    detail = f"{event.booking_kind} at {when:%H:%M on %d %b %Y} (UK time)"
+    subject = f"{event.booking_id}:{event.before}"
+    await _remind(event, deps, "booking_reminder", subject, detail, target)
+
+
+async def _remind(
+    event: TaskOverdueV1 | CriminalJusticeReminderV1,
+    deps: NotifierDeps,
+    kind: str,
+    subject_key: str,
+    detail: str,
+    target: str,
+) -> None:
+    """One message about a case to one target, no escalation: once per (kind, subject_key)."""
     async with deps.engine.begin() as connection:
-        if not await claim_event(connection, processed_events, str(event.event_id), now):
+        if not await claim_event(
+            connection, processed_events, str(event.event_id), deps.clock.now()
+        ):
             return
         alert_id = await raise_alert(
             connection,
             deps,
-            kind="reminder",
-            subject_key=f"{event.task_id}:{event.threshold}",
+            kind=kind,
+            subject_key=subject_key,
             urgency=Urgency.PRIORITY,
-            fields={
-                "case_reference": event.case_reference,
-                "detail": f"{event.kind.replace('_', ' ')} was due {event.due_at:%H:%M %d %b %Y} UTC",
-            },
+            fields={"case_reference": event.case_reference, "detail": detail},
             correlation_id=event.correlation_id,
             case_references=(event.case_reference,),
             single_step=(target,),

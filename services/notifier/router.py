@@ -8,10 +8,16 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
 from services.notifier.deps import NotifierDeps
-from services.notifier.raising import raise_for_agenda, raise_for_overdue_task, raise_for_referral
+from services.notifier.raising import (
+    raise_for_agenda,
+    raise_for_booking_reminder,
+    raise_for_overdue_task,
+    raise_for_referral,
+)
 from shared.events import (
     AgendaEvent,
     AgendaPublishedV1,
+    CriminalJusticeReminderV1,
     HeartbeatV1,
     ReferralTopicEvent,
     ReferralUpdatedV1,
@@ -53,9 +59,12 @@ def build_router(
         auto_offset_reset="earliest",
     )
     async def on_task_event(event: TaskEvent) -> None:
-        """Reminds the assignee of an overdue task, then the head of service."""
+        """Reminds the assignee of an overdue task, then the head of service; reminds the case's
+        advisor of support booked at an interview or court."""
         if isinstance(event, TaskOverdueV1):
             await raise_for_overdue_task(event, deps)
+        elif isinstance(event, CriminalJusticeReminderV1):
+            await raise_for_booking_reminder(event, deps)
 
     @router.subscriber(
         agenda,

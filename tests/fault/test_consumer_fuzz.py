@@ -82,6 +82,7 @@ from shared.events import (
     AlertEvent,
     CaseworkFiguresV1,
     ChildReferralOpenedV1,
+    CriminalJusticeReminderV1,
     ReferralEvent,
     ReferralOpenedV1,
     TaskClosedV1,
@@ -136,6 +137,7 @@ GROUPS: dict[str, tuple[str, TopicSpec]] = {
     "casework.alerts": ("casework", ALERTS),
     "meeting_scheduler": ("meeting_scheduler", REFERRALS),
     "meeting_scheduler.tasks": ("meeting_scheduler", TASKS),
+    "meeting_scheduler.alerts": ("meeting_scheduler", ALERTS),
 }
 CONSUMERS: dict[TopicSpec, tuple[str, ...]] = {
     spec: tuple(sorted({service for service, read in GROUPS.values() if read is spec}))
@@ -153,7 +155,8 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     REFERRALS.name: ("referral.opened.v1", "child_referral.opened.v1", "referral.updated.v1"),
     ALERTS.name: ("alert.raised.v1", "alert.delivered.v1", "alert.delivery_failed.v1",
                   "alert.escalated.v1", "alert.acknowledged.v1"),
-    TASKS.name: ("task.opened.v1", "task.overdue.v1", "task.closed.v1", "casework.figures.v1"),
+    TASKS.name: ("task.opened.v1", "task.overdue.v1", "task.closed.v1", "casework.figures.v1",
+                 "criminal_justice.reminder.v1"),
     AGENDA.name: ("agenda.item_added.v1", "agenda.published.v1"),
 }  # fmt: skip
 ALL_EVENT_TYPES = tuple(kind for kinds in EVENT_TYPES.values() for kind in kinds)
@@ -579,7 +582,11 @@ def synthesised(events: dict[str, dict[str, Any]]) -> list[tuple[TopicSpec, dict
         (TASKS, CaseworkFiguresV1(
             **envelope, people_supported=3, target=100, open_tasks_by_need={"healthcare": 2},
             overdue_tasks_by_need={}, median_hours_to_first_contact=1.5,
-            referrals_by_organisation={"Salvation Army": 1})),
+            referrals_by_organisation={"Salvation Army": 1},
+            criminal_justice_by_state={"support_booked": 1})),
+        (TASKS, CriminalJusticeReminderV1(
+            **envelope, case_reference=case, booking_id=str(uuid.uuid4()), booking_kind="court",
+            booked_at=now + timedelta(days=2), before="2_working_days", assignee="advisor-a")),
         (AGENDA, AgendaPublishedV1(
             **envelope, meeting_series="case-panel", meeting_starts_at=now + timedelta(days=2),
             title="Case panel agenda", version=1,

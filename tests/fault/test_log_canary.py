@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
@@ -296,6 +296,36 @@ def value_bytes(value: object) -> bytes:
     return str(value).encode()
 
 
+async def rota_imports(
+    client: httpx.AsyncClient, notifier: str
+) -> list[tuple[str, httpx.Response]]:
+    """POST /v1/rota/imports (services/notifier/rota_import_api.py) with the canaries in every
+    free-text property: imported (a month ahead), refused by UID, and refused as a whole."""
+    day = f"{datetime.now(UTC) + timedelta(days=30):%Y%m%d}"
+
+    def event(uid: str, summary: str) -> str:
+        return (
+            f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:{summary}\r\n"
+            f"DESCRIPTION:{NOTES} {PERSON_PHONE}\r\nLOCATION:{POSTCODE_SECTOR}\r\n"
+            f"DTSTART;VALUE=DATE:{day}\r\nEND:VEVENT"
+        )
+
+    events = [
+        event("canary-leave@cal.example", f"Leave advisor-b - {PERSON_NAME}"),
+        event("canary-bad@cal.example", f"Cover {PERSON_NAME}"),
+    ]
+    text = "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//canary//EN", *events,
+                         "END:VCALENDAR", ""])  # fmt: skip
+    headers = {**HEAD, "content-type": "text/calendar"}
+    url = f"{notifier}/v1/rota/imports"
+    imported = await client.post(url, headers=headers, content=text.encode())
+    assert imported.status_code == 200, imported.text
+    assert (imported.json()["added"], len(imported.json()["not_taken"])) == (1, 1)
+    refused = await client.post(url, headers=headers, content=f"{PERSON_NAME}\r\n".encode())
+    assert refused.status_code == 422, refused.text
+    return [("rota import", imported), ("rota import refused", refused)]
+
+
 async def get_ok(client: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
     response = await client.get(url, **kwargs)
     assert response.status_code == 200, (url, response.status_code, response.text[:300])
@@ -533,6 +563,9 @@ async def test_canaries_leak_nowhere(
                 for alert_id in alert_ids:
                     url = f"{notifier}/v1/alerts/{alert_id}"
                     responses.append((f"alert {alert_id}", await get_ok(client, url, headers=HEAD)))
+                # The rota import: a calendar whose titles, descriptions and locations name the
+                # person, an event naming them where a person id belongs, and no calendar at all.
+                responses += await rota_imports(client, notifier)
                 # Casework's task API, as the head of service (who sees every task).
                 responses.append(
                     ("figures", await get_ok(client, f"{casework}/v1/figures", headers=HEAD))
@@ -543,8 +576,22 @@ async def test_canaries_leak_nowhere(
                 for case in cases:
                     url = f"{casework}/v1/cases/{case}/tasks"
                     responses.append((f"tasks of {case}", await get_ok(client, url, headers=HEAD)))
+                # Criminal-justice support: a change recorded, then each case's record read.
+                willing = await client.post(
+                    f"{casework}/v1/cases/{cases[0]}/criminal-justice",
+                    json={"state": "willing_to_give_account"}, headers=HEAD,
+                )  # fmt: skip
+                assert willing.status_code == 200, willing.text
+                responses.append(("criminal-justice change", willing))
+                for case in cases:
+                    url = f"{casework}/v1/cases/{case}/criminal-justice"
+                    responses.append((f"criminal justice of {case}", await get_ok(client, url, headers=HEAD)))  # fmt: skip
+                # The directory of local services, and each task's suggestions from it.
+                responses.append(
+                    ("directory", await get_ok(client, f"{casework}/v1/directory", headers=HEAD))
+                )
                 for task in every_task.json():
-                    for suffix in ("", "/history"):
+                    for suffix in ("", "/history", "/suggestions"):
                         url = f"{casework}/v1/tasks/{task['task_id']}{suffix}"
                         responses.append((url, await get_ok(client, url, headers=HEAD)))
                 # Every agenda document of every upcoming meeting.

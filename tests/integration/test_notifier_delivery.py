@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from services.notifier.settings import NotifierSettings
 from shared.events import (
     AgendaAttachment,
     AgendaPublishedV1,
+    CriminalJusticeReminderV1,
     ReferralOpenedV1,
     TaskOverdueV1,
     Urgency,
@@ -362,6 +364,32 @@ async def test_overdue_task_reminds_the_assignee_then_the_head_of_service(harnes
     ]
     assert len(harness.sms("head")) == 1
     assert harness.sms("advisor-a") == [], "a reminder goes to the assignee, not whoever is on duty"
+
+
+@pytest.mark.parametrize("harness", [(120.0, 0)], indirect=True)
+async def test_booked_support_reminds_the_case_advisor_once_per_offset(harness: Harness) -> None:
+    """Casework's criminal-justice reminders (tests/integration/test_criminal_justice.py shows they
+    reach the topic) reach the advisor by SMS: once per booking and offset, redelivery or not."""
+    tasks_topic = TASKS.full_name(harness.prefix)
+    booked_at = datetime(2026, 12, 24, 10, 30, tzinfo=UTC)  # 10:30 in London in winter
+    reminders = [
+        CriminalJusticeReminderV1(
+            occurred_at=datetime.now(UTC), correlation_id="c-cj", producer="casework",
+            case_reference="MS-2026-T00901", booking_id="booking-1", booking_kind="interview",
+            booked_at=booked_at, before=before, assignee="advisor-b",
+        )
+        for before in ("2_working_days", "2_hours")
+    ]  # fmt: skip
+    for event in reminders:
+        await produce(harness.kafka, tasks_topic, event.model_dump_json().encode())
+    # A second copy of the first reminder, as a new event (as casework after a crash would send).
+    again = reminders[0].model_copy(update={"event_id": uuid.uuid4()})
+    await produce(harness.kafka, tasks_topic, again.model_dump_json().encode())
+    await wait_until(lambda: len(harness.sms("advisor-b")) >= 2, what="two reminders")
+    await harness.consumed(TASKS, "notifier.tasks")
+    expected = "Support booked on case MS-2026-T00901: interview at 10:30 on 24 Dec 2026 (UK time)"
+    assert harness.sms("advisor-b") == [expected, expected]
+    assert harness.sms("advisor-a") == [], "the case's advisor, not whoever is on duty"
 
 
 async def test_published_agenda_is_emailed_to_the_coordinator_with_its_files(

@@ -90,6 +90,9 @@ def service_env(
         env |= {
             "CASEWORK_STAFF_TOKENS": _secret_map(LIVE_STAFF_TOKENS),
             "CASEWORK_CONFIG_FILE": str(system.ROOT / "deploy" / "config" / "casework.yaml"),
+            "CASEWORK_DIRECTORY_FILE": str(
+                system.ROOT / "deploy" / "config" / "services-directory.yaml"
+            ),
             "CASEWORK_ROTA_FILE": str(folder / "rota.yaml"),
             "CASEWORK_CHASE_POLL_SECONDS": "0.5",
         }

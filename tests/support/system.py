@@ -73,6 +73,7 @@ TEST_SETTINGS_CASEWORK: dict[str, Any] = {
     "staff_tokens": STAFF_TOKENS,
     "config_file": ROOT / "deploy" / "config" / "casework.yaml",
     "rota_file": ROOT / "deploy" / "config" / "rota.yaml",
+    "directory_file": ROOT / "deploy" / "config" / "services-directory.yaml",
     "chase_poll_seconds": 0.5,
 }
 

@@ -33,7 +33,7 @@ from tests.unit.builders import ROOT
 
 ALERTING_FILE = ROOT / "deploy" / "config" / "alerting.yaml"
 TEMPLATE_KINDS = (
-    "referral", "child_referral", "grouped", "reminder", "agenda", "rota_gap",
+    "referral", "child_referral", "grouped", "reminder", "booking_reminder", "agenda", "rota_gap",
     "heartbeat", "pipeline_quiet", "pipeline_cleared",  # the dead-man's switch
 )  # fmt: skip
 CANARY = "Zq9canaryQz"

@@ -68,6 +68,9 @@ cases = sa.Table(
     sa.Column("pathway", sa.String(32), nullable=False),
     sa.Column("recorded_at", UtcDateTime, nullable=False),
     sa.Column("opened_at", UtcDateTime, nullable=False),
+    # From the referral's facts (casework_0006): the directory suggests organisations covering
+    # it. NULL for cases opened before that revision.
+    sa.Column("district", sa.String(32), nullable=True),
 )
 
 # One row per task and chasing threshold: the durable record that a reminder was published.
