@@ -86,7 +86,7 @@ IDLE_CPU_PERCENT = 30.0
 CONSUMERS: dict[TopicSpec, tuple[str, ...]] = {
     POLICE_CONTACTS: ("intake",),
     REFERRALS: ("notifier", "casework", "meeting_scheduler"),
-    ALERTS: ("casework",),
+    ALERTS: ("casework", "meeting_scheduler"),
     TASKS: ("notifier", "meeting_scheduler"),
     AGENDA: ("notifier",),
 }
