@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.casework.directory import NEED_KINDS
 from services.casework.main import create_app as create_casework
 from services.casework.settings import CaseworkSettings
 from services.intake.adapters.vault import VaultCipher
@@ -72,12 +73,15 @@ TOKENS = {
 EXTRA_QUERY = {
     ("notifier", "/v1/alerts"): {"status": "all"},
     ("notifier", "/v1/rota/changes"): {"include_past": "true"},
+    ("casework", "/v1/directory"): {"include_retired": "true"},
 }
 # Date-time fields no answer here can carry, and why; each is the same UtcTimestamp type as the
 # fields seen.
 NOT_SEEDED = {
     ("intake", "/v1/cases/{case_reference}", "personal_data_purged_at"):
         "set by the retention purge, years after the contact",
+    ("casework", "/v1/tasks/{task_id}/suggestions", "retired_at"):
+        "a retired entry is never suggested; /v1/directory shows the same type with a value",
     ("notifier", "/heartbeat", "last_end_to_end"):
         "intake's heartbeat is off in tests; tests/unit/test_dead_mans_switch.py checks its Z",
 }  # fmt: skip
@@ -240,9 +244,30 @@ async def test_every_api_time_is_utc_with_z_in_summer(
             "kind": "leave", "person_id": "advisor-day",
             "starts_at": "2027-06-15T08:00", "ends_at": "2027-06-15T20:00"}))  # fmt: skip
 
+        c = clients["casework"]
+        engagement = f"/v1/cases/{references[2]}/criminal-justice"
+        check(
+            "POST engagement", await c.post(engagement, json={"state": "willing_to_give_account"})
+        )
+        booked = check("POST booking", await c.post(engagement, json={
+            "state": "support_booked", "kind": "court",
+            "booked_at": "2027-06-21T10:00:00+01:00"}))  # fmt: skip
+        # A directory entry meeting a need task's need (so the task's suggestions carry it), and
+        # one retired (so retired_at has a value somewhere).
+        need_task = next(t for t in task_list if t["kind"] in NEED_KINDS)
+        for entry in ("times-check-advice", "times-retired"):
+            check("PUT directory entry", await c.put(f"/v1/directory/{entry}", json={
+                "name": entry, "needs": [need_task["kind"]], "districts": ["all"],
+                "how_to_refer": [{"method": "email", "contact": "advice@times.example"}],
+                "review_date": "2027-12-31"}))  # fmt: skip
+        retired = await c.delete("/v1/directory/times-retired")
+        assert retired.status_code == 204, retired.text
+
         values = {
-            "case_reference": references, "task_id": [task_id], "alert_id": [first_alert],
+            "case_reference": references, "task_id": [task_id, need_task["task_id"]],
+            "alert_id": [first_alert],
             "series_id": ["case-panel"], "day": [LAST_MEETING_DAY, MEETING_DAY],
+            "entry_id": ["times-check-advice", "times-retired"],
         }  # fmt: skip
         walked: list[str] = []
         unseen: dict[tuple[str, str, str], str] = {}
@@ -275,6 +300,7 @@ async def test_every_api_time_is_utc_with_z_in_summer(
         # The right instants, not only the right shape: 10:00 BST next Wednesday, and London
         # wall-clock 08:00 and 20:00 in BST are 09:00, 07:00 and 19:00 UTC.
         assert moved == {"meeting_starts_at": "2027-06-23T09:00:00Z"}
+        assert booked["booked_at"] == "2027-06-21T09:00:00Z"  # 10:00 BST
         assert (leave["starts_at"], leave["ends_at"]) == (
             "2027-06-15T07:00:00Z",
             "2027-06-15T19:00:00Z",
