@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import AliasChoices
 
 from services.casework.settings import CaseworkSettings
 from services.console.settings import ConsoleSettings
@@ -69,6 +70,13 @@ def test_environment_names_are_ones_the_services_read() -> None:
     for name, (_, settings) in SERVICES.items():
         prefix = settings.model_config.get("env_prefix", "")
         known = {prefix + field.upper() for field in settings.model_fields} | shared_names
+        known |= {  # settings read under a name of their own, e.g. METRICS_TOKEN
+            choice
+            for field in settings.model_fields.values()
+            if isinstance(field.validation_alias, AliasChoices)
+            for choice in field.validation_alias.choices
+            if isinstance(choice, str)
+        }
         for variable in services[name]["environment"]:
             if alert_urls.match(variable):
                 assert "${" + variable in rota, variable
@@ -123,6 +131,8 @@ def fit_values() -> dict[str, str]:
         "INTAKE_POLICE_KEYS": json.dumps({"police-1": base64.b64encode(bytes(range(1, 33))).decode()}),
         "NOTIFIER_ACK_SECRET": base64.b64encode(bytes(range(2, 34))).decode(),
         "NOTIFIER_PUBLIC_URL": "https://alerts.example.org",
+        "METRICS_TOKEN": "a-metrics-token-of-more-than-32-characters",
+        "NOTIFIER_ROTA_CALENDARS": json.dumps({"team": "https://calendar.example.org/team.ics"}),
         "NOTIFIER_HEARTBEAT_URLS": json.dumps(["jsons://sms.example.org/heartbeat"]),
         "NOTIFIER_OPERATOR_URLS": json.dumps(["mailtos://ops:pw@smtp.ops.example.net?to=oncall@example.net"]),
     }  # fmt: skip
@@ -163,8 +173,10 @@ def test_filled_in_the_compose_file_gives_every_service_settings_fit_for_product
         settings = settings_class()
         assert settings.environment.value == "production"
         assert settings.kafka_security == "sasl_scram_sha_512"
+        assert settings.metrics_token is not None, f"{name}: /metrics would be absent"
         if isinstance(settings, NotifierSettings):  # the service that sends on the channels
             assert safety_problems(load_rota(settings.rota_file, environment)) == []
+            assert set(settings.rota_calendars) == {"team"}
 
 
 def test_filled_in_the_console_settings_are_fit_for_production(
@@ -180,6 +192,7 @@ def test_filled_in_the_console_settings_are_fit_for_production(
     settings = ConsoleSettings()
     assert settings.environment.value == "production"
     assert settings.secure_cookies
+    assert settings.metrics_token is not None
     assert settings.problems() == []
     # An https-less public address is refused, so the default cannot be left in.
     monkeypatch.setenv("CONSOLE_PUBLIC_URL", "http://console.example.org")
