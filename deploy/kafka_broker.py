@@ -243,7 +243,7 @@ class LocalKafka:
         there (fault tests)."""
         if self.process.poll() is None:
             raise BrokerError("the broker is still running; kill() or stop() it first")
-        self.process = _launch(self.jvm, self.run_dir)
+        self.process = launch_broker(self.jvm, self.run_dir)
 
 
 async def wait_until_ready(
@@ -292,9 +292,6 @@ def start_local_kafka(
     """Format a fresh KRaft data folder and start the broker; returns once the JVM is launched.
     `secured`: TLS + SCRAM-SHA-512 + ACL authorisation, with a throwaway CA and a SCRAM user per
     principal of PRINCIPALS (see `_secured_properties`); its `security` says how to connect."""
-    libs = fetch_jars()
-    if shutil.which("java") is None:
-        raise BrokerError("Java 17+ is needed to run the local Kafka broker")
     own_run_dir = run_dir is None
     run_dir = Path(tempfile.mkdtemp(prefix="kafka-")) if run_dir is None else run_dir
     shutil.rmtree(run_dir / "data", ignore_errors=True)  # a fresh log for every run
@@ -304,13 +301,8 @@ def start_local_kafka(
     properties = run_dir / "server.properties"
     properties.touch(mode=0o600)  # a secured broker's holds the admin's password
     properties.write_text(_server_properties(run_dir, port, free_port(), security))
-    classpath = os.pathsep.join(str(jar) for jar in sorted(libs.glob("*.jar")))
-    jvm = [
-        "java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", f"-Dkafka.logs.dir={run_dir}",
-        "-cp", classpath,
-    ]  # fmt: skip
-    cluster_id = str(_kafka_uuid())
+    jvm = java_command(heap, run_dir)
+    cluster_id = kafka_uuid()
     # SCRAM users are written into the cluster's first metadata at format time (KIP-900), so the
     # broker never has to accept an unauthenticated client to create them.
     users = [
@@ -318,21 +310,49 @@ def start_local_kafka(
         for name, password in (security.passwords.items() if security else ())
         for argument in ("--add-scram", f"{SCRAM}=[name={name},password={password}]")
     ]
-    formatted = subprocess.run(
-        [*jvm, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
-         "-c", str(properties), *users],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if formatted.returncode != 0:
-        # A secured format's stdout lists the SCRAM records (salted keys): not shown then.
-        shown = formatted.stderr if security else formatted.stdout + formatted.stderr
-        raise BrokerError(f"formatting Kafka storage failed:\n{shown}")
+    # A secured format's stdout lists the SCRAM records (salted keys): not shown then.
+    format_storage(
+        jvm, properties, cluster_id, ["--standalone", *users], show_stdout=security is None
+    )
     return LocalKafka(
-        _launch(jvm, run_dir), f"127.0.0.1:{port}", run_dir, own_run_dir, jvm, security
+        launch_broker(jvm, run_dir), f"127.0.0.1:{port}", run_dir, own_run_dir, jvm, security
     )
 
 
-def _launch(jvm: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
+def java_command(heap: str, log_dir: Path) -> list[str]:
+    """The JVM that runs Kafka's main classes: the cached jars (fetched on first use), a fixed
+    heap, and log4j writing `server.log` into `log_dir`."""
+    libs = fetch_jars()
+    if shutil.which("java") is None:
+        raise BrokerError("Java 17+ is needed to run the local Kafka broker")
+    classpath = os.pathsep.join(str(jar) for jar in sorted(libs.glob("*.jar")))
+    return [
+        "java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", f"-Dkafka.logs.dir={log_dir}",
+        "-cp", classpath,
+    ]  # fmt: skip
+
+
+def format_storage(
+    jvm: list[str],
+    properties: Path,
+    cluster_id: str,
+    options: list[str],
+    show_stdout: bool = True,
+) -> None:
+    """Format a node's KRaft log folders (Kafka's StorageTool) for the cluster `cluster_id`."""
+    formatted = subprocess.run(
+        [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties),
+         *options],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if formatted.returncode != 0:
+        shown = formatted.stdout + formatted.stderr if show_stdout else formatted.stderr
+        raise BrokerError(f"formatting Kafka storage failed:\n{shown}")
+
+
+def launch_broker(jvm: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
+    """Start `kafka.Kafka` on `run_dir/server.properties`, its output appended to stdout.log."""
     with (run_dir / "stdout.log").open("ab") as log:
         return subprocess.Popen(
             [*jvm, "kafka.Kafka", str(run_dir / "server.properties")],
@@ -343,7 +363,7 @@ def _launch(jvm: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _kafka_uuid() -> str:
+def kafka_uuid() -> str:
     """Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. Like Kafka's
     own Uuid.randomUuid, refuse one starting with "-": the storage tool would read it as a flag."""
     while True:

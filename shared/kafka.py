@@ -102,6 +102,11 @@ async def lenient_headers(
     return await parse(record)
 
 
+def bootstrap_addresses(bootstrap_servers: str) -> list[str]:
+    """`KAFKA_BOOTSTRAP_SERVERS` ("host:port" or a comma-separated list of them) as a list."""
+    return [address.strip() for address in bootstrap_servers.split(",") if address.strip()]
+
+
 def create_broker(
     bootstrap_servers: str,
     client_id: str,
@@ -109,7 +114,9 @@ def create_broker(
     security: BaseSecurity | None = None,
 ) -> KafkaBroker:
     broker = KafkaBroker(
-        bootstrap_servers,
+        # "host:port,host:port" as operators write it: FastStream takes one address a string and
+        # would read the whole list as a single host name.
+        bootstrap_addresses(bootstrap_servers),
         client_id=client_id,
         middlewares=tuple(middlewares),
         security=security,
@@ -145,15 +152,18 @@ async def ensure_topics(
     prefix: str = "",
     specs: Iterable[TopicSpec] = ALL_TOPICS,
     security: BaseSecurity | None = None,
+    replication_factor: int | None = None,
 ) -> list[str]:
-    """Create the missing topics from their one definition; returns the names created."""
+    """Create the missing topics from their one definition; returns the names created.
+    `replication_factor`: None picks 1 on fewer than three brokers, else 3."""
     admin = _admin(bootstrap_servers, security)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [spec for spec in specs if spec.full_name(prefix) not in existing]
         if wanted:
-            replication_factor = 1 if _single_broker(await admin.describe_cluster()) else 3
+            if replication_factor is None:
+                replication_factor = 1 if _single_broker(await admin.describe_cluster()) else 3
             await admin.create_topics(
                 [
                     NewTopic(

@@ -31,10 +31,11 @@ FAULT_FIGURES: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" and report.passed and report.nodeid.startswith("tests/fault/"):
+    suite = next((s for s in ("tests/fault/", "tests/cluster/") if report.nodeid.startswith(s)), "")
+    if report.when == "call" and report.passed and suite:
         lines = [line for line in report.capstdout.splitlines() if line.strip()]
         if lines:
-            FAULT_FIGURES.append(report.nodeid.removeprefix("tests/fault/"))
+            FAULT_FIGURES.append(report.nodeid.removeprefix(suite))
             FAULT_FIGURES.extend(f"    {line}" for line in lines)
 
 
