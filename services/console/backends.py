@@ -20,9 +20,14 @@ Service = Literal["intake", "notifier", "casework", "meetings"]
 class BackendError(Exception):
     """A service answered with an error the page shows as such (status and a safe message)."""
 
-    def __init__(self, service: str, status: int, message: str) -> None:
+    def __init__(
+        self, service: str, status: int, message: str, errors: list[dict[str, str]] | None = None
+    ) -> None:
         super().__init__(f"{service}: {status} {message}")
         self.service, self.status, self.message = service, status, message
+        # A 422's field errors (location, message, type; never a value), for a form to place
+        # each message beside its field.
+        self.errors = errors or []
 
 
 class SignInExpired(BackendError):
@@ -57,6 +62,21 @@ class Backends:
         response = await self._call("POST", service, path, token, json=body if body else {})
         return response.json() if response.content else None
 
+    async def put(self, service: Service, path: str, token: str, body: dict[str, Any]) -> Any:
+        response = await self._call("PUT", service, path, token, json=body)
+        return response.json() if response.content else None
+
+    async def post_content(
+        self, service: Service, path: str, token: str, content: bytes, media_type: str,
+        params: dict[str, Any] | None = None,
+    ) -> Any:  # fmt: skip
+        """A POST whose body is a document (an uploaded calendar), not JSON."""
+        response = await self._call(
+            "POST", service, path, token, content=content, params=params,
+            headers={"Content-Type": media_type},
+        )  # fmt: skip
+        return response.json() if response.content else None
+
     async def delete(self, service: Service, path: str, token: str) -> None:
         await self._call("DELETE", service, path, token)
 
@@ -71,12 +91,10 @@ class Backends:
     async def _call(
         self, method: str, service: Service, path: str, token: str, **kwargs: Any
     ) -> httpx.Response:
+        headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {token}"}
         try:
             response = await self.client.request(
-                method,
-                f"{self.urls[service]}{path}",
-                headers={"Authorization": f"Bearer {token}"},
-                **kwargs,
+                method, f"{self.urls[service]}{path}", headers=headers, **kwargs
             )
         except httpx.HTTPError as error:
             log.warning("backend_unreachable", service=service, error=type(error).__name__)
@@ -88,8 +106,25 @@ class Backends:
             # staff; a 5xx says nothing useful and may say too much, so it is replaced.
             message = _detail(response) if response.status_code < 500 else "The service failed."
             log.info("backend_refused", service=service, status=response.status_code)
-            raise BackendError(service, response.status_code, message)
+            errors = _field_errors(response) if response.status_code == 422 else None
+            raise BackendError(service, response.status_code, message, errors)
         return response
+
+
+def _field_errors(response: httpx.Response) -> list[dict[str, str]]:
+    """A problem's `errors` (shared/problems.py): location, message and type of each bad field."""
+    try:
+        document = response.json()
+    except ValueError:
+        return []
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if not isinstance(errors, list):
+        return []
+    return [
+        {key: str(item.get(key, "")) for key in ("location", "message", "type")}
+        for item in errors
+        if isinstance(item, dict)
+    ]
 
 
 def _detail(response: httpx.Response) -> str:

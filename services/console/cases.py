@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from services.console.backends import BackendError
+from services.console.criminal_justice import cj_context, support_record
 from services.console.sessions import Session
 from services.console.web import CsrfChecked, console_of, parse_time, render, require
 from shared.staff_auth import StaffRole
@@ -75,11 +76,14 @@ def change_label(change: dict[str, Any]) -> str:
 
 @router.get("/cases/{case}")
 async def case_page(request: Request, case: str, session: Session = CaseViewer) -> Response:
+    events, cj = await asyncio.gather(
+        timeline(request, session, case), support_record(request, session, case)
+    )
     return render(
         request,
         "case.html",
-        {"title": f"Case {case}", "case": case, "events": await timeline(request, session, case),
-         "may_reveal": session.has(StaffRole.VAULT_READER)},
+        {"title": f"Case {case}", "case": case, "events": events,
+         "may_reveal": session.has(StaffRole.VAULT_READER), "cj": cj, **cj_context()},
     )  # fmt: skip
 
 

@@ -14,7 +14,17 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from deploy.frontend import asset_paths
-from services.console import alerts_page, cases, head, meetings, sign_in, tasks
+from services.console import (
+    alerts_page,
+    calendar_import,
+    cases,
+    criminal_justice,
+    directory,
+    head,
+    meetings,
+    sign_in,
+    tasks,
+)
 from services.console.backends import Backends
 from services.console.metrics import ConsoleMetrics, RequestMetrics
 from services.console.oidc import OidcClient
@@ -94,7 +104,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/static/htmx", StaticFiles(directory=assets.htmx_js.parent), name="htmx")
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console")
     install_error_pages(app)
-    for module in (sign_in, alerts_page, tasks, cases, head, meetings):
+    for module in (sign_in, alerts_page, tasks, cases, criminal_justice, directory, head,
+                   calendar_import, meetings):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -44,6 +44,9 @@ class Session:
     csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     # Confirmations shown once on the next page ("Alert acknowledged"); never personal data.
     flash: list[str] = field(default_factory=list)
+    # A calendar the head of service has checked (a dry run) and may now apply: its digest and
+    # bytes, held until applied, replaced by the next upload, and gone with the session.
+    pending_calendar: tuple[str, str, bytes] | None = None
 
     def take_flash(self) -> list[str]:
         messages, self.flash = self.flash, []

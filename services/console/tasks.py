@@ -58,10 +58,11 @@ async def task_page(
     request: Request, session: Session, task_id: str, error: str | None = None, status: int = 200
 ) -> Response:
     backends = console_of(request).backends
-    task, history, people = await asyncio.gather(
+    task, history, people, suggestions = await asyncio.gather(
         backends.get("casework", f"/v1/tasks/{task_id}", session.access_token),
         backends.get("casework", f"/v1/tasks/{task_id}/history", session.access_token),
         advisors(request, session),
+        backends.get("casework", f"/v1/tasks/{task_id}/suggestions", session.access_token),
     )
     return render(
         request,
@@ -69,7 +70,7 @@ async def task_page(
         {"title": f"Task: {task['kind'].replace('_', ' ')}", "task": with_overdue(task, datetime.now(UTC)),
          "history": history, "error": error, "organisations": sorted(ORGANISATIONS),
          "organisation_label": organisation_label, "methods": METHODS, "advisors": people,
-         "today": datetime.now(UTC).date().isoformat()},
+         "today": datetime.now(UTC).date().isoformat(), "suggestions": suggestions},
         status,
     )  # fmt: skip
 

@@ -181,9 +181,10 @@ def nav_items(session: Session | None) -> list[tuple[str, str]]:
         return []
     items = [("/now", "Now")]
     if session.has(StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE):
-        items.append(("/tasks", "My tasks"))
+        items += [("/tasks", "My tasks"), ("/directory", "Directory")]
     if session.has(StaffRole.HEAD_OF_SERVICE):
-        items += [("/head", "Service"), ("/head/rota", "Rota"), ("/head/figures", "Figures")]
+        items += [("/head", "Service"), ("/head/rota", "Rota"),
+                  ("/head/calendar-import", "Calendar import"), ("/head/figures", "Figures")]  # fmt: skip
     if session.has(StaffRole.MEETING_COORDINATOR, StaffRole.HEAD_OF_SERVICE):
         items.append(("/meetings", "Meetings"))
     return items

@@ -147,12 +147,14 @@ def pages_for(person: str, case: str, tasks: list[dict[str, Any]], meeting: str)
         return [
             Visit("/now", shows_case=True), Visit("/tasks", shows_case=gets_tasks),
             *task_pages(everyone=False), Visit(f"/cases/{case}", shows_case=True),
+            Visit("/directory"),
         ]  # fmt: skip
     if person == HEAD:
         return [
             Visit("/now", shows_case=True), Visit("/tasks", shows_case=True),
             *task_pages(everyone=True), Visit(f"/cases/{case}", shows_case=True),
             Visit("/head"), Visit("/head/rota"), Visit("/head/figures"), *meetings,
+            Visit("/directory"), Visit("/head/calendar-import"),
         ]  # fmt: skip
     assert person == COORDINATOR
     return [Visit("/now", shows_case=True), *meetings]

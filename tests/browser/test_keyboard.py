@@ -8,6 +8,7 @@ clicks, and no address typed after the first (links are followed by pressing Ent
   as done and hands a third to the other advisor.
 - The head of service adds leave and sees the gap on the rota, adds cover and sees it closed, and
   removes both.
+- The head of service filters the directory of local services and edits an entry.
 - The coordinator moves an agenda item up, defers another, adds any other business and publishes.
 - Signing out.
 
@@ -319,6 +320,51 @@ async def test_the_head_of_service_adds_leave_and_cover_by_keyboard_on_a_phone(
     finally:
         await context.close()
         await remove_rota_changes(console_system, starts)
+
+
+async def test_the_head_of_service_finds_and_edits_a_directory_entry_by_keyboard_on_a_phone(
+    console_system: ConsoleSystem, browser: Browser
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    entry_id, name = f"interpreters-{tag}", f"Norfolk Interpreters {tag}"
+    hours = f"Every day 08:00-22:00 ({tag})"
+    async with httpx.AsyncClient(base_url=console_system.live["casework"].url) as client:
+        made = await client.put(
+            f"/v1/directory/{entry_id}", headers=HEAD_TOKEN, timeout=10,
+            json={"name": name, "needs": ["interpreter"], "districts": ["norwich"],
+                  "how_to_refer": [{"method": "email", "contact": "book@interpret.example"}],
+                  "review_date": "2030-01-31"},
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+    console = console_system.console_url
+    context = await new_context(browser, PHONE)
+    try:
+        page = await context.new_page()
+        await sign_in(page, console_system, HEAD)
+        await open_from_menu(page, console_system, "Directory", "/directory")
+        await tab_until(page, "#filter-need")
+        await assert_focus_visible(page)
+        await choose_with_arrows(page, "interpreter")
+        await tab_until(page, "#filter-district", max_tabs=1)
+        await choose_with_arrows(page, "norwich")
+        await tab_to_name(page, "Show organisations")
+        await press_and_wait_for(page, "Enter", f"{console}/directory?**")
+        await tab_to_name(page, f"Edit {name}")
+        await assert_focus_visible(page)
+        await press_and_wait_for(page, "Enter", f"{console}/directory/{entry_id}/edit")
+        await tab_until(page, "#opening_hours")
+        await assert_focus_visible(page)
+        await page.keyboard.type(hours)
+        await tab_to_name(page, "Save entry")
+        await press_and_wait_for(page, "Enter", f"{console}/directory")
+        await expect(page.get_by_text(f"Saved: {name}.")).to_be_visible()
+        async with httpx.AsyncClient(base_url=console_system.live["casework"].url) as client:
+            stored = await client.get(f"/v1/directory/{entry_id}", headers=HEAD_TOKEN, timeout=10)
+        assert (stored.json()["opening_hours"], stored.json()["updated_by"]) == (hours, HEAD)
+    finally:
+        await context.close()
+        async with httpx.AsyncClient(base_url=console_system.live["casework"].url) as client:
+            await client.delete(f"/v1/directory/{entry_id}", headers=HEAD_TOKEN, timeout=10)
 
 
 async def test_the_coordinator_reorders_defers_adds_and_publishes_by_keyboard_on_a_phone(

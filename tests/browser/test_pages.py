@@ -16,8 +16,17 @@ from tests.support.console_system import COORDINATOR, HEAD, NO_ROLE, ConsoleSyst
 from tests.support.waiting import eventually
 
 PAGES = {
-    "advisor": ["/now", "/tasks", "/cases/{case}", "/tasks/{task}"],
-    HEAD: ["/head", "/head/rota", "/head/figures", "/cases/{case}", "/tasks"],
+    "advisor": ["/now", "/tasks", "/cases/{case}", "/tasks/{task}", "/directory"],
+    HEAD: [
+        "/head",
+        "/head/rota",
+        "/head/figures",
+        "/cases/{case}",
+        "/tasks",
+        "/directory",
+        "/directory/new",
+        "/head/calendar-import",
+    ],
     COORDINATOR: ["/now", "/meetings", "/meetings/{meeting}"],
 }
 EVERY_PAGE = sorted({page for pages in PAGES.values() for page in pages})
