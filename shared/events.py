@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -20,6 +21,9 @@ CaseReference = Annotated[
     str, Field(pattern=r"^MS-\d{4}-[A-Z0-9]{4,12}$", description="e.g. MS-2026-7KQ2M4")
 ]
 TaskKind = Annotated[str, Field(pattern=r"^[a-z][a-z_]{0,63}$", description="e.g. healthcare")]
+# Ids made by a producer (a UUID today) and stored by consumers in 64-character columns: a longer
+# one was a valid event that PostgreSQL refused (found by the fault suite's fuzz).
+RecordId = Annotated[str, Field(min_length=1, max_length=64, description="e.g. a UUID")]
 # A correlation id arrives from outside (an HTTP header, a Kafka record header) and reaches every
 # log line and event: a UUID or a short token, nothing that could carry a sentence. Empty means
 # unknown (a dead letter of a record that had none).
@@ -168,9 +172,38 @@ class HeartbeatV1(Event):
     sequence: int = Field(ge=0, description="Counts up from 0 each time intake starts.")
 
 
-# What the referrals topic carries: the referrals, and the heartbeat that follows their path.
+class OperationAnnouncedV1(Event):
+    """The police announced an operation ahead (signed, like a contact), or changed its window,
+    district or expected number: `version` counts from 1 and the highest is current. No person:
+    the expected number is a planning figure."""
+
+    event_type: Literal["operation.announced.v1"] = "operation.announced.v1"
+    # The shapes intake's contract gives them (services/intake/contract.py OperationName): the name
+    # reaches SMS, e-mail and the agenda, so it may not carry a sentence.
+    operation: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 .'&/-]{0,47}[A-Za-z0-9]$|^[A-Za-z0-9]$",
+        description="Police operation name, as the police wrote it.",
+    )
+    operation_group: str = Field(
+        pattern=r"^[A-Z0-9]{2,8}:[a-z0-9.'&/-]{1,50}$",
+        description="The same normalised force + operation key as the referrals' operation_group.",
+    )
+    force_code: str = Field(pattern=r"^[A-Z0-9]{2,8}$")
+    district: District
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    expected_victims: int = Field(ge=1, le=500)
+    version: int = Field(ge=1)
+
+
+# What the referrals topic carries: the referrals, the heartbeat that follows their path, and the
+# operations announced ahead (whose referrals follow under the same operation_group).
 ReferralTopicEvent = Annotated[
-    ReferralOpenedV1 | ChildReferralOpenedV1 | ReferralUpdatedV1 | HeartbeatV1,
+    ReferralOpenedV1
+    | ChildReferralOpenedV1
+    | ReferralUpdatedV1
+    | HeartbeatV1
+    | OperationAnnouncedV1,
     Field(discriminator="event_type"),
 ]
 
@@ -244,7 +277,7 @@ class TaskOpenedV1(Event):
 
     event_type: Literal["task.opened.v1"] = "task.opened.v1"
     case_reference: CaseReference
-    task_id: str
+    task_id: RecordId
     kind: TaskKind
     due_at: AwareDatetime
 
@@ -255,7 +288,7 @@ class TaskOverdueV1(Event):
 
     event_type: Literal["task.overdue.v1"] = "task.overdue.v1"
     case_reference: CaseReference
-    task_id: str
+    task_id: RecordId
     kind: TaskKind
     due_at: AwareDatetime
     threshold: Literal["due", "escalated"]
@@ -269,7 +302,7 @@ class TaskClosedV1(Event):
 
     event_type: Literal["task.closed.v1"] = "task.closed.v1"
     case_reference: CaseReference
-    task_id: str
+    task_id: RecordId
     kind: TaskKind
     status: Literal["done", "not_needed", "referred"]
     organisation: str | None = None
@@ -290,6 +323,11 @@ class CaseworkFiguresV1(Event):
         description="Cases by engagement with the investigation (criminal-justice support); "
         "absent from figures reported before it existed.",
     )
+    referrals_by_need_and_outcome: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Onward referrals recorded as records, by need then outcome; absent from "
+        "figures reported before they existed.",
+    )
 
 
 class CriminalJusticeReminderV1(Event):
@@ -299,7 +337,7 @@ class CriminalJusticeReminderV1(Event):
 
     event_type: Literal["criminal_justice.reminder.v1"] = "criminal_justice.reminder.v1"
     case_reference: CaseReference
-    booking_id: str
+    booking_id: RecordId
     booking_kind: Literal["interview", "court"]
     booked_at: AwareDatetime
     before: str = Field(
@@ -310,8 +348,65 @@ class CriminalJusticeReminderV1(Event):
     )
 
 
+# Onward referrals (casework, services/casework/referrals.py): an organisation is a directory
+# entry id or a short name with a strict pattern; a decline's reason is one of a fixed list.
+ReferralOrganisationId = Annotated[
+    str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$", description="A directory entry's id.")
+]
+ReferralOrganisationName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Z0-9][A-Za-z0-9 &'(),./-]{1,79}$",
+        description="An organisation not in the directory, by its short name.",
+    ),
+]
+ReferralOutcome = Literal["made", "accepted", "declined", "waiting_list", "completed"]
+ReferralDeclineReason = Literal[
+    "not_eligible", "no_capacity", "out_of_area", "person_declined", "person_unreachable",
+    "need_met_elsewhere", "other_service_more_suitable",
+]  # fmt: skip
+
+
+class ReferralOutcomeRecordedV1(Event):
+    """An onward referral was made (outcome `made`) or its outcome changed. No identity: the case
+    reference, ids, the need, the organisation and the outcome only."""
+
+    event_type: Literal["referral.outcome_recorded.v1"] = "referral.outcome_recorded.v1"
+    case_reference: CaseReference
+    task_id: RecordId
+    referral_id: RecordId
+    kind: TaskKind = Field(description="The task's need, e.g. housing.")
+    organisation_id: ReferralOrganisationId | None = None
+    organisation_name: ReferralOrganisationName | None = None
+    outcome: ReferralOutcome
+    decline_reason: ReferralDeclineReason | None = None
+
+
+class ReferralFollowUpDueV1(Event):
+    """An onward referral is still `made` (no answer) after the configured working days: remind
+    its advisor. Published once per referral."""
+
+    event_type: Literal["referral.follow_up_due.v1"] = "referral.follow_up_due.v1"
+    case_reference: CaseReference
+    task_id: RecordId
+    referral_id: RecordId
+    kind: TaskKind
+    organisation_id: ReferralOrganisationId | None = None
+    organisation_name: ReferralOrganisationName | None = None
+    made_on: date
+    assignee: str | None = Field(
+        default=None, description="Staff id (rota person id) of the task's assignee, if any."
+    )
+
+
 TaskEvent = Annotated[
-    TaskOpenedV1 | TaskOverdueV1 | TaskClosedV1 | CaseworkFiguresV1 | CriminalJusticeReminderV1,
+    TaskOpenedV1
+    | TaskOverdueV1
+    | TaskClosedV1
+    | CaseworkFiguresV1
+    | CriminalJusticeReminderV1
+    | ReferralOutcomeRecordedV1
+    | ReferralFollowUpDueV1,
     Field(discriminator="event_type"),
 ]
 
@@ -348,7 +443,27 @@ class AgendaItemAddedV1(Event):
     late: bool
 
 
-AgendaEvent = Annotated[AgendaItemAddedV1 | AgendaPublishedV1, Field(discriminator="event_type")]
+class TrainingPaceWarningV1(Event):
+    """Training and awareness sessions held are behind the straight-line pace to the funder's
+    target (services/meeting_scheduler/training.py): the head of service is told. Counts and
+    dates only: no topic, audience or name. Published once per shortfall level (`expected_by_now`)."""
+
+    event_type: Literal["training.pace_warning.v1"] = "training.pace_warning.v1"
+    meeting_series: str = Field(pattern=r"^[a-z][a-z0-9-]{0,63}$", description="e.g. training")
+    held: int = Field(ge=0, description="Sessions held (attendance recorded) in the period.")
+    expected_by_now: int = Field(
+        ge=1,
+        description="floor(target x elapsed / period): sessions due by now on a straight line.",
+    )
+    target: int = Field(ge=1)
+    project_starts: date
+    period_ends: date
+
+
+AgendaEvent = Annotated[
+    AgendaItemAddedV1 | AgendaPublishedV1 | TrainingPaceWarningV1,
+    Field(discriminator="event_type"),
+]
 
 
 class DeadLetterV1(Event):

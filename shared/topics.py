@@ -58,7 +58,8 @@ TASKS = TopicSpec(
 )  # fmt: skip
 AGENDA = TopicSpec(
     "safeguarding.agenda.v1", 3, 30 * DAY_MS,
-    "AgendaItemAddedV1 from meeting_scheduler, keyed by case reference.",
+    "AgendaItemAddedV1 from meeting_scheduler, keyed by case reference; AgendaPublishedV1 by "
+    "meeting (series:date); TrainingPaceWarningV1 by series.",
 )  # fmt: skip
 DEAD_LETTERS = TopicSpec(
     "safeguarding.dead-letters.v1", 1, 90 * DAY_MS,

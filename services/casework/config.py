@@ -117,6 +117,9 @@ class CaseworkConfig(_Frozen):
     chasing: Chasing = Chasing()
     people_supported_target: Annotated[int, Field(ge=1)] = 100
     criminal_justice: CriminalJustice = CriminalJustice()
+    # An onward referral still `made` this many working days after the day it was made reminds
+    # its advisor once (services/casework/referrals.py).
+    referral_follow_up_working_days: Annotated[int, Field(ge=1, le=60)] = 5
 
     def deadline_policy(self) -> DeadlinePolicy:
         defaults = DeadlinePolicy()

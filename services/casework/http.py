@@ -26,6 +26,7 @@ from services.casework.queries import (
     list_tasks,
     task_for,
 )
+from services.casework.referral_http import add_referral_routes
 from shared.api_times import UtcTimestamp
 from shared.clock import LONDON
 from shared.problems import problems
@@ -228,5 +229,7 @@ def build_http_app(deps: CaseworkDeps, staff_auth: StaffAuth, target: int) -> Fa
 
     # The directory of local services and a task's suggestions (services/casework/directory_http.py).
     add_directory_routes(app, deps, staff_auth, viewer, visible_task)
+    # A need task's onward referrals and their outcomes (services/casework/referral_http.py).
+    add_referral_routes(app, deps, viewer, visible_task)
 
     return app

@@ -19,6 +19,7 @@ from services.casework.handlers import PRODUCER, CaseworkDeps, chase_overdue
 from services.casework.http import build_http_app
 from services.casework.metrics import CaseworkMetrics, task_kinds
 from services.casework.queries import figures
+from services.casework.referral_records import follow_up_referrals
 from services.casework.router import build_router
 from services.casework.settings import CaseworkSettings
 from shared.app import ServiceApp, build_infrastructure, build_service_app, document_publications
@@ -76,6 +77,12 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
     booking_reminders = WakeableLoop(
         "booking_reminders", lambda: remind_bookings(deps, engagement), settings.chase_poll_seconds
     )
+    # Onward referrals with no answer after the configured working days: one reminder each.
+    referral_follow_ups = WakeableLoop(
+        "referral_follow_ups",
+        lambda: follow_up_referrals(deps, config.referral_follow_up_working_days),
+        settings.chase_poll_seconds,
+    )
     reporter = WakeableLoop(
         "figures_reporter", publish_figures, settings.figures_every_hours * 3600
     )
@@ -96,7 +103,14 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
         infra,
         http_app,
         MIGRATIONS,
-        background=[seeding, chaser, booking_reminders, reporter, housekeeping],
+        background=[
+            seeding,
+            chaser,
+            booking_reminders,
+            referral_follow_ups,
+            reporter,
+            housekeeping,
+        ],
     )
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.casework.adapters.criminal_justice_tables import criminal_justice
+from services.casework.adapters.referral_tables import referrals
 from services.casework.adapters.tables import cases, task_history, tasks
 from services.casework.criminal_justice import Engagement
 from services.casework.domain import FIRST_CONTACT
@@ -149,6 +150,13 @@ async def figures(engine: AsyncEngine, now: datetime, target: int) -> dict[str, 
                 .where(cases.c.pathway != Pathway.CHILD.value).group_by(criminal_justice.c.state)
             )).all()
         )  # fmt: skip
+        by_need_and_outcome = (
+            await connection.execute(
+                sa.select(referrals.c.kind, referrals.c.outcome, sa.func.count()).group_by(
+                    referrals.c.kind, referrals.c.outcome
+                )
+            )
+        ).all()
         first_contacts = (
             await connection.execute(
                 sa.select(cases.c.recorded_at, tasks.c.closed_at)
@@ -174,4 +182,15 @@ async def figures(engine: AsyncEngine, now: datetime, target: int) -> dict[str, 
             else int(engaged.get(state.value, 0))
             for state in Engagement
         },
+        # Onward referrals recorded as records (POST /v1/tasks/{id}/referrals), by need then
+        # outcome now. referrals_by_organisation above counts the older free `organisation` of a
+        # task closed as referred; the two are separate records.
+        "referrals_by_need_and_outcome": _nested(by_need_and_outcome),
     }
+
+
+def _nested(rows: Any) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for need, outcome, count in rows:
+        counts.setdefault(str(need), {})[str(outcome)] = int(count)
+    return counts

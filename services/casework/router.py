@@ -4,7 +4,13 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
 from services.casework.handlers import CaseworkDeps, assign_to_acknowledger, open_tasks
-from shared.events import AlertAcknowledgedV1, AlertEvent, HeartbeatV1, ReferralTopicEvent
+from shared.events import (
+    AlertAcknowledgedV1,
+    AlertEvent,
+    HeartbeatV1,
+    OperationAnnouncedV1,
+    ReferralTopicEvent,
+)
 
 
 def build_router(deps: CaseworkDeps, referrals_topic: str, alerts_topic: str) -> KafkaRouter:
@@ -18,9 +24,10 @@ def build_router(deps: CaseworkDeps, referrals_topic: str, alerts_topic: str) ->
     )
     async def on_referral(event: ReferralTopicEvent) -> None:
         """Opens a task per support need (plus standard tasks) for each referral or update."""
-        if isinstance(event, HeartbeatV1):
-            # The dead-man's switch passes through (services/intake/heartbeat.py): no case, so no
-            # task; committed like any handled record, never dead-lettered.
+        if isinstance(event, HeartbeatV1 | OperationAnnouncedV1):
+            # The dead-man's switch passes through (services/intake/heartbeat.py), and so does an
+            # operation announced ahead (the notifier's and the agenda's): no case, so no task;
+            # committed like any handled record, never dead-lettered.
             return
         await open_tasks(event, deps)
 

@@ -77,11 +77,17 @@ def operation_group(contact: PoliceContactV1) -> str | None:
     ("Op Example", "op  example", "OP EXAMPLE") fall in one group; forces do not mix."""
     if contact.operation is None:
         return None
-    words = contact.operation.casefold().split()
+    return group_key(contact.force_code, contact.operation)
+
+
+def group_key(force_code: str, operation: str) -> str | None:
+    """`operation_group` of a force's operation name; an operation announced ahead
+    (services/intake/operations.py) gets the same key as its contacts."""
+    words = operation.casefold().split()
     if words and words[0] in {"op", "op.", "operation"}:
         words = words[1:]
     name = "-".join(words)
-    return f"{contact.force_code.upper()}:{name}" if name else None
+    return f"{force_code.upper()}:{name}" if name else None
 
 
 def new_case_reference(now: datetime) -> str:

@@ -17,6 +17,11 @@ from services.intake.auth import AuthenticationFailed, verify
 from services.intake.case_summaries import CaseSummary, case_summary
 from services.intake.contract import PoliceContactV1, parse_contact
 from services.intake.handlers import IntakeDeps, Outcome, receive_contact, remember_request_id
+from services.intake.operations import (
+    OperationAnnouncementV1,
+    announce_operation,
+    parse_announcement,
+)
 from services.intake.vault_access import NotInVault, read_personal_data
 from shared.events import trusted_correlation_id
 from shared.logging import get_logger
@@ -44,6 +49,12 @@ SIGNATURE_HEADERS = [
 
 class ContactAccepted(BaseModel):
     case_reference: str
+    outcome: Outcome
+
+
+class OperationAccepted(BaseModel):
+    operation_group: str
+    version: int
     outcome: Outcome
 
 
@@ -106,7 +117,9 @@ def build_http_app(
             deps.metrics.refused()
         return response
 
-    async def accept_contact(request: Request) -> JSONResponse:
+    async def signed_body(request: Request, what: str = "contact") -> bytes | JSONResponse:
+        """The body of a police request, or the problem that refuses it: media type, size, then
+        the signature and the replay store (every police request, contact or announcement)."""
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
             return _problem(415, "Content-Type must be application/json")
@@ -123,11 +136,18 @@ def build_http_app(
             except AuthenticationFailed as failure:
                 # The reason goes to our log only: telling the caller which key ids exist, or
                 # which check failed, helps whoever is guessing.
-                log.warning("contact_refused_unauthenticated", reason=str(failure))
+                log.warning(f"{what}_refused_unauthenticated", reason=str(failure))
                 return _problem(401, UNAUTHENTICATED)
             if not await remember_request_id(deps.engine, signed.request_id, signed.key_id, now):
-                log.warning("contact_refused_replayed_request", key_id=signed.key_id)
+                log.warning(f"{what}_refused_replayed_request", key_id=signed.key_id)
                 return _problem(403, "request id already used: sign each request with a new id")
+        return body
+
+    async def accept_contact(request: Request) -> JSONResponse:
+        body = await signed_body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        now = deps.clock.now()
         try:
             contact = parse_contact(body, now)
         except ValidationError as error:
@@ -143,6 +163,61 @@ def build_http_app(
                 case_reference=received.case_reference, outcome=received.outcome
             ).model_dump(),
             status_code=status,
+        )
+
+    @app.post(
+        "/v1/operations",
+        status_code=202,
+        response_model=OperationAccepted,
+        dependencies=SIGNATURE_HEADERS,
+        responses={
+            200: {"model": OperationAccepted, "description": "Replay of the announcement held"},
+            **problems(
+                {
+                    401: "Missing, stale or wrong signature (which, only the log says)",
+                    403: "Replayed request id",
+                    413: f"Body larger than INTAKE_MAX_BODY_BYTES ({max_body_bytes} bytes)",
+                    415: "Content-Type is not application/json",
+                    422: "The announcement does not match its contract: each bad field's "
+                    "location and message, never its value",
+                }
+            ),
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/OperationAnnouncementV1"}
+                    }
+                },
+            }
+        },
+    )
+    async def post_operation(request: Request) -> Any:
+        """Announce a police operation ahead (signed like a contact). 202 when new or changed
+        (the next version is published), 200 for the same announcement again."""
+        body = await signed_body(request, "operation")
+        if isinstance(body, JSONResponse):
+            return body
+        try:
+            announcement = parse_announcement(body, deps.clock.now())
+        except ValidationError as error:
+            return _problem(
+                422, "the announcement does not match its contract", validation_errors(error)
+            )
+        correlation_id = trusted_correlation_id(request.headers.get("x-correlation-id")) or str(
+            uuid.uuid4()
+        )
+        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+            announced = await announce_operation(announcement, deps, correlation_id)
+        return JSONResponse(
+            OperationAccepted(
+                operation_group=announced.operation_group,
+                version=announced.version,
+                outcome=announced.outcome,
+            ).model_dump(),
+            status_code=200 if announced.outcome is Outcome.REPLAYED else 202,
         )
 
     @app.get(
@@ -206,10 +281,11 @@ def _publish_contract_schema(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        definitions = PoliceContactV1.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(definitions.pop("$defs", {}))
-        components["PoliceContactV1"] = definitions
+        for model in (PoliceContactV1, OperationAnnouncementV1):
+            definitions = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(definitions.pop("$defs", {}))
+            components[model.__name__] = definitions
         app.openapi_schema = schema
         return schema
 

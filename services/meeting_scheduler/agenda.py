@@ -26,6 +26,7 @@ from services.meeting_scheduler.layout import (
     moment,
     span,
 )
+from services.meeting_scheduler.operations import OperationDebrief, debrief_block
 from services.meeting_scheduler.printing import to_html, to_markdown, to_pdf
 from shared.clock import LONDON
 from shared.labels import (
@@ -191,10 +192,15 @@ def case_panel_layout(
     attendance: Attendance | None = None,
     actions: Sequence[ActionView] = (),
     revision: Revision = DRAFT,
+    debriefs: Sequence[OperationDebrief] = (),
 ) -> Layout:
     """The case panel's agenda, in the order of AgendaSections (the JSON agenda's order too).
-    Case references only; the scheduler never holds a name."""
+    Case references only; the scheduler never holds a name. Police operations that ended since
+    the last meeting (operations.py) get a debrief item before any other business, counts only."""
     sections = agenda_sections(items)
+    debrief = (
+        (Section("6. Police operations debrief", (debrief_block(debriefs),)),) if debriefs else ()
+    )
     return Layout(
         title=series.title,
         cover=(
@@ -213,7 +219,8 @@ def case_panel_layout(
                 (_case_table(sections.reviews, starts_at, "No reviews carried over."),),
             ),
             Section("5. Actions due", (_overdue(sections.due),)),
-            other_business("6. Any other business", other),
+            *debrief,
+            other_business(f"{6 + len(debrief)}. Any other business", other),
         ),
         created=starts_at.astimezone(LONDON),
     )

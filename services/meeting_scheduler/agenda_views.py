@@ -26,7 +26,8 @@ from services.meeting_scheduler.coordinating import deferrals, withdrawals
 from services.meeting_scheduler.documents import agenda_documents
 from services.meeting_scheduler.minutes import attendance_for, open_actions_before
 from services.meeting_scheduler.minutes_api import AttendanceView, OpenActionView
-from services.meeting_scheduler.nasn import summarise
+from services.meeting_scheduler.nasn import SMALL_NUMBER, summarise
+from services.meeting_scheduler.operations import OperationDebrief, debriefs_for
 from services.meeting_scheduler.publishing import Publication, digest_of, latest_publication
 from shared.api_times import UtcTimestamp
 from shared.clock import LONDON
@@ -93,6 +94,36 @@ class OtherBusinessView(BaseModel):
     added_by: str
 
 
+class OperationDebriefView(BaseModel):
+    """A police operation announced ahead, debriefed on the first case panel after it. Each count
+    is None when under 3 (suppressed, as the documents print "fewer than 3")."""
+
+    operation: str
+    operation_group: str
+    district: str
+    starts_at: UtcTimestamp
+    ends_at: UtcTimestamp
+    expected_victims: int
+    contacts: int | None
+    children: int | None
+    consent_given: int | None
+    consent_declined: int | None
+    tasks_opened: int | None
+
+    @classmethod
+    def of(cls, item: OperationDebrief) -> OperationDebriefView:
+        def shown(value: int) -> int | None:
+            return None if 0 < value < SMALL_NUMBER else value
+
+        return cls(
+            operation=item.operation, operation_group=item.operation_group,
+            district=item.district, starts_at=item.starts_at, ends_at=item.ends_at,
+            expected_victims=item.expected_victims, contacts=shown(item.contacts),
+            children=shown(item.children), consent_given=shown(item.consent_given),
+            consent_declined=shown(item.consent_declined), tasks_opened=shown(item.tasks_opened),
+        )  # fmt: skip
+
+
 class AgendaView(PublicationState):
     kind: MeetingKind
     title: str
@@ -111,6 +142,11 @@ class AgendaView(PublicationState):
     )
     open_actions: list[OpenActionView] = Field(
         description="Actions from the series' earlier meetings not yet done, by due date."
+    )
+    operation_debriefs: list[OperationDebriefView] = Field(
+        default_factory=list,
+        description="Case panel: police operations announced ahead whose debrief is on this "
+        "meeting (the first after each ended), with counts.",
     )
 
 
@@ -236,6 +272,9 @@ async def agenda_view(
         learning_themes=learning,
         attendance=AttendanceView.of(attendance),
         open_actions=[OpenActionView.of(action) for action in carried],
+        operation_debriefs=[
+            OperationDebriefView.of(item) for item in await debriefs_for(engine, series.id, starts_at)
+        ],
     )  # fmt: skip
 
 

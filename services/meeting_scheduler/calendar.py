@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -122,10 +122,28 @@ def place_item(series: MeetingSeries, received_at: datetime, urgent: bool) -> Pl
     return None
 
 
+class TrainingSeries(BaseModel):
+    """Training and awareness sessions for front-line professionals: a series of its own, with no
+    case items and no agenda, held on dates recorded through the API (services/meeting_scheduler/
+    training.py), counted against the funder's target ("at least 3 in 3 years")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")] = "training"
+    kind: Literal["training"] = "training"
+    title: Annotated[str, Field(min_length=1, max_length=120)] = "Training and awareness sessions"
+    project_starts: date = Field(description="The funded project's first day (London date).")
+    period_years: Annotated[int, Field(ge=1, le=10)] = 3
+    target: Annotated[int, Field(ge=1, le=1000)] = 3
+
+
 class MeetingCalendar(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     series: tuple[MeetingSeries, ...]
+    training: TrainingSeries | None = Field(
+        default=None, description="Training sessions and their target; none: not tracked."
+    )
 
     def case_panel(self) -> MeetingSeries:
         return next(item for item in self.series if item.kind is MeetingKind.CASE_PANEL)

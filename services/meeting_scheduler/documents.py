@@ -17,6 +17,7 @@ from services.meeting_scheduler.handlers import items_for, other_business_for
 from services.meeting_scheduler.layout import DRAFT, Layout, Revision
 from services.meeting_scheduler.minutes import attendance_for, open_actions_before
 from services.meeting_scheduler.nasn import nasn_layout, summarise
+from services.meeting_scheduler.operations import debriefs_for
 from services.meeting_scheduler.printing import to_html, to_markdown, to_pdf
 
 
@@ -68,11 +69,12 @@ async def agenda_documents(
             )  # fmt: skip
     else:
         items = await items_for(engine, series.id, starts_at)
+        debriefs = await debriefs_for(engine, series.id, starts_at)
 
         def layout_at(revision: Revision) -> Layout:
             return case_panel_layout(
                 series, starts_at, items, other, attendance=attendance, actions=actions,
-                revision=revision,
+                revision=revision, debriefs=debriefs,
             )  # fmt: skip
 
     return await _as_published(engine, AgendaDocuments(layout_at), series, starts_at)

@@ -17,6 +17,8 @@ from services.meeting_scheduler.nasn import erase_old_operations
 from services.meeting_scheduler.publishing import Publisher
 from services.meeting_scheduler.router import build_router
 from services.meeting_scheduler.settings import SchedulerSettings
+from services.meeting_scheduler.training import PaceWatch
+from services.meeting_scheduler.training_api import add_training_routes
 from shared.app import ServiceApp, build_infrastructure, build_service_app, document_publications
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
@@ -67,6 +69,19 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
         deployed=not settings.environment.is_local,
     )
     http_app = build_http_app(infra.engine, calendar, infra.clock, staff_auth, publisher)
+    background = []
+    if calendar.training is not None:  # training sessions and the pace warning (training.py)
+        watch = PaceWatch(
+            infra.engine, calendar.training, infra.clock, settings.topic(AGENDA.name),
+            infra.relay.wake,
+        )  # fmt: skip
+        pacing = WakeableLoop("training_pace", watch.check, settings.training_pace_poll_seconds)
+        add_training_routes(
+            http_app, infra.engine, calendar.training, infra.clock, staff_auth, pacing.wake
+        )
+        if settings.training_pace_warnings:
+            pacing.wake()  # checked at start, then every poll and after each attendance recorded
+            background.append(pacing)
 
     async def housekeeping() -> None:
         retention = timedelta(days=settings.operation_retention_days)
@@ -76,4 +91,6 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
 
     hourly = WakeableLoop("housekeeping", housekeeping, HOUSEKEEPING_SECONDS)
     pruning = Housekeeping.for_service(infra, outbox, processed_events)
-    return build_service_app(infra, http_app, MIGRATIONS, background=[publishing, hourly, pruning])
+    return build_service_app(
+        infra, http_app, MIGRATIONS, background=[publishing, hourly, pruning, *background]
+    )

@@ -11,12 +11,14 @@ from services.meeting_scheduler.handlers import (
     withdraw_child_case,
 )
 from services.meeting_scheduler.nasn import record_figures, record_referral
+from services.meeting_scheduler.operations import record_operation, record_operation_contact
 from shared.events import (
     AlertAcknowledgedV1,
     AlertEvent,
     CaseworkFiguresV1,
     ChildReferralOpenedV1,
     HeartbeatV1,
+    OperationAnnouncedV1,
     ReferralOpenedV1,
     ReferralTopicEvent,
     TaskClosedV1,
@@ -44,6 +46,10 @@ def build_router(
             # The dead-man's switch passes through (services/intake/heartbeat.py): no case, so no
             # agenda item and no count; committed like any handled record, never dead-lettered.
             return
+        if isinstance(event, OperationAnnouncedV1):  # its debrief (operations.py)
+            await record_operation(event, deps.engine, deps.calendar)
+            return
+        await record_operation_contact(event, deps.engine)  # only under an operation group
         if isinstance(event, ReferralOpenedV1 | ChildReferralOpenedV1):
             await record_referral(event, deps.engine)
         if isinstance(event, ReferralOpenedV1):

@@ -16,6 +16,16 @@ class SchedulerSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///.local/db/meeting_scheduler.sqlite3"
     calendar_file: Path = Path("deploy/config/meetings.yaml")
     publish_poll_seconds: float = Field(default=60.0, gt=0)
+    training_pace_poll_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often the training pace is checked (also right after attendance).",
+    )
+    training_pace_warnings: bool = Field(
+        default=True,
+        description="Warn the head of service when training sessions fall behind the pace "
+        "(tests turn it off unless they are about it, so their message counts stay exact).",
+    )
     operation_retention_days: int = Field(
         default=200,
         ge=100,

@@ -45,7 +45,8 @@ MAX_ROW_ID = 2**63 - 1  # a larger id overflowed the database's integer: a 500 (
 class AlertItem(BaseModel):
     alert_id: str
     kind: str = Field(
-        description="referral, child_referral, grouped, reminder, booking_reminder, agenda, rota_gap"
+        description="referral, child_referral, grouped, reminder, booking_reminder, "
+        "referral_follow_up, agenda, rota_gap, training_pace, operation_warning, operation_reminder"
     )
     case_reference: str | None = Field(description="The case; None for a grouped alert.")
     case_references: list[str] = Field(description="Every case the alert is about (a raid's too).")

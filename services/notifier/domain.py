@@ -49,7 +49,10 @@ FIRST_NOTICE = Notice()
 
 
 def referral_fields(event: ReferralFacts, timezone: str) -> dict[str, str]:
-    local = event.recorded_at.astimezone(ZoneInfo(timezone))
+    try:
+        local = event.recorded_at.astimezone(ZoneInfo(timezone))
+    except OverflowError:  # at the calendar's edge (year 1): alert anyway, the time as written
+        local = event.recorded_at
     return {
         "case_reference": event.case_reference,
         "urgency": event.urgency.value,

@@ -34,6 +34,9 @@ SMS_LIMIT = 306  # two concatenated GSM-7 segments
 TemplateKind = Literal[
     "referral", "child_referral", "grouped", "reminder", "booking_reminder", "agenda", "rota_gap",
     "heartbeat", "pipeline_quiet", "pipeline_cleared",
+    "training_pace",  # training sessions behind the pace (TrainingPaceWarningV1, training_pace.py)
+    "referral_follow_up",  # an onward referral with no answer (casework, ReferralFollowUpDueV1)
+    "operation_warning", "operation_reminder",  # police operations ahead (operations.py)
 ]  # fmt: skip
 TEMPLATE_KINDS: tuple[str, ...] = get_args(TemplateKind)
 
@@ -138,6 +141,13 @@ class AlertingPolicy(_Frozen):
     ack_link_hours: Annotated[float, Field(gt=0)] = 72
     message_retention_days: Annotated[float, Field(gt=0)] = 30
     gap_warning_days: Annotated[int, Field(ge=1, le=60)] = 7
+    # A police operation announced ahead (services/notifier/operations.py): the head of service is
+    # warned when more potential victims than this are expected; the advisor on duty at its start
+    # is reminded this many hours before it (the day before and the hour before).
+    operation_expected_threshold: Annotated[int, Field(ge=1, le=500)] = 10
+    operation_reminder_hours: Annotated[
+        tuple[Annotated[float, Field(gt=0, le=7 * 24)], ...], Field(max_length=4)
+    ] = (24, 1)
     # Put before the title and the SMS text of every notice after a person's first about one
     # alert, so a reminder does not look like (or, by e-mail, thread away as) the first one.
     renotify_prefix: str = "Reminder {attempt} of {attempts}: "

@@ -29,6 +29,7 @@ from shared.events import (
     AlertRaisedV1,
     ChildReferralOpenedV1,
     CriminalJusticeReminderV1,
+    ReferralFollowUpDueV1,
     ReferralOpenedV1,
     TaskOverdueV1,
     Urgency,
@@ -227,8 +228,20 @@ async def raise_for_booking_reminder(event: CriminalJusticeReminderV1, deps: Not
     await _remind(event, deps, "booking_reminder", subject, detail, target)
 
 
+async def raise_for_referral_follow_up(event: ReferralFollowUpDueV1, deps: NotifierDeps) -> None:
+    """An onward referral has had no answer for the configured working days: remind the task's
+    advisor (else whoever is on duty). One alert per referral (its subject key), however often
+    the event comes."""
+    target = f"person:{event.assignee}" if event.assignee else Target.ON_DUTY.value
+    organisation = event.organisation_id or event.organisation_name or "an organisation"
+    need = event.kind.replace("_", " ")
+    detail = f"{need} referral to {organisation} made {event.made_on:%d %b %Y}"
+    subject = f"referral:{event.referral_id}"
+    await _remind(event, deps, "referral_follow_up", subject, detail, target)
+
+
 async def _remind(
-    event: TaskOverdueV1 | CriminalJusticeReminderV1,
+    event: TaskOverdueV1 | CriminalJusticeReminderV1 | ReferralFollowUpDueV1,
     deps: NotifierDeps,
     kind: str,
     subject_key: str,

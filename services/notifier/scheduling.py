@@ -10,6 +10,7 @@ from services.notifier.adapters.tables import rota_warnings
 from services.notifier.delivering import Dispatcher, erase_old_messages
 from services.notifier.deps import NotifierDeps
 from services.notifier.escalating import fire_due_steps
+from services.notifier.operations import send_due_operation_reminders
 from services.notifier.policy import Target
 from services.notifier.raising import flush_bursts, raise_alert
 from shared.clock import LONDON
@@ -29,6 +30,7 @@ class NotifierClock:
 
     async def tick(self) -> None:
         await flush_bursts(self._deps)
+        await send_due_operation_reminders(self._deps)  # their alerts' steps fire just below
         await fire_due_steps(self._deps)
         await self.dispatcher.deliver_due()
         now = self._deps.clock.now()

@@ -84,10 +84,13 @@ from shared.events import (
     ChildReferralOpenedV1,
     CriminalJusticeReminderV1,
     ReferralEvent,
+    ReferralFollowUpDueV1,
     ReferralOpenedV1,
+    ReferralOutcomeRecordedV1,
     TaskClosedV1,
     TaskEvent,
     TaskOverdueV1,
+    TrainingPaceWarningV1,
 )
 from shared.topics import AGENDA, ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS, TASKS, TopicSpec
 from tests.fault.conftest import Sinks, generator, settled
@@ -156,8 +159,9 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     ALERTS.name: ("alert.raised.v1", "alert.delivered.v1", "alert.delivery_failed.v1",
                   "alert.escalated.v1", "alert.acknowledged.v1"),
     TASKS.name: ("task.opened.v1", "task.overdue.v1", "task.closed.v1", "casework.figures.v1",
-                 "criminal_justice.reminder.v1"),
-    AGENDA.name: ("agenda.item_added.v1", "agenda.published.v1"),
+                 "criminal_justice.reminder.v1", "referral.outcome_recorded.v1",
+                 "referral.follow_up_due.v1"),
+    AGENDA.name: ("agenda.item_added.v1", "agenda.published.v1", "training.pace_warning.v1"),
 }  # fmt: skip
 ALL_EVENT_TYPES = tuple(kind for kinds in EVENT_TYPES.values() for kind in kinds)
 
@@ -587,12 +591,24 @@ def synthesised(events: dict[str, dict[str, Any]]) -> list[tuple[TopicSpec, dict
         (TASKS, CriminalJusticeReminderV1(
             **envelope, case_reference=case, booking_id=str(uuid.uuid4()), booking_kind="court",
             booked_at=now + timedelta(days=2), before="2_working_days", assignee="advisor-a")),
+        (TASKS, ReferralOutcomeRecordedV1(
+            **envelope, case_reference=case, task_id=task["task_id"], kind=task["kind"],
+            referral_id=str(uuid.uuid4()), organisation_id="norfolk-safe-haven-housing",
+            outcome="declined", decline_reason="no_capacity")),
+        (TASKS, ReferralFollowUpDueV1(
+            **envelope, case_reference=case, task_id=task["task_id"], kind=task["kind"],
+            referral_id=str(uuid.uuid4()), organisation_name="Lynn Tenancy Rescue",
+            made_on=now.date() - timedelta(days=7), assignee="advisor-a")),
         (AGENDA, AgendaPublishedV1(
             **envelope, meeting_series="case-panel", meeting_starts_at=now + timedelta(days=2),
             title="Case panel agenda", version=1,
             attachments=(AgendaAttachment(
                 filename="agenda.md", content_type="text/markdown",
                 content_base64=base64.b64encode(b"# Agenda").decode()),))),
+        (AGENDA, TrainingPaceWarningV1(
+            **envelope, meeting_series="training", held=0, expected_by_now=1, target=3,
+            project_starts=now.date() - timedelta(days=500),
+            period_ends=now.date() + timedelta(days=596))),
     ]  # fmt: skip
     documents = [(spec, event.model_dump(mode="json")) for spec, event in built]
     for kind in ("child_referral.opened.v1", "referral.updated.v1"):
@@ -1255,6 +1271,11 @@ NUL_PROBES: list[tuple[str, str, str, dict[str, Any] | None]] = [
      {"text": "any \u0000 other business"}),
     ("meeting_scheduler", "POST", "/v1/learning-themes", {"theme": "a \u0000 theme"}),
     ("meeting_scheduler", "POST", "/v1/learning-themes", {"theme": "a \ud800 theme"}),
+    ("meeting_scheduler", "POST", "/v1/training-sessions",
+     {"starts_at": "2027-03-10T14:00", "topic": "a \u0000 topic", "audience": ["Norfolk Constabulary"]}),
+    ("meeting_scheduler", "POST", "/v1/training-sessions",
+     {"starts_at": "2027-03-10T14:00", "topic": "Spotting labour exploitation", "audience": ["Norfolk\u0000"]}),
+    ("meeting_scheduler", "PUT", "/v1/training-sessions/%00/attendance", {"attending": 3}),
 ]  # fmt: skip
 
 

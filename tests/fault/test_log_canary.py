@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from deploy.kafka_broker import start_and_wait
+from services.casework.directory import NEED_KINDS
 from shared.kafka import ensure_topics
 from shared.topics import AGENDA, ALL_TOPICS, DEAD_LETTERS, POLICE_CONTACTS
 from tests.fault.conftest import Offsets, Sinks, caught_up, early_agendas, settled
@@ -326,6 +327,40 @@ async def rota_imports(
     return [("rota import", imported), ("rota import refused", refused)]
 
 
+async def training_sessions(
+    client: httpx.AsyncClient, scheduler: str
+) -> list[tuple[str, httpx.Response]]:
+    """The meeting scheduler's training sessions (services/meeting_scheduler/training_api.py): one
+    recorded and held, then the canaries at its doors (a topic with a phone number or an e-mail
+    address, a date of birth for a time, a phone number for an audience, a name in a field that
+    does not exist), each refused without echoing it; then the list with its progress."""
+    url = f"{scheduler}/v1/training-sessions"
+    yesterday = f"{datetime.now(UTC) - timedelta(days=1):%Y-%m-%dT%H:%M}Z"
+    body = {
+        "starts_at": yesterday, "topic": "Spotting labour exploitation",
+        "audience": ["Norfolk Constabulary"], "materials_url": "https://training.example.org/a.pdf",
+    }  # fmt: skip
+    added = await client.post(url, headers=COORDINATOR, json=body)
+    assert added.status_code == 201, added.text
+    held = await client.put(
+        f"{url}/{added.json()['session_id']}/attendance", headers=COORDINATOR,
+        json={"attending": 14},
+    )  # fmt: skip
+    assert held.status_code == 200, held.text
+    answers = [("training session", added), ("training attendance", held)]
+    for change in (
+        {"topic": f"Call {PERSON_PHONE}"}, {"topic": f"Ask {OFFICER_EMAIL}"},
+        {"starts_at": DATE_OF_BIRTH}, {"audience": [PERSON_PHONE]},
+        {"organiser": PERSON_NAME},
+    ):  # fmt: skip
+        refused = await client.post(url, headers=COORDINATOR, json=body | change)
+        assert refused.status_code == 422, refused.text
+        answers.append(("training session refused", refused))
+    listed = await get_ok(client, url, headers=COORDINATOR)
+    assert len(listed.json()["sessions"]) == 1
+    return [*answers, ("training sessions", listed)]
+
+
 async def get_ok(client: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
     response = await client.get(url, **kwargs)
     assert response.status_code == 200, (url, response.status_code, response.text[:300])
@@ -434,6 +469,33 @@ async def test_canaries_leak_nowhere(
             assert (await post("unsigned", encoded(bodies["http"]), unsigned)).status_code == 401
             forged = system.signed(b"something else")
             assert (await post("mis-signed", encoded(bodies["http"]), forged)).status_code == 401
+            # A police operation announced ahead (services/intake/operations.py): a valid one (its
+            # event goes to the referrals topic and on to the notifier and the agenda), and refused
+            # ones carrying the canaries in an unknown field and in fields of the wrong type.
+            ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+            announcement = {
+                "force_code": "NFK", "operation": "Op Canary Watch", "district": "norwich",
+                "starts_at": ahead.isoformat(), "ends_at": (ahead + timedelta(hours=2)).isoformat(),
+                "expected_victims": 12,
+            }  # fmt: skip
+            for what, announced, status in (
+                ("valid", announcement, 202),
+                ("unknown field", announcement | {"person": PERSON_NAME, "notes": NOTES}, 422),
+                ("wrong types", announcement | {"expected_victims": PERSON_PHONE,
+                                             "district": NATIONALITY, "starts_at": DATE_OF_BIRTH}, 422),
+                ("unsigned", announcement | {"officer": OFFICER_EMAIL}, 401),
+            ):  # fmt: skip
+                announced_body = json.dumps(announced).encode()
+                announced_headers = (
+                    system.signed(announced_body)
+                    if status != 401
+                    else {"content-type": "application/json"}
+                )
+                announced_answer = await intake.post(
+                    "/v1/operations", content=announced_body, headers=announced_headers
+                )
+                responses.append((f"POST operation {what}", announced_answer))
+                assert announced_answer.status_code == status, (what, announced_answer.text)
             dead_letters_expected = len(invalid) + 1
             # Intake has taken in everything so far (the valid record too) before the fault.
             await wait_until(
@@ -590,8 +652,28 @@ async def test_canaries_leak_nowhere(
                 responses.append(
                     ("directory", await get_ok(client, f"{casework}/v1/directory", headers=HEAD))
                 )
+                # Onward referrals: one on each case's first need task (its events on the tasks
+                # topic), the first declined; then every task's referrals read with the rest.
+                need_tasks: dict[str, dict[str, Any]] = {}
                 for task in every_task.json():
-                    for suffix in ("", "/history", "/suggestions"):
+                    if task["kind"] in NEED_KINDS:
+                        need_tasks.setdefault(task["case_reference"], task)
+                assert need_tasks, "the canary cases have need tasks"
+                for number, task in enumerate(need_tasks.values()):
+                    url = f"{casework}/v1/tasks/{task['task_id']}/referrals"
+                    made = await client.post(url, headers=HEAD, json={
+                        "organisation_name": "Norwich Law Centre", "method": "phone"})  # fmt: skip
+                    assert made.status_code == 201, made.text
+                    responses.append((f"referral made {number}", made))
+                    if number == 0:
+                        declined = await client.post(
+                            f"{url}/{made.json()['referral_id']}/outcome", headers=HEAD,
+                            json={"outcome": "declined", "decline_reason": "person_declined"},
+                        )  # fmt: skip
+                        assert declined.status_code == 200, declined.text
+                        responses.append(("referral declined", declined))
+                for task in every_task.json():
+                    for suffix in ("", "/history", "/suggestions", "/referrals"):
                         url = f"{casework}/v1/tasks/{task['task_id']}{suffix}"
                         responses.append((url, await get_ok(client, url, headers=HEAD)))
                 # Every agenda document of every upcoming meeting.
@@ -610,6 +692,8 @@ async def test_canaries_leak_nowhere(
                         if fmt == "md":
                             markdown += document.text
                 assert all(case in markdown for case in cases), "the agendas list every case"
+                # Training sessions: one held, and the canaries refused at the doors.
+                responses += await training_sessions(client, scheduler)
 
                 # Positive control for the vault: intake holds the canaries, readable only by a
                 # named vault reader (audited). This answer is the one place they may appear.

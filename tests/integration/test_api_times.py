@@ -196,6 +196,17 @@ async def test_every_api_time_is_utc_with_z_in_summer(
                                        headers=system.signed(body, timestamp=int(T0.timestamp())))  # fmt: skip
             assert posted.status_code == 202, posted.text
             references.append(posted.json()["case_reference"])
+        # A police operation announced ahead (ending before the cut-off): its debrief, with its
+        # window, is on MEETING_DAY's agenda. Starting more than an hour after T0, it raises no
+        # alert here (its hour-before reminder waits for a clock that does not move).
+        operation = json.dumps({
+            "force_code": "NFK", "operation": "Op Times Ahead", "district": "norwich",
+            "starts_at": "2027-06-14T10:30:00+01:00", "ends_at": "2027-06-14T11:45:00+01:00",
+            "expected_victims": 3,
+        }).encode()  # fmt: skip
+        announced = await police.post("/v1/operations", content=operation,
+                                      headers=system.signed(operation, timestamp=int(T0.timestamp())))  # fmt: skip
+        assert announced.status_code == 202, announced.text
         withdrawn, deferred = references[:2]  # the third stays listed
         meeting = f"/v1/meetings/case-panel/{MEETING_DAY}"
 
@@ -211,6 +222,9 @@ async def test_every_api_time_is_utc_with_z_in_summer(
 
         await eventually(agenda, lambda a: len(a.get("new_items", [])) == 3, within=30,
                          what="three cases on the agenda")  # fmt: skip
+        debriefs = await eventually(agenda, lambda a: len(a.get("operation_debriefs", [])) == 1,
+                                    within=30, what="the operation's debrief")  # fmt: skip
+        assert debriefs["operation_debriefs"][0]["starts_at"] == "2027-06-14T09:30:00Z"
         task_list = await eventually(
             tasks, lambda t: {task["case_reference"] for task in t} == set(references), within=30,
             what="tasks for every case",
@@ -262,7 +276,22 @@ async def test_every_api_time_is_utc_with_z_in_summer(
                 "review_date": "2027-12-31"}))  # fmt: skip
         retired = await c.delete("/v1/directory/times-retired")
         assert retired.status_code == 204, retired.text
+        # An onward referral on the need task, with an outcome (so its history has two times).
+        referrals = f"/v1/tasks/{need_task['task_id']}/referrals"
+        made = await c.post(referrals, json={"organisation_id": "times-check-advice",
+                                             "method": "email"})  # fmt: skip
+        check("POST referral", made)
+        check("POST referral outcome", await c.post(
+            f"{referrals}/{made.json()['referral_id']}/outcome", json={"outcome": "accepted"}))  # fmt: skip
 
+        # A training session (London wall-clock, BST) and its attendance, recorded after it.
+        session = await m.post("/v1/training-sessions", json={
+            "starts_at": "2027-06-13T14:00", "topic": "Spotting labour exploitation",
+            "audience": ["Norfolk Constabulary"]})  # fmt: skip
+        trained = check("POST training session", session)
+        check("PUT training attendance", await m.put(
+            f"/v1/training-sessions/{session.json()['session_id']}/attendance",
+            json={"attending": 12}))  # fmt: skip
         values = {
             "case_reference": references, "task_id": [task_id, need_task["task_id"]],
             "alert_id": [first_alert],
@@ -301,6 +330,7 @@ async def test_every_api_time_is_utc_with_z_in_summer(
         # wall-clock 08:00 and 20:00 in BST are 09:00, 07:00 and 19:00 UTC.
         assert moved == {"meeting_starts_at": "2027-06-23T09:00:00Z"}
         assert booked["booked_at"] == "2027-06-21T09:00:00Z"  # 10:00 BST
+        assert trained["starts_at"] == "2027-06-13T13:00:00Z"  # 14:00 BST
         assert (leave["starts_at"], leave["ends_at"]) == (
             "2027-06-15T07:00:00Z",
             "2027-06-15T19:00:00Z",

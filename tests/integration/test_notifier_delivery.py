@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from shared.events import (
     AgendaAttachment,
     AgendaPublishedV1,
     CriminalJusticeReminderV1,
+    ReferralFollowUpDueV1,
     ReferralOpenedV1,
     TaskOverdueV1,
     Urgency,
@@ -390,6 +391,36 @@ async def test_booked_support_reminds_the_case_advisor_once_per_offset(harness: 
     expected = "Support booked on case MS-2026-T00901: interview at 10:30 on 24 Dec 2026 (UK time)"
     assert harness.sms("advisor-b") == [expected, expected]
     assert harness.sms("advisor-a") == [], "the case's advisor, not whoever is on duty"
+
+
+async def test_a_referral_follow_up_reaches_the_advisor_once_however_often_it_comes(
+    harness: Harness,
+) -> None:
+    """Casework's follow-up of an onward referral with no answer (tests/integration/
+    test_referral_follow_up.py shows it end to end): one SMS to the task's advisor, even when
+    casework sends the event again after a crash (a new event id) and the broker redelivers it."""
+    tasks_topic = TASKS.full_name(harness.prefix)
+    event = ReferralFollowUpDueV1(
+        occurred_at=datetime.now(UTC), correlation_id="c-rf", producer="casework",
+        case_reference="MS-2026-T00902", task_id="task-rf", referral_id="referral-1",
+        kind="safe_accommodation", organisation_name="Norwich Night Shelter",
+        made_on=date(2026, 12, 24), assignee="advisor-b",
+    )  # fmt: skip
+    control = event.model_copy(update={
+        "event_id": uuid.uuid4(), "referral_id": "referral-2", "organisation_name": None,
+        "organisation_id": "norfolk-safe-haven-housing"})  # fmt: skip
+    again = event.model_copy(update={"event_id": uuid.uuid4()})
+    for item in (event, event, again, control):
+        await produce(harness.kafka, tasks_topic, item.model_dump_json().encode())
+    await wait_until(lambda: len(harness.sms("advisor-b")) >= 2, what="the control's SMS")
+    await harness.consumed(TASKS, "notifier.tasks")
+    assert sorted(harness.sms("advisor-b")) == [
+        "Referral to follow up on case MS-2026-T00902: safe accommodation referral to "
+        "Norwich Night Shelter made 24 Dec 2026",
+        "Referral to follow up on case MS-2026-T00902: safe accommodation referral to "
+        "norfolk-safe-haven-housing made 24 Dec 2026",
+    ]
+    assert harness.sms("advisor-a") == [], "the task's advisor, not whoever is on duty"
 
 
 async def test_published_agenda_is_emailed_to_the_coordinator_with_its_files(

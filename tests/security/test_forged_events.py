@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ import sqlalchemy as sa
 
 from services.casework.adapters.tables import tasks
 from services.intake.adapters.tables import cases
-from services.notifier.adapters.tables import alerts
-from shared.events import AlertAcknowledgedV1, Urgency
+from services.meeting_scheduler.adapters.tables import operation_debriefs
+from services.notifier.adapters.tables import alerts, operation_plans
+from shared.events import AlertAcknowledgedV1, District, OperationAnnouncedV1, Urgency
 from shared.topics import AGENDA, ALERTS, DEAD_LETTERS, POLICE_CONTACTS, REFERRALS, TASKS
 from tests.fault.conftest import Sinks, service_databases, sinks  # noqa: F401 (fixtures)
 from tests.support.events import referral
@@ -106,6 +107,14 @@ async def test_forged_and_replayed_records_are_dead_lettered_never_acted_on(
     # An agenda e-mail to a rota person with any attachment, signed by the notifier's own key.
     agenda = {"event_type": "agenda.published.v1", "producer": "notifier"}
     agenda_value = json.dumps(agenda).encode()
+    # A police operation "announced" by casework's key: no warning, reminder or debrief from it.
+    announced = OperationAnnouncedV1(
+        occurred_at=now, correlation_id="c-forge", producer="intake", operation="Op Forged",
+        operation_group="NFK:forged", force_code="NFK", district=District.NORWICH,
+        starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=2),
+        expected_victims=400, version=1,
+    )  # fmt: skip
+    announced_value = announced.model_dump_json().encode()
 
     contact_v1 = example_dict() | {"police_reference": "NFK/FORGE/1"}
     contact_v2 = contact_v1 | {"notes": "A later, corrected account."}
@@ -126,6 +135,10 @@ async def test_forged_and_replayed_records_are_dead_lettered_never_acted_on(
                "signature does not verify"),
          topic(REFERRALS), edited, key_of(genuine),
          event_headers(topic(REFERRALS), key_of(genuine), genuine_value)),
+        (Tried("operation announcement signed by casework's key", "referrals",
+               "casework may not publish on this topic"),
+         topic(REFERRALS), announced_value, b"NFK:forged",
+         event_headers(topic(REFERRALS), b"NFK:forged", announced_value, as_service="casework")),
         (Tried("acknowledgement signed by casework's key", "alerts",
                "casework may not publish on this topic"),
          topic(ALERTS), ack_value, b"a-forged", event_headers(topic(ALERTS), b"a-forged", ack_value,
@@ -177,6 +190,8 @@ async def test_forged_and_replayed_records_are_dead_lettered_never_acted_on(
         ]
         events = [json.loads(r.value) for r in await read_all(kafka_bootstrap, [topic(REFERRALS)])]
         alert_rows = await rows(service_databases["notifier"], sa.select(alerts.c.case_reference))
+        plans = await rows(service_databases["notifier"], sa.select(operation_plans))
+        debriefs = await rows(service_databases["meeting_scheduler"], sa.select(operation_debriefs))
         task_rows = await rows(service_databases["casework"],
                                sa.select(tasks.c.case_reference, tasks.c.assignee))  # fmt: skip
         case_rows = await rows(service_databases["intake"],
@@ -197,10 +212,12 @@ async def test_forged_and_replayed_records_are_dead_lettered_never_acted_on(
     )
 
     assert all(tried.outcome.startswith("dead-lettered") for tried, *_ in attempts), attempts
-    # Each consumer of a topic refuses a forged record on its own: three read referrals, two
-    # (casework, meeting scheduler) alerts, two (notifier, meeting scheduler) tasks, one
-    # (notifier) the agenda.
-    assert counted == 3 * 3 + 2 + 2 + 1
+    # Each consumer of a topic refuses a forged record on its own: three read referrals (four
+    # forged there), two (casework, meeting scheduler) alerts, two (notifier, meeting scheduler)
+    # tasks, one (notifier) the agenda.
+    assert counted == 4 * 3 + 2 + 2 + 1
+    assert plans == [], "no operation planned from a forged announcement"
+    assert debriefs == [], "no debrief from a forged announcement"
     acted_on = {row["case_reference"] for row in alert_rows}
     assert not {"MS-2026-FORGE1", "MS-2026-FORGE2"} & acted_on, "no alert from a forged referral"
     assert "MS-2026-FORGE3" in acted_on, "the genuine referral is alerted (positive control)"
@@ -210,7 +227,7 @@ async def test_forged_and_replayed_records_are_dead_lettered_never_acted_on(
     [contact_case] = [
         row["case_reference"] for row in case_rows if row["police_reference"] == "NFK/FORGE/1"
     ]
-    about = [event["event_type"] for event in events if event["case_reference"] == contact_case]
+    about = [event["event_type"] for event in events if event.get("case_reference") == contact_case]
     assert about == ["referral.opened.v1", "referral.updated.v1"], "the copy changed nothing"
 
 

@@ -23,7 +23,8 @@ FIELD_PATTERNS = {
     "kind": r"[a-z_]+",
     "count": r"\d{1,4}",
     "case_references": rf"{CASE}(, {CASE})*",
-    "detail": r"[A-Za-z0-9 ,:()._-]{1,200}",
+    # & ' / : an onward referral's organisation name (shared/events.py ReferralOrganisationName)
+    "detail": r"[A-Za-z0-9 ,:()._&'/-]{1,200}",
     "attempt": r"\d{1,2}",
     "attempts": r"\d{1,2}",
 }

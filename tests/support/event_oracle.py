@@ -15,6 +15,7 @@ allowed): what the services publish. Any other content type is not an event.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -45,6 +46,18 @@ def text(value: Any) -> Verdict:
     if "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value):
         return None
     return True
+
+
+def short_text(max_length: int) -> Kind:
+    """Text of 1..max_length characters (shared.events.RecordId)."""
+
+    def check(value: Any) -> Verdict:
+        verdict = text(value)
+        if verdict is False or not 1 <= len(value) <= max_length:
+            return False
+        return verdict
+
+    return check
 
 
 def uuid_text(value: Any) -> Verdict:
@@ -86,6 +99,22 @@ def integer(value: Any) -> Verdict:
     return False
 
 
+def at_least(low: int) -> Kind:
+    """An integer from `low`; what lax parsing may coerce (see `integer`) is open only if it is
+    not below `low`."""
+
+    def check(value: Any) -> Verdict:
+        verdict = integer(value)
+        if verdict is False or isinstance(value, bool):
+            return verdict
+        try:
+            return verdict if float(value) >= low else False
+        except (TypeError, ValueError, OverflowError):
+            return verdict
+
+    return check
+
+
 def number(value: Any) -> Verdict:
     if isinstance(value, bool):
         return None
@@ -119,6 +148,31 @@ def counts(value: Any) -> Verdict:
     return all_of([all_of(text(key) for key in value), *(integer(v) for v in value.values())])
 
 
+def calendar_date(value: Any) -> Verdict:
+    """YYYY-MM-DD; other strings and numbers pydantic's lax mode may read, leniently."""
+    if isinstance(value, str):
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value, re.ASCII):
+            return _real_date(value)
+        return None
+    if isinstance(value, bool) or value is None:
+        return False
+    return None if isinstance(value, int | float) else False
+
+
+def _real_date(value: str) -> bool:
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def nested_counts(value: Any) -> Verdict:
+    if not isinstance(value, dict):
+        return False
+    return all_of([all_of(text(key) for key in value), *(counts(v) for v in value.values())])
+
+
 def attachment(value: Any) -> Verdict:
     return _fields(value, {"filename": text, "content_type": text, "content_base64": text}, {})
 
@@ -147,7 +201,13 @@ REFERRAL = (
          "substance_misuse", "other"))},
     {"operation": nullable(text), "operation_group": nullable(text)},
 )  # fmt: skip
-TASK = {"case_reference": CASE_REFERENCE, "task_id": text, "kind": TASK_KIND}
+RECORD_ID = short_text(max_length=64)
+TASK = {"case_reference": CASE_REFERENCE, "task_id": RECORD_ID, "kind": TASK_KIND}
+REFERRAL_OUTCOMES = ("made", "accepted", "declined", "waiting_list", "completed")
+DECLINE_REASONS = ("not_eligible", "no_capacity", "out_of_area", "person_declined",
+                   "person_unreachable", "need_met_elsewhere", "other_service_more_suitable")  # fmt: skip
+ORGANISATION_ID = pattern(r"[a-z0-9][a-z0-9-]{1,63}")
+ORGANISATION = pattern(r"[A-Z0-9][A-Za-z0-9 &'(),./-]{1,79}")
 SCHEMAS: dict[str, tuple[dict[str, Kind], dict[str, Kind]]] = {
     "referral.opened.v1": REFERRAL,
     "child_referral.opened.v1": REFERRAL,
@@ -172,17 +232,30 @@ SCHEMAS: dict[str, tuple[dict[str, Kind], dict[str, Kind]]] = {
                              "open_tasks_by_need": counts, "overdue_tasks_by_need": counts,
                              "median_hours_to_first_contact": nullable(number),
                              "referrals_by_organisation": counts},
-                            {"criminal_justice_by_state": counts}),
-    "criminal_justice.reminder.v1": ({"case_reference": CASE_REFERENCE, "booking_id": text,
+                            {"criminal_justice_by_state": counts,
+                             "referrals_by_need_and_outcome": nested_counts}),
+    "criminal_justice.reminder.v1": ({"case_reference": CASE_REFERENCE, "booking_id": RECORD_ID,
                                       "booking_kind": one_of("interview", "court"),
                                       "booked_at": date_time,
                                       "before": pattern(r"[0-9]+(\.[0-9]+)?_(hours|working_days)")},
                                      {"assignee": nullable(text)}),
+    "referral.outcome_recorded.v1": (
+        TASK | {"referral_id": RECORD_ID, "outcome": one_of(*REFERRAL_OUTCOMES)},
+        {"organisation_id": nullable(ORGANISATION_ID), "organisation_name": nullable(ORGANISATION),
+         "decline_reason": nullable(one_of(*DECLINE_REASONS))}),
+    "referral.follow_up_due.v1": (
+        TASK | {"referral_id": RECORD_ID, "made_on": calendar_date},
+        {"organisation_id": nullable(ORGANISATION_ID), "organisation_name": nullable(ORGANISATION),
+         "assignee": nullable(text)}),
     "agenda.published.v1": ({"meeting_series": text, "meeting_starts_at": date_time,
                              "title": text, "version": integer},
                             {"attachments": list_of(attachment), "recipients": list_of(text)}),
     "agenda.item_added.v1": ({"case_reference": CASE_REFERENCE, "meeting_series": text,
                               "meeting_starts_at": date_time, "late": boolean}, {}),
+    "training.pace_warning.v1": ({"meeting_series": pattern(r"[a-z][a-z0-9-]{0,63}"),
+                                  "held": at_least(0), "expected_by_now": at_least(1),
+                                  "target": at_least(1), "project_starts": calendar_date,
+                                  "period_ends": calendar_date}, {}),
 }  # fmt: skip
 
 

@@ -100,6 +100,7 @@ def service_env(
         env |= {
             "MEETINGS_COORDINATOR_TOKENS": _secret_map({"coordinator": "test-token-coordinator"}),
             "MEETINGS_CALENDAR_FILE": str(system.ROOT / "deploy" / "config" / "meetings.yaml"),
+            "MEETINGS_TRAINING_PACE_WARNINGS": "false",  # as in tests/support/system.py
         }
     return env | extra
 

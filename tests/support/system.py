@@ -82,6 +82,9 @@ TEST_SETTINGS_MEETINGS: dict[str, Any] = {
     **event_settings("meeting_scheduler"),
     "coordinator_tokens": {"coordinator": "test-token-coordinator"},
     "calendar_file": ROOT / "deploy" / "config" / "meetings.yaml",
+    # Off unless a test is about it (tests/integration/test_training_pace.py): once the shipped
+    # project start is far enough back, a warning would be one more e-mail in every count.
+    "training_pace_warnings": False,
 }
 
 

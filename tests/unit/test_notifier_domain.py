@@ -136,6 +136,14 @@ def test_referral_fields_in_winter_and_without_operation() -> None:
     }
 
 
+def test_a_time_at_the_calendars_edge_still_gives_an_alert_text() -> None:
+    """Found by the consumer fuzz: a referral recorded at 0001-01-01T00:00Z is a valid event, but
+    London's offset before 1847 falls before year 1 and `astimezone` raised OverflowError, so the
+    notifier dead-lettered a referral instead of alerting. It now shows the time as written."""
+    event = _event(recorded_at=datetime(1, 1, 1, tzinfo=UTC))
+    assert referral_fields(event, "Europe/London")["time"] == "00:00 01 Jan 1"
+
+
 def test_referral_fields_say_nothing_else_from_the_event() -> None:
     event = _child_event()
     rendered = " ".join(referral_fields(event, "Europe/London").values()).lower()

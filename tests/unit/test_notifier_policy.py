@@ -33,8 +33,12 @@ from tests.unit.builders import ROOT
 
 ALERTING_FILE = ROOT / "deploy" / "config" / "alerting.yaml"
 TEMPLATE_KINDS = (
-    "referral", "child_referral", "grouped", "reminder", "booking_reminder", "agenda", "rota_gap",
+    "referral", "child_referral", "grouped", "reminder", "booking_reminder",
+    "referral_follow_up",  # onward referrals with no answer (casework)
+    "agenda", "rota_gap",
     "heartbeat", "pipeline_quiet", "pipeline_cleared",  # the dead-man's switch
+    "training_pace",  # training sessions behind the pace (meeting scheduler)
+    "operation_warning", "operation_reminder",  # police operations ahead
 )  # fmt: skip
 CANARY = "Zq9canaryQz"
 PROPERTY = settings(max_examples=200, deadline=None, database=None)

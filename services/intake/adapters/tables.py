@@ -61,3 +61,20 @@ vault_access_log = sa.Table(
     sa.Column("action", sa.String(16), nullable=False),
     sa.Column("accessed_at", UtcDateTime, nullable=False),
 )
+
+# Police operations announced ahead (services/intake/operations.py): one row per operation group,
+# the announcement as last received. No person: an expected number is a planning figure.
+operations = sa.Table(
+    "operations",
+    metadata,
+    sa.Column("operation_group", sa.String(80), primary_key=True),
+    sa.Column("operation", sa.String(64), nullable=False),
+    sa.Column("force_code", sa.String(8), nullable=False),
+    sa.Column("district", sa.String(32), nullable=False),
+    sa.Column("starts_at", UtcDateTime, nullable=False),
+    sa.Column("ends_at", UtcDateTime, nullable=False),
+    sa.Column("expected_victims", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("announced_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -163,6 +163,63 @@ meeting_actions = sa.Table(
     sa.Index("ix_meeting_actions_series", "meeting_series", "meeting_starts_at"),
 )
 
+# Training and awareness sessions (services/meeting_scheduler/training.py, meeting_scheduler_0012):
+# a topic about training (no personal data), the audience organisations as a JSON list of short
+# names, and the number attending once the session is held (None: planned).
+training_sessions = sa.Table(
+    "training_sessions",
+    metadata,
+    sa.Column("session_id", sa.String(64), primary_key=True),
+    sa.Column("meeting_series", sa.String(64), nullable=False),
+    sa.Column("starts_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("topic", sa.String(120), nullable=False),
+    sa.Column("audience", sa.Text, nullable=False),
+    sa.Column("materials_url", sa.String(500), nullable=True),
+    sa.Column("attending", sa.Integer, nullable=True),
+    sa.Column("attendance_recorded_by", sa.String(64), nullable=True),
+    sa.Column("attendance_recorded_at", UtcDateTime, nullable=True),
+    sa.Column("recorded_by", sa.String(64), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+# The shortfall level the head of service was last warned of (expected_by_now), per series: a
+# warning is sent when the expected count rises above it while behind; the row goes when the
+# sessions held catch up. In the database, so a restart does not warn twice.
+training_pace_warnings = sa.Table(
+    "training_pace_warnings",
+    metadata,
+    sa.Column("meeting_series", sa.String(64), primary_key=True),
+    sa.Column("warned_expected", sa.Integer, nullable=False),
+    sa.Column("warned_at", UtcDateTime, nullable=False),
+)
+
+# Police operations announced ahead (services/meeting_scheduler/operations.py): the latest version
+# of each and the case-panel meeting its debrief goes on; and, per case, the operation group and
+# the facts its debrief counts (no identity: child or not, NRM consent, when the police met them).
+operation_debriefs = sa.Table(
+    "operation_debriefs",
+    metadata,
+    sa.Column("operation_group", sa.String(80), primary_key=True),
+    sa.Column("operation", sa.String(64), nullable=False),
+    sa.Column("district", sa.String(32), nullable=False),
+    sa.Column("starts_at", UtcDateTime, nullable=False),
+    sa.Column("ends_at", UtcDateTime, nullable=False),
+    sa.Column("expected_victims", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("meeting_series", sa.String(64), nullable=False),
+    sa.Column("meeting_starts_at", UtcDateTime, nullable=False, index=True),
+)
+
+operation_contacts = sa.Table(
+    "operation_contacts",
+    metadata,
+    sa.Column("case_reference", sa.String(32), primary_key=True),
+    sa.Column("operation_group", sa.String(200), nullable=False, index=True),
+    sa.Column("child", sa.Boolean, nullable=False),
+    sa.Column("nrm_consent", sa.String(16), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+)
+
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
 

@@ -126,5 +126,30 @@ rota_warnings = sa.Table(
     sa.Column("warned_at", UtcDateTime, nullable=False),
 )
 
+# Police operations announced ahead (services/notifier/operations.py): the latest version of each,
+# and its reminders to the advisor on duty (durable timers: sent once, by whichever process).
+operation_plans = sa.Table(
+    "operation_plans",
+    metadata,
+    sa.Column("operation_group", sa.String(80), primary_key=True),
+    sa.Column("operation", sa.String(64), nullable=False),
+    sa.Column("district", sa.String(32), nullable=False),
+    sa.Column("starts_at", UtcDateTime, nullable=False),
+    sa.Column("ends_at", UtcDateTime, nullable=False),
+    sa.Column("expected_victims", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+operation_reminders = sa.Table(
+    "operation_reminders",
+    metadata,
+    sa.Column("operation_group", sa.String(80), primary_key=True),
+    sa.Column("starts_at", UtcDateTime, primary_key=True),  # a moved window gets its own
+    sa.Column("before_minutes", sa.Integer, primary_key=True),
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | cancelled
+    sa.Index("ix_operation_reminders_due", "status", "due_at"),
+)
+
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
