@@ -151,11 +151,21 @@ class NewTrainingSession(BaseModel):
         return value
 
 
+def _json_integer(value: object) -> object:
+    """JSON Schema's `integer`, exactly: 12 and 12.0 are the same number there (Schemathesis sends
+    both), while "12" and true are not numbers at all, which lax pydantic would accept."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("a whole number is required")
+    return value
+
+
 class Attendance(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    attending: int = Field(
-        strict=True, ge=0, le=10000, description="How many attended (a whole number from 0)."
+    attending: Annotated[int, BeforeValidator(_json_integer)] = Field(
+        ge=0, le=10000, description="How many attended (a whole number from 0)."
     )
 
 

@@ -278,7 +278,7 @@ async def test_refused_and_nothing_recorded(
         assert (await client.get("/v1/training-sessions")).json()["sessions"] == []
 
 
-@pytest.mark.parametrize("attending", [-1, 2.0, "12", True, None, 10001])
+@pytest.mark.parametrize("attending", [-1, 2.5, "12", True, None, 10001, float("1e4") + 1])
 async def test_attendance_is_a_whole_number_from_zero(engine: AsyncEngine, attending: Any) -> None:
     clock = FixedClock(datetime(2028, 6, 1, 12, 0, tzinfo=UTC))
     async with api(engine, clock, []) as client:
@@ -287,6 +287,16 @@ async def test_attendance_is_a_whole_number_from_zero(engine: AsyncEngine, atten
         refused = await client.put(url, json={"attending": attending})
         assert refused.status_code == 422, refused.text
         assert (await client.put(url, json={"attending": 0})).json()["status"] == "held"
+
+
+async def test_attendance_written_as_a_whole_float_is_that_number(engine: AsyncEngine) -> None:
+    """JSON Schema's integer includes 12.0 (the contract test sends it): taken as 12."""
+    clock = FixedClock(datetime(2028, 6, 1, 12, 0, tzinfo=UTC))
+    async with api(engine, clock, []) as client:
+        added = (await client.post("/v1/training-sessions", json=SESSION)).json()
+        url = f"/v1/training-sessions/{added['session_id']}/attendance"
+        held = await client.put(url, json={"attending": 12.0})
+        assert (held.status_code, held.json()["attending"]) == (200, 12), held.text
 
 
 def test_published_patterns_agree_with_the_validation() -> None:
