@@ -19,7 +19,14 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import AwareDatetime, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic import model_validator as _model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +44,7 @@ from services.intake.domain import group_key
 from services.intake.handlers import PRODUCER, IntakeDeps, Outcome
 from shared.events import District, OperationAnnouncedV1
 from shared.http_guards import ESCAPED_NUL
+from shared.json_numbers import json_integer
 from shared.logging import get_logger
 from shared.outbox import enqueue
 
@@ -55,7 +63,7 @@ class OperationAnnouncementV1(_Strict):
     district: District
     starts_at: AwareDatetime
     ends_at: AwareDatetime
-    expected_victims: Annotated[int, Field(ge=1, le=MAX_EXPECTED)]
+    expected_victims: Annotated[int, Field(ge=1, le=MAX_EXPECTED), BeforeValidator(json_integer)]
 
     @field_validator("starts_at", "ends_at", mode="before")
     @classmethod

@@ -46,6 +46,7 @@ from services.meeting_scheduler.training import (
 from shared.api_times import UtcTimestamp
 from shared.audit import Actor
 from shared.clock import LONDON, Clock
+from shared.json_numbers import json_integer
 from shared.problems import problems
 from shared.staff_auth import Staff, StaffAuth, StaffRole
 
@@ -151,21 +152,11 @@ class NewTrainingSession(BaseModel):
         return value
 
 
-def _json_integer(value: object) -> object:
-    """JSON Schema's `integer`, exactly: 12 and 12.0 are the same number there (Schemathesis sends
-    both), while "12" and true are not numbers at all, which lax pydantic would accept."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("a whole number is required")
-    return value
-
-
 class Attendance(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    attending: Annotated[int, BeforeValidator(_json_integer)] = Field(
-        ge=0, le=10000, description="How many attended (a whole number from 0)."
+    attending: Annotated[int, Field(ge=0, le=10000), BeforeValidator(json_integer)] = Field(
+        description="How many attended (a whole number from 0)."
     )
 
 

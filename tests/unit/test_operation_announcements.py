@@ -48,6 +48,11 @@ def test_a_valid_announcement_is_read_with_the_group_its_contacts_get() -> None:
     assert operation_group(contact_from(contact, NOW)) == read.operation_group
 
 
+def test_a_whole_number_written_as_a_float_is_that_number() -> None:
+    """JSON Schema's integer includes 12.0, and the contract test sends it."""
+    assert parse(announcement(expected_victims=12.0)).expected_victims == 12
+
+
 @pytest.mark.parametrize(
     ("changes", "where"),
     [
@@ -62,7 +67,8 @@ def test_a_valid_announcement_is_read_with_the_group_its_contacts_get() -> None:
         ({"expected_victims": 0}, "expected_victims"),
         ({"expected_victims": 501}, "expected_victims"),
         ({"expected_victims": "12"}, "expected_victims"),  # strict: no coercion
-        ({"expected_victims": 12.0}, "expected_victims"),
+        ({"expected_victims": 12.5}, "expected_victims"),
+        ({"expected_victims": True}, "expected_victims"),
         ({"district": "atlantis"}, "district"),
         ({"operation": "Op <script>"}, "operation"),
         ({"operation": "Op"}, ""),  # names no operation
