@@ -1,5 +1,5 @@
 """The clustered fault suite's rig: one local three-node Kafka cluster (deploy/kafka_cluster.py)
-for the whole session, started only when a `cluster` test runs, and the fault suite's sinks."""
+for the module, started only when a `cluster` test runs, and the fault suite's sinks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from tests.support.http_gateway import RunningGateway
 from tests.support.smtp import SmtpSink
 
 
-@pytest.fixture(scope="session")
+# Module, not session: three idle JVMs cost about a fifth of a core, which the rest of a full run
+# on two cores should not pay for (all clustered scenarios are in one file).
+@pytest.fixture(scope="module")
 async def kafka_cluster() -> AsyncIterator[LocalKafkaCluster]:
     cluster = LocalKafkaCluster()
     seconds = await cluster.start()
