@@ -399,6 +399,51 @@ class ReferralFollowUpDueV1(Event):
     )
 
 
+# The funder's quarterly report (issue #15 part 6). Financial quarters start in April: Q1 is
+# April to June. A quarter is named by its financial year and number, e.g. 2026-27-Q3 (October to
+# December 2026), so a URL and a file name can carry it.
+FinancialQuarter = Annotated[
+    str,
+    Field(pattern=r"^\d{4}-\d{2}-Q[1-4]$", description="e.g. 2026-27-Q3 (October-December 2026)"),
+]
+Count = Annotated[int, Field(ge=0)]
+
+
+class QuarterCaseworkFigures(BaseModel):
+    """Casework's figures for one period (a quarter, or the project to date). Raw counts: the
+    report suppresses small numbers when it renders them, as the NASN agenda does."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    people_supported: Count = Field(description="Cases opened (first referral) in the period.")
+    children: Count
+    adults_declined_nrm: Count = Field(description="Adults whose NRM consent was declined.")
+    adults_other: Count = Field(description="Adults who consented, or whose consent is unknown.")
+    hours_to_first_contact_median: float | None = Field(default=None, ge=0)
+    hours_to_first_contact_p90: float | None = Field(default=None, ge=0)
+    alerts_acknowledged: Count = Field(description="Cases whose alert was acknowledged.")
+    alerts_acknowledged_within_target: Count
+    referrals_by_need_and_outcome: dict[str, dict[str, Count]] = Field(default_factory=dict)
+    criminal_justice_by_state: dict[str, Count] = Field(default_factory=dict)
+
+
+class CaseworkQuarterV1(Event):
+    """Casework closed a financial quarter: its figures for the quarter and for the project to
+    date. The meeting scheduler adds its own (training, NASN meetings, operations), renders the
+    funder's report and publishes it. Published once per quarter; a rebuild asked for by the head
+    of service publishes it again with a higher `version`. Counts only: no case reference."""
+
+    event_type: Literal["casework.quarter.v1"] = "casework.quarter.v1"
+    quarter: FinancialQuarter
+    starts_on: date
+    ends_on: date = Field(description="The quarter's last day (inclusive), Europe/London.")
+    project_starts: date
+    target: int = Field(ge=1, description="People to support over the project (e.g. 100).")
+    version: int = Field(ge=1)
+    quarter_figures: QuarterCaseworkFigures
+    to_date: QuarterCaseworkFigures
+
+
 TaskEvent = Annotated[
     TaskOpenedV1
     | TaskOverdueV1
@@ -406,7 +451,8 @@ TaskEvent = Annotated[
     | CaseworkFiguresV1
     | CriminalJusticeReminderV1
     | ReferralOutcomeRecordedV1
-    | ReferralFollowUpDueV1,
+    | ReferralFollowUpDueV1
+    | CaseworkQuarterV1,
     Field(discriminator="event_type"),
 ]
 
