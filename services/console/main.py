@@ -22,8 +22,10 @@ from services.console import (
     directory,
     head,
     meetings,
+    referrals,
     sign_in,
     tasks,
+    training,
 )
 from services.console.backends import Backends
 from services.console.metrics import ConsoleMetrics, RequestMetrics
@@ -104,8 +106,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/static/htmx", StaticFiles(directory=assets.htmx_js.parent), name="htmx")
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console")
     install_error_pages(app)
-    for module in (sign_in, alerts_page, tasks, cases, criminal_justice, directory, head,
-                   calendar_import, meetings):  # fmt: skip
+    for module in (sign_in, alerts_page, tasks, referrals, cases, criminal_justice, directory,
+                   head, calendar_import, meetings, training):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -1,7 +1,8 @@
 """My tasks (advisors; the head of service sees everyone's): open tasks by deadline with overdue
-ones marked, and a task page to start, close, mark not needed, record an onward referral and
-reassign. Every change goes through casework's API, which applies its own rules (who may see and
-change a task, which transitions are allowed); a refusal is shown on the page as casework gave it."""
+ones marked, and a task page to start, close, mark not needed, close as referred and reassign,
+with the task's onward referral records (services/console/referrals.py). Every change goes
+through casework's API, which applies its own rules (who may see and change a task, which
+transitions are allowed); a refusal is shown on the page as casework gave it."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from fastapi.responses import Response
 
 from services.casework.lifecycle import ORGANISATIONS
 from services.console.backends import BackendError
+from services.console.referrals import referral_section
 from services.console.sessions import Session
 from services.console.web import CsrfChecked, console_of, parse_time, render, require, see_other
+from shared.clock import LONDON
 from shared.staff_auth import StaffRole
 
 router = APIRouter()
@@ -55,22 +58,29 @@ async def my_tasks(request: Request, session: Session = Caseworker) -> Response:
 
 
 async def task_page(
-    request: Request, session: Session, task_id: str, error: str | None = None, status: int = 200
-) -> Response:
+    request: Request, session: Session, task_id: str, error: str | None = None, status: int = 200,
+    referral_errors: dict[str, str] | None = None, referral_form: dict[str, str] | None = None,
+) -> Response:  # fmt: skip
     backends = console_of(request).backends
-    task, history, people, suggestions = await asyncio.gather(
+    task, history, people, suggestions, found = await asyncio.gather(
         backends.get("casework", f"/v1/tasks/{task_id}", session.access_token),
         backends.get("casework", f"/v1/tasks/{task_id}/history", session.access_token),
         advisors(request, session),
         backends.get("casework", f"/v1/tasks/{task_id}/suggestions", session.access_token),
+        backends.get("casework", f"/v1/tasks/{task_id}/referrals", session.access_token),
     )
+    section = await referral_section(request, session, task, found, suggestions)
     return render(
         request,
         "task.html",
         {"title": f"Task: {task['kind'].replace('_', ' ')}", "task": with_overdue(task, datetime.now(UTC)),
          "history": history, "error": error, "organisations": sorted(ORGANISATIONS),
          "organisation_label": organisation_label, "methods": METHODS, "advisors": people,
-         "today": datetime.now(UTC).date().isoformat(), "suggestions": suggestions},
+         "today": datetime.now(UTC).date().isoformat(), "suggestions": suggestions,
+         # A referral's made_on is a London day, as casework reads it.
+         "referral_today": datetime.now(LONDON).date().isoformat(),
+         "referral_errors": referral_errors or {}, "referral_form": referral_form or {},
+         **section},
         status,
     )  # fmt: skip
 

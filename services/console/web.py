@@ -186,7 +186,7 @@ def nav_items(session: Session | None) -> list[tuple[str, str]]:
         items += [("/head", "Service"), ("/head/rota", "Rota"),
                   ("/head/calendar-import", "Calendar import"), ("/head/figures", "Figures")]  # fmt: skip
     if session.has(StaffRole.MEETING_COORDINATOR, StaffRole.HEAD_OF_SERVICE):
-        items.append(("/meetings", "Meetings"))
+        items += [("/meetings", "Meetings"), ("/training", "Training")]
     return items
 
 

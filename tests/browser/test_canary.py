@@ -1,8 +1,9 @@
 """No identity leaks through the console: a police contact whose every identifier is a unique
-canary string, then every page each role can reach (and the agenda's PDF and calendar file, as
-downloaded through the console) holds none of them, nor does the console's log, the services'
-logs, or any SMS, call or e-mail. One audited reveal shows them all, which proves the canaries
-reached the system and that the search would have found them."""
+canary string, then every page each role can reach (its need tasks with onward referral records
+shown, the training page, and the agenda's PDF and calendar file, as downloaded through the
+console) holds none of them, nor does the console's log, the services' logs, or any SMS, call or
+e-mail. One audited reveal shows them all, which proves the canaries reached the system and that
+the search would have found them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from pypdf import PdfReader
 
+from services.casework.directory import NEED_KINDS
 from tests.browser.conftest import signed_in
 from tests.browser.test_advisor import (
     case_tasks,
@@ -30,6 +32,7 @@ from tests.support.console_system import ADVISORS, COORDINATOR, HEAD, ConsoleSys
 from tests.support.waiting import eventually, wait_until
 
 COORDINATOR_TOKEN = {"Authorization": "Bearer test-token-coordinator"}
+HEAD_TOKEN = {"Authorization": "Bearer test-token-head"}
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,27 @@ async def meeting_of(running: ConsoleSystem, case: str) -> str:
     return f"/meetings/{listed[0]['series_id']}/{listed[0]['meeting_date']}"
 
 
+async def refer_every_need(running: ConsoleSystem, tasks: list[dict[str, Any]]) -> str:
+    """An onward referral on each need task, the first declined, so each task page lists its
+    referral records (the canary case's pages are searched with them shown); that first task."""
+    needs = [task for task in tasks if task["kind"] in NEED_KINDS]
+    assert needs, "the canary case has need tasks"
+    async with httpx.AsyncClient(base_url=running.live["casework"].url, timeout=10) as client:
+        for number, task in enumerate(needs):
+            url = f"/v1/tasks/{task['task_id']}/referrals"
+            made = await client.post(url, headers=HEAD_TOKEN,
+                                     json={"organisation_name": "Norwich Law Centre",
+                                           "method": "phone"})  # fmt: skip
+            assert made.status_code == 201, made.text
+            if number == 0:
+                declined = await client.post(
+                    f"{url}/{made.json()['referral_id']}/outcome", headers=HEAD_TOKEN,
+                    json={"outcome": "declined", "decline_reason": "person_declined"},
+                )  # fmt: skip
+                assert declined.status_code == 200, declined.text
+    return str(needs[0]["task_id"])
+
+
 @dataclass(frozen=True)
 class Visit:
     path: str
@@ -154,10 +178,10 @@ def pages_for(person: str, case: str, tasks: list[dict[str, Any]], meeting: str)
             Visit("/now", shows_case=True), Visit("/tasks", shows_case=True),
             *task_pages(everyone=True), Visit(f"/cases/{case}", shows_case=True),
             Visit("/head"), Visit("/head/rota"), Visit("/head/figures"), *meetings,
-            Visit("/directory"), Visit("/head/calendar-import"),
+            Visit("/directory"), Visit("/head/calendar-import"), Visit("/training"),
         ]  # fmt: skip
     assert person == COORDINATOR
-    return [Visit("/now", shows_case=True), *meetings]
+    return [Visit("/now", shows_case=True), *meetings, Visit("/training")]
 
 
 async def check_pages(
@@ -212,6 +236,7 @@ async def test_no_identifier_reaches_a_page_a_document_or_a_log(
         lambda: case_tasks(console_system, case), lambda found: len(found) == 6, 30, "tasks"
     )
     meeting = await meeting_of(console_system, case)
+    referred = await refer_every_need(console_system, tasks)
 
     for person in (*ADVISORS, COORDINATOR, HEAD):
         context, page = await signed_in(browser, console_system, person)
@@ -222,6 +247,9 @@ async def test_no_identifier_reaches_a_page_a_document_or_a_log(
                 await check_downloads(console_system, context, person, meeting, case, canaries)
             if person != HEAD:
                 continue
+            # The referral records were on the need tasks' pages searched above.
+            await page.goto(f"{console_system.console_url}/tasks/{referred}")
+            await expect(page.get_by_test_id("referrals")).to_contain_text("The person declined")
             # The control: one audited reveal shows every canary (so each was stored, and
             # the search above would have found it), and only on this page.
             await page.goto(f"{console_system.console_url}/cases/{case}")

@@ -26,8 +26,9 @@ PAGES = {
         "/directory",
         "/directory/new",
         "/head/calendar-import",
+        "/training",
     ],
-    COORDINATOR: ["/now", "/meetings", "/meetings/{meeting}"],
+    COORDINATOR: ["/now", "/meetings", "/meetings/{meeting}", "/training"],
 }
 EVERY_PAGE = sorted({page for pages in PAGES.values() for page in pages})
 
