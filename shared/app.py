@@ -24,6 +24,7 @@ from shared.db import create_engine, migrate
 from shared.event_signing import EventSigner
 from shared.events import DeadLetterV1
 from shared.http_guards import LocalClientsOnly, RefuseNulCharacters, SecurityHeaders
+from shared.instance_lock import InstanceLock, instance_mode
 from shared.kafka import (
     check_producer_safety,
     create_broker,
@@ -32,7 +33,7 @@ from shared.kafka import (
     used_topics,
     verify_topics,
 )
-from shared.logging import configure_logging, route_library_loggers
+from shared.logging import configure_logging, get_logger, route_library_loggers
 from shared.metric_samplers import consumer_lag_sampler, outbox_sampler
 from shared.metrics import EXPOSITION_CONTENT_TYPE, Exposable, ServiceMetrics
 from shared.outbox import OutboxRelay
@@ -42,6 +43,8 @@ from shared.replay import ReplayCheck
 from shared.settings import Environment, ServiceSettings
 from shared.topics import DEAD_LETTERS, POLICE_CONTACTS, TopicSpec
 from shared.tracing import Tracing, build_tracing, trace_headers
+
+log = get_logger(__name__)
 
 
 class ServiceApp(AsgiFastStream):
@@ -279,8 +282,9 @@ def build_infrastructure(
         return await send_bytes(broker, signer, topic, key, value, correlation_id)
 
     relay = OutboxRelay(
-        engine, outbox, publish, clock.now, settings.outbox_poll_seconds, tracing=tracing
-    )
+        engine, outbox, publish, clock.now, settings.outbox_poll_seconds, tracing=tracing,
+        lock_name=f"{service} outbox relay",
+    )  # fmt: skip
     metrics.add_sampler("outbox", outbox_sampler(metrics, engine, outbox, clock.now))
     metrics.add_sampler("consumer_lag", consumer_lag_sampler(metrics, broker))
     return Infrastructure(
@@ -311,9 +315,23 @@ def build_service_app(
     jobs: list[Background] = [infra.relay, *background]
     if infra.metrics.enabled:
         jobs.append(infra.metrics.sampler_loop(infra.settings.metrics_sample_seconds))
+    # SQLite: one process per database file, refused at start-up (shared/instance_lock.py).
+    instance = InstanceLock(infra.service, infra.settings.database_url)
 
     async def prepare() -> None:
         route_library_loggers()
+        instance.acquire()
+        log.info(
+            "instances", mode=instance_mode(infra.settings.database_url),
+            lock_file=str(instance.path) if instance.path else None,
+        )  # fmt: skip
+        try:
+            await connect()
+        except BaseException:
+            instance.release()  # a start that failed leaves the database free for the next
+            raise
+
+    async def connect() -> None:
         working_days.warm_up(infra.clock.now().date())
         settings = infra.settings
         if settings.verify_topics_on_start:
@@ -338,6 +356,7 @@ def build_service_app(
         for job in reversed(jobs):
             await job.stop()
         await infra.engine.dispose()
+        instance.release()
 
     async def flush_traces() -> None:
         # After the broker stopped, so the last consumers' spans are exported too; in a thread,

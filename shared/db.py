@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
 async def migrate(engine: AsyncEngine, script_location: Path, version_table: str) -> None:
     """Bring the schema to the newest revision, in one transaction, through the service's
     migrations/env.py as `alembic upgrade head` does. Each service keeps its own version table
-    (`alembic_version_<service>`), which its env.py declares too."""
+    (`alembic_version_<service>`), which its env.py declares too.
+
+    On PostgreSQL, instances of a service starting together migrate one at a time: the first
+    holds an advisory lock for its migration's transaction, the others wait for it and then find
+    the schema at head (two at once would both create the same tables, and one would fail)."""
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            lock = advisory_lock_key(f"migrate:{version_table}")
+            await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
         await connection.run_sync(_upgrade, script_location, version_table)
+
+
+def advisory_lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (a signed 64-bit integer) for `name`, the same in every
+    process (Python's hash() is salted per process)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def alembic_config(script_location: Path, connection: Connection, version_table: str) -> Config:

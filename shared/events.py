@@ -506,8 +506,24 @@ class TrainingPaceWarningV1(Event):
     period_ends: date
 
 
+class FunderReportPublishedV1(Event):
+    """The funder's quarterly report for a financial quarter (issue #15 part 6), built by the
+    meeting scheduler from casework's CaseworkQuarterV1 and its own figures: the PDF and the CSV
+    attached, for the head of service (the notifier e-mails them). Small numbers are suppressed in
+    both ("<3"); no case reference. A rebuild is published again with a higher `version`."""
+
+    event_type: Literal["funder_report.published.v1"] = "funder_report.published.v1"
+    quarter: FinancialQuarter
+    version: int = Field(ge=1)
+    title: str
+    attachments: tuple[AgendaAttachment, ...] = ()
+    recipients: tuple[str, ...] = Field(
+        default=("head_of_service",), description="Roles or person:<rota id> to send it to."
+    )
+
+
 AgendaEvent = Annotated[
-    AgendaItemAddedV1 | AgendaPublishedV1 | TrainingPaceWarningV1,
+    AgendaItemAddedV1 | AgendaPublishedV1 | TrainingPaceWarningV1 | FunderReportPublishedV1,
     Field(discriminator="event_type"),
 ]
 

@@ -1,13 +1,17 @@
 """Transactional outbox: an event is stored in the same transaction as the state change that caused
 it, then relayed to Kafka. A crash between commit and publish delays the event; it never loses it.
-Relaying is at-least-once, which the consumers' idempotency makes safe."""
+Relaying is at-least-once, which the consumers' idempotency makes safe.
+
+Several instances of a service on one PostgreSQL database relay one at a time (see
+`OutboxRelay`); on SQLite a service runs as one instance only (shared/instance_lock.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +20,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.background import WakeableLoop
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, advisory_lock_key
 from shared.events import Event
 from shared.tracing import Tracing, capture_context
 
@@ -101,7 +105,17 @@ class OutboxRelay:
     each acknowledgement in turn, awaits the acknowledgements together, and marks the
     acknowledged rows published in one statement. Two rows with the same topic and key are never
     in flight together: the second is handed over only once the first is acknowledged (see
-    `_waves`), so whatever fails, a key's events reach Kafka in order."""
+    `_waves`), so whatever fails, a key's events reach Kafka in order.
+
+    On PostgreSQL each batch is read, relayed and marked inside one transaction holding an
+    advisory lock (`lock_name`, one per service and database), so however many instances of a
+    service run, one relays at a time and the others wait their turn. Not row claims (`FOR UPDATE
+    SKIP LOCKED`): two instances relaying different rows of one key at once could reorder that
+    key's events, and a wave's order-keeping holds only within one relay. The lock is the
+    transaction's: a relay killed mid-batch drops its connection, PostgreSQL releases the lock
+    and rolls the batch back, and the next holder publishes that batch again (at-least-once, as
+    after any crash). An instance woken while another relays waits for the lock and then flushes,
+    so its own new rows are not left for the next poll."""
 
     def __init__(
         self,
@@ -112,8 +126,10 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         batch: int = 100,
         tracing: Tracing | None = None,
+        lock_name: str = "outbox relay",
     ) -> None:
         self._engine, self._table, self._publish, self._now = engine, table, publish, now
+        self._lock_key = advisory_lock_key(f"{lock_name}:{table.name}")
         self._tracing = tracing or Tracing("outbox", None)
         self._batch = batch
         self._lock = asyncio.Lock()
@@ -128,32 +144,53 @@ class OutboxRelay:
         async with self._lock:
             total = 0
             while True:
-                async with self._engine.connect() as connection:
-                    rows = (
-                        await connection.execute(
-                            sa.select(self._table)
-                            .where(self._table.c.published_at.is_(None))
-                            .order_by(self._table.c.id)
-                            .limit(self._batch)
-                        )
-                    ).all()
-                if not rows:
-                    return total
-                published, failure = await self._relay(rows)
-                if published:
-                    async with self._engine.begin() as connection:
-                        await connection.execute(
-                            self._table.update()
-                            .where(self._table.c.id.in_(published))
-                            .values(published_at=self._now())
-                        )
-                    total += len(published)
+                async with self._turn() as held:
+                    rows = await self._pending(held)
+                    if not rows:
+                        return total
+                    published, failure = await self._relay(rows)
+                    if published:
+                        await self._mark(held, published)
+                total += len(published)
                 if failure is not None:
                     raise failure
                 if len(rows) < self._batch:
                     # All that was pending when this batch was read; a row committed since then
                     # came with a wake(), which runs the loop again.
                     return total
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[AsyncConnection | None]:
+        """PostgreSQL: a transaction holding this relay's advisory lock until it commits.
+        SQLite (one instance): None, and each statement runs on its own as it always has."""
+        if self._engine.dialect.name != "postgresql":
+            yield None
+            return
+        async with self._engine.begin() as connection:
+            await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(self._lock_key)))
+            yield connection
+
+    async def _pending(self, held: AsyncConnection | None) -> Sequence[sa.Row[Any]]:
+        query = (
+            sa.select(self._table)
+            .where(self._table.c.published_at.is_(None))
+            .order_by(self._table.c.id)
+            .limit(self._batch)
+        )
+        if held is not None:
+            return (await held.execute(query)).all()
+        async with self._engine.connect() as connection:
+            return (await connection.execute(query)).all()
+
+    async def _mark(self, held: AsyncConnection | None, ids: list[int]) -> None:
+        statement = (
+            self._table.update().where(self._table.c.id.in_(ids)).values(published_at=self._now())
+        )
+        if held is not None:
+            await held.execute(statement)
+            return
+        async with self._engine.begin() as connection:
+            await connection.execute(statement)
 
     async def _relay(self, rows: Sequence[sa.Row[Any]]) -> tuple[list[int], BaseException | None]:
         """Hand `rows` to the producer and await their acknowledgements; returns the ids to mark

@@ -36,7 +36,9 @@ class Environment(StrEnum):
 
 
 # Settings of bearer tokens handed out by hand (dev and test only: shared/staff_auth.py).
-STATIC_TOKEN_SETTINGS = ("staff_tokens", "coordinator_tokens", "vault_readers")
+STATIC_TOKEN_SETTINGS = (
+    "staff_tokens", "coordinator_tokens", "head_of_service_tokens", "vault_readers",
+)  # fmt: skip
 
 
 class ServiceSettings(BaseSettings):

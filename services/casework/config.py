@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from services.casework.criminal_justice import Engagement, EngagementPolicy, ReminderOffset
 from services.casework.domain import FIRST_CONTACT, DeadlinePolicy, Due
 from services.casework.lifecycle import ChasePolicy
-from shared.events import TaskKind
+from services.casework.quarters import ReportPolicy
+from shared.events import TaskKind, Urgency
 from shared.redaction import safe_reason
 
 
@@ -116,6 +117,18 @@ class CaseworkConfig(_Frozen):
     deadlines: dict[str, DueRule]
     chasing: Chasing = Chasing()
     people_supported_target: Annotated[int, Field(ge=1)] = 100
+    # The funder's quarterly report (services/casework/quarters.py): the project's first day
+    # (London date; the project to date runs from it, and no quarter that ended before it is
+    # published), and per urgency how soon a case's alert must be acknowledged, from its raising,
+    # to count as "within target". The shipped values are the notifier's own measure: before the
+    # second escalation step of deploy/config/alerting.yaml (tests/unit/test_casework_quarters.py
+    # keeps the two in step).
+    project_starts: date = date(2026, 4, 1)
+    acknowledgement_target_minutes: dict[Urgency, Annotated[float, Field(gt=0)]] = {
+        Urgency.IMMEDIATE: 5,
+        Urgency.PRIORITY: 30,
+        Urgency.ROUTINE: 480,
+    }
     criminal_justice: CriminalJustice = CriminalJustice()
     # An onward referral still `made` this many working days after the day it was made reminds
     # its advisor once (services/casework/referrals.py).
@@ -142,6 +155,18 @@ class CaseworkConfig(_Frozen):
             )
         return self.criminal_justice.policy(self.deadline_policy())
 
+    def report_policy(self) -> ReportPolicy:
+        if missing := set(Urgency) - set(self.acknowledgement_target_minutes):
+            raise ValueError(f"no acknowledgement_target_minutes for {', '.join(sorted(missing))}")
+        return ReportPolicy(
+            project_starts=self.project_starts,
+            target=self.people_supported_target,
+            acknowledgement_targets={
+                urgency: timedelta(minutes=minutes)
+                for urgency, minutes in self.acknowledgement_target_minutes.items()
+            },
+        )
+
     def chase_policy(self) -> ChasePolicy:
         return ChasePolicy(escalate_after=timedelta(hours=self.chasing.escalate_after_hours))
 
@@ -155,6 +180,7 @@ def load_config(path: Path) -> CaseworkConfig:
         config = CaseworkConfig.model_validate(yaml.safe_load(path.read_text()))
         config.deadline_policy()
         config.engagement_policy()
+        config.report_policy()
     except ValidationError as error:
         raise ConfigError(f"{path.name}: {safe_reason(error, own_input=True)}") from None
     except (ValueError, yaml.YAMLError) as error:

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.casework.adapters.quarter_tables import alert_acknowledgements, case_alerts
 from services.casework.adapters.tables import (
     case_owners,
     cases,
@@ -28,6 +29,7 @@ from shared.clock import LONDON, Clock
 from shared.db import claim_event, insert_ignoring_duplicates
 from shared.events import (
     AlertAcknowledgedV1,
+    AlertRaisedV1,
     Pathway,
     ReferralFacts,
     TaskClosedV1,
@@ -73,15 +75,15 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
             insert_ignoring_duplicates(connection, cases).values(
                 case_reference=referral.case_reference, pathway=referral.pathway.value,
                 recorded_at=referral.recorded_at, opened_at=referral.occurred_at,
-                district=referral.district.value,
+                district=referral.district.value, nrm_consent=referral.nrm_consent.value,
             )
         )  # fmt: skip
         # An update may move the case (and a case from before casework_0006 gains its district):
-        # the directory suggests by the latest.
+        # the directory suggests by the latest. The latest consent splits the funder's figures.
         await connection.execute(
             cases.update()
             .where(cases.c.case_reference == referral.case_reference)
-            .values(district=referral.district.value)
+            .values(district=referral.district.value, nrm_consent=referral.nrm_consent.value)
         )
         owner = (
             await connection.execute(
@@ -188,7 +190,16 @@ async def assign_to_acknowledger(event: AlertAcknowledgedV1, deps: CaseworkDeps)
     async with deps.engine.begin() as connection:
         if not await claim_event(connection, processed_events, str(event.event_id), now):
             return 0
-        for reference in event.case_references:
+        # For the funder's "acknowledged within target": the first acknowledgement of the alert.
+        if len(event.alert_id) <= ALERT_ID_MAX:
+            await connection.execute(
+                insert_ignoring_duplicates(connection, alert_acknowledgements).values(
+                    alert_id=event.alert_id, acknowledged_at=event.occurred_at
+                )
+            )
+        # Sorted: two instances handling alerts that share cases lock their rows in one order
+        # (opposite orders deadlock, and PostgreSQL aborts one).
+        for reference in sorted(set(event.case_references)):
             known = await connection.execute(
                 case_owners.update()
                 .where(case_owners.c.case_reference == reference)
@@ -222,6 +233,33 @@ async def assign_to_acknowledger(event: AlertAcknowledgedV1, deps: CaseworkDeps)
                 moved += 1
     log.info("tasks_assigned_on_acknowledgement", person_id=event.person_id, tasks=moved)
     return moved
+
+
+# The notifier's alerts about a case (services/notifier/figures.py CASE_ALERT_KINDS): a single
+# referral, a child referral, a raid's grouped alert. Reminders and notices are not about taking
+# a case.
+CASE_ALERT_KINDS = frozenset({"referral", "child_referral", "grouped"})
+# The notifier's alert ids are UUIDs; the event does not bound them. A longer one (never the
+# notifier's) is not kept, rather than refused by an index (PostgreSQL's btree rows are bounded).
+ALERT_ID_MAX = 255
+
+
+async def record_alert_raised(event: AlertRaisedV1, deps: CaseworkDeps) -> int:
+    """Keeps each case's first alert (when raised, at what urgency) for the funder's figures.
+    Idempotent without a claim: the first alert about a case wins, a replay inserts nothing."""
+    if event.kind not in CASE_ALERT_KINDS or len(event.alert_id) > ALERT_ID_MAX:
+        return 0
+    recorded = 0
+    async with deps.engine.begin() as connection:
+        for reference in dict.fromkeys(event.case_references):
+            result = await connection.execute(
+                insert_ignoring_duplicates(connection, case_alerts).values(
+                    case_reference=reference, alert_id=event.alert_id,
+                    urgency=event.urgency.value, raised_at=event.occurred_at,
+                )
+            )  # fmt: skip
+            recorded += result.rowcount or 0
+    return recorded
 
 
 async def change_status(

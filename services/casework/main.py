@@ -6,7 +6,6 @@ faststream run services.casework.main:create_app --factory --host 127.0.0.1 --po
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from pathlib import Path
 
 from services.casework.adapters.tables import outbox, processed_events
@@ -15,19 +14,20 @@ from services.casework.criminal_justice_http import add_criminal_justice_routes
 from services.casework.criminal_justice_records import remind_bookings
 from services.casework.directory import load_directory
 from services.casework.directory_store import seed
-from services.casework.handlers import PRODUCER, CaseworkDeps, chase_overdue
+from services.casework.figures_reporting import publish_figures
+from services.casework.handlers import CaseworkDeps, chase_overdue
 from services.casework.http import build_http_app
 from services.casework.metrics import CaseworkMetrics, task_kinds
-from services.casework.queries import figures
+from services.casework.quarter_http import add_quarter_routes
+from services.casework.quarter_reports import publish_closed_quarter
 from services.casework.referral_records import follow_up_referrals
 from services.casework.router import build_router
 from services.casework.settings import CaseworkSettings
 from shared.app import ServiceApp, build_infrastructure, build_service_app, document_publications
 from shared.background import WakeableLoop
 from shared.clock import Clock, SystemClock
-from shared.events import CaseworkFiguresV1, TaskEvent
+from shared.events import TaskEvent
 from shared.housekeeping import Housekeeping
-from shared.outbox import enqueue
 from shared.rota import load_rota
 from shared.staff_auth import Staff, StaffAuth, staff_roles
 from shared.topics import ALERTS, REFERRALS, TASKS
@@ -44,6 +44,7 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
     directory = load_directory(settings.directory_file)  # a bad file stops the start, named
     policy = config.deadline_policy()
     engagement = config.engagement_policy()  # criminal-justice support
+    report = config.report_policy()  # the funder's quarterly report
     deps = CaseworkDeps(
         engine=infra.engine,
         policy=policy,
@@ -60,16 +61,6 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
         build_router(deps, settings.topic(REFERRALS.name), settings.topic(ALERTS.name))
     )
 
-    async def publish_figures() -> None:
-        now: datetime = infra.clock.now()
-        counts = await figures(infra.engine, now, config.people_supported_target)
-        async with infra.engine.begin() as connection:
-            await enqueue(
-                connection, outbox, deps.tasks_topic, "figures",
-                CaseworkFiguresV1(occurred_at=now, correlation_id=f"figures-{now:%Y%m%d%H}", producer=PRODUCER, **counts),
-            )  # fmt: skip
-        infra.relay.wake()
-
     chaser = WakeableLoop(
         "overdue_chaser", lambda: chase_overdue(deps), settings.chase_poll_seconds
     )
@@ -83,8 +74,17 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
         lambda: follow_up_referrals(deps, config.referral_follow_up_working_days),
         settings.chase_poll_seconds,
     )
+    # Once a period however many instances run (figures_reporting.py).
     reporter = WakeableLoop(
-        "figures_reporter", publish_figures, settings.figures_every_hours * 3600
+        "figures_reporter",
+        lambda: publish_figures(deps, config.people_supported_target, settings.figures_every_hours),
+        settings.figures_every_hours * 3600,
+    )
+    # The last financial quarter ended in London, published once (quarter_reports.py).
+    quarter_reporter = WakeableLoop(
+        "quarter_reporter",
+        lambda: publish_closed_quarter(deps, report),
+        settings.quarter_poll_seconds,
     )
     roles = {person.id: staff_roles(person.role) for person in rota.people}
     staff_auth = StaffAuth(
@@ -97,6 +97,7 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
     )
     http_app = build_http_app(deps, staff_auth, config.people_supported_target)
     add_criminal_justice_routes(http_app, deps, engagement, staff_auth)
+    add_quarter_routes(http_app, deps, report, staff_auth)
     housekeeping = Housekeeping.for_service(infra, outbox, processed_events)
     seeding = DirectorySeed(lambda: seed(infra.engine, directory, infra.clock.now()))
     return build_service_app(
@@ -109,6 +110,7 @@ def create_app(settings: CaseworkSettings | None = None, clock: Clock | None = N
             booking_reminders,
             referral_follow_ups,
             reporter,
+            quarter_reporter,
             housekeeping,
         ],
     )

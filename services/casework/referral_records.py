@@ -247,6 +247,10 @@ async def follow_up_referrals(deps: CaseworkDeps, working_days: int) -> int:
                         referrals.c.referral_id == referral_id,
                         referrals.c.outcome == Outcome.MADE.value,
                     )
+                    # Locked to the commit: an outcome being recorded now (another instance, or
+                    # this one's API) waits for the follow-up, or commits first and this finds
+                    # the referral no longer `made` (PostgreSQL re-reads a row it waited for).
+                    .with_for_update(of=referrals)
                 )
             ).first()
             if row is None:  # an outcome came in meanwhile

@@ -3,10 +3,16 @@ from __future__ import annotations
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
-from services.casework.handlers import CaseworkDeps, assign_to_acknowledger, open_tasks
+from services.casework.handlers import (
+    CaseworkDeps,
+    assign_to_acknowledger,
+    open_tasks,
+    record_alert_raised,
+)
 from shared.events import (
     AlertAcknowledgedV1,
     AlertEvent,
+    AlertRaisedV1,
     HeartbeatV1,
     OperationAnnouncedV1,
     ReferralTopicEvent,
@@ -38,8 +44,11 @@ def build_router(deps: CaseworkDeps, referrals_topic: str, alerts_topic: str) ->
         auto_offset_reset="earliest",
     )
     async def on_alert_event(event: AlertEvent) -> None:
-        """Assigns a case's tasks to whoever acknowledged its alert."""
+        """Assigns a case's tasks to whoever acknowledged its alert; keeps when a case's first
+        alert was raised (the funder's "acknowledged within target")."""
         if isinstance(event, AlertAcknowledgedV1):
             await assign_to_acknowledger(event, deps)
+        elif isinstance(event, AlertRaisedV1):
+            await record_alert_raised(event, deps)
 
     return router

@@ -23,6 +23,14 @@ class CaseworkSettings(ServiceSettings):
     )
     chase_poll_seconds: float = Field(default=30.0, gt=0)
     figures_every_hours: float = Field(default=24.0, gt=0)
+    quarter_poll_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="How often casework checks whether a financial quarter has ended in London "
+        "and, if its CaseworkQuarterV1 is not yet published, publishes it (once per quarter, "
+        "across restarts and instances). The project start and the acknowledgement targets are "
+        "in the config file (project_starts, acknowledgement_target_minutes).",
+    )
 
     @model_validator(mode="after")
     def _no_dev_tokens_outside_dev(self) -> CaseworkSettings:

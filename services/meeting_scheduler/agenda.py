@@ -28,6 +28,7 @@ from services.meeting_scheduler.layout import (
 )
 from services.meeting_scheduler.operations import OperationDebrief, debrief_block
 from services.meeting_scheduler.printing import to_html, to_markdown, to_pdf
+from services.meeting_scheduler.referral_outcomes import OnwardReferral, onward_referrals_blocks
 from shared.clock import LONDON
 from shared.labels import (
     DISTRICTS,
@@ -89,6 +90,7 @@ class AgendaItem:
     pathway: str | None = None  # from the referral (None: listed before it was recorded)
     contacted_at: datetime | None = None  # the police contact (the referral's recorded_at)
     advisor: AssignedAdvisor = AssignedAdvisor()  # who acknowledged the case's alert, if anyone
+    onward_referrals: tuple[OnwardReferral, ...] = ()  # each with its latest outcome
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,17 @@ def _overdue(items: Sequence[AgendaItem]) -> Block:
     )
 
 
+def _onward_referrals(heading: str, items: Sequence[AgendaItem]) -> tuple[Section, ...]:
+    """A part under the cases' table with a small table of onward referrals for each case that
+    has any (an agenda with none has no such part)."""
+    cases = [
+        (item.case_reference, item.onward_referrals) for item in items if item.onward_referrals
+    ]
+    if not cases:
+        return ()
+    return (Section(heading, tuple(onward_referrals_blocks(cases)), level=3),)
+
+
 def case_panel_layout(
     series: MeetingSeries,
     starts_at: datetime,
@@ -196,7 +209,8 @@ def case_panel_layout(
 ) -> Layout:
     """The case panel's agenda, in the order of AgendaSections (the JSON agenda's order too).
     Case references only; the scheduler never holds a name. Police operations that ended since
-    the last meeting (operations.py) get a debrief item before any other business, counts only."""
+    the last meeting (operations.py) get a debrief item before any other business, counts only.
+    Each case's onward referrals (referral_outcomes.py) follow its section's table."""
     sections = agenda_sections(items)
     debrief = (
         (Section("6. Police operations debrief", (debrief_block(debriefs),)),) if debriefs else ()
@@ -214,10 +228,12 @@ def case_panel_layout(
             Section("1. Attendance and apologies", (attendance_register(series, attendance),)),
             Section("2. Actions from the last meeting", (actions_table(actions, starts_at),)),
             Section("3. New cases", (_case_table(sections.new, starts_at, "No new cases."),)),
+            *_onward_referrals("Onward referrals of the new cases", sections.new),
             Section(
                 "4. Reviews carried over",
                 (_case_table(sections.reviews, starts_at, "No reviews carried over."),),
             ),
+            *_onward_referrals("Onward referrals of the reviews", sections.reviews),
             Section("5. Actions due", (_overdue(sections.due),)),
             *debrief,
             other_business(f"{6 + len(debrief)}. Any other business", other),

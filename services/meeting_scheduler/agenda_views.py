@@ -29,6 +29,7 @@ from services.meeting_scheduler.minutes_api import AttendanceView, OpenActionVie
 from services.meeting_scheduler.nasn import SMALL_NUMBER, summarise
 from services.meeting_scheduler.operations import OperationDebrief, debriefs_for
 from services.meeting_scheduler.publishing import Publication, digest_of, latest_publication
+from services.meeting_scheduler.referral_outcomes import OnwardReferral
 from shared.api_times import UtcTimestamp
 from shared.clock import LONDON
 
@@ -45,6 +46,29 @@ class PublicationState(BaseModel):
     publish_at: UtcTimestamp = Field(
         description="When the agenda goes out by itself (then again after each change)."
     )
+
+
+class OnwardReferralView(BaseModel):
+    """One of the case's onward referrals (casework's), with its latest outcome. The organisation
+    is a directory entry's id or, for one not in the directory, its short name."""
+
+    task_id: str = Field(description="The need task the referral was made on (casework's).")
+    referral_id: str
+    need: str = Field(description="The task's need, e.g. housing.")
+    organisation_id: str | None
+    organisation_name: str | None
+    outcome: str = Field(description="made, accepted, declined, waiting_list or completed.")
+    decline_reason: str | None = Field(description="Set when declined: one of casework's list.")
+    recorded_at: UtcTimestamp = Field(description="When casework recorded this outcome.")
+
+    @classmethod
+    def of(cls, referral: OnwardReferral) -> OnwardReferralView:
+        return cls(
+            task_id=referral.task_id, referral_id=referral.referral_id, need=referral.need,
+            organisation_id=referral.organisation_id,
+            organisation_name=referral.organisation_name, outcome=referral.outcome,
+            decline_reason=referral.decline_reason, recorded_at=referral.recorded_at,
+        )  # fmt: skip
 
 
 class AgendaItemView(BaseModel):
@@ -66,6 +90,10 @@ class AgendaItemView(BaseModel):
         description="acknowledged: `assigned_advisor` took the case; not_yet_acknowledged: nobody "
         "has acknowledged its alert yet; not_recorded: listed before the scheduler recorded "
         "acknowledgements, and none found since."
+    )
+    onward_referrals: list[OnwardReferralView] = Field(
+        description="The case's onward referrals, each with its latest outcome, as the agenda "
+        "lists them under its section's table (by need, then the time of the outcome)."
     )
 
 
@@ -201,6 +229,7 @@ def _item_views(items: list[AgendaItem]) -> list[AgendaItemView]:
             open_needs=list(item.open_needs), overdue_actions=list(item.overdue_actions),
             late=item.late and not item.review, added_at=item.added_at,
             assigned_advisor=item.advisor.person_id, advisor_status=item.advisor.status,
+            onward_referrals=[OnwardReferralView.of(referral) for referral in item.onward_referrals],
         )
         for number, item in enumerate(items, start=1)
     ]  # fmt: skip

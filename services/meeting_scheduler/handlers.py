@@ -22,6 +22,7 @@ from services.meeting_scheduler.adapters.tables import (
 from services.meeting_scheduler.agenda import AgendaItem, AssignedAdvisor, OtherBusiness
 from services.meeting_scheduler.calendar import MeetingCalendar, place_item
 from services.meeting_scheduler.metrics import SchedulerMetrics
+from services.meeting_scheduler.referral_outcomes import onward_referrals_for
 from shared.clock import Clock
 from shared.db import claim_event, insert_ignoring_duplicates
 from shared.events import (
@@ -136,7 +137,8 @@ async def withdraw_child_case(referral: ChildReferralOpenedV1, deps: SchedulerDe
 async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) -> list[AgendaItem]:
     """The meeting's new items, plus reviews: items from the series' earlier meetings whose case
     is still open (casework reports an open task, or has reported nothing yet). Open needs and
-    overdue actions come from casework's task events where there are any."""
+    overdue actions come from casework's task events where there are any, and so do each case's
+    onward referrals with their latest outcomes."""
     async with engine.connect() as connection:
         rows = (
             await connection.execute(
@@ -161,6 +163,7 @@ async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) ->
                 )
             )
         }
+        referrals = await onward_referrals_for(connection, references)
     tasks_of: dict[str, list[sa.Row[Any]]] = {}
     for task in known:
         tasks_of.setdefault(task.case_reference, []).append(task)
@@ -193,6 +196,7 @@ async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) ->
                 pathway=row.pathway,
                 contacted_at=row.contacted_at,
                 advisor=AssignedAdvisor(advisors.get(row.case_reference), row.advisor_recorded),
+                onward_referrals=referrals.get(row.case_reference, ()),
             )
         )
     return items
@@ -240,7 +244,9 @@ async def record_acknowledgement(event: AlertAcknowledgedV1, deps: SchedulerDeps
             "alert_id": event.alert_id,
             "acknowledged_at": event.occurred_at,
         }
-        for reference in dict.fromkeys(event.case_references):
+        # Sorted: two instances handling alerts that share cases lock their rows in one order
+        # (opposite orders deadlock, and PostgreSQL aborts one).
+        for reference in sorted(set(event.case_references)):
             inserted = await connection.execute(
                 insert_ignoring_duplicates(connection, case_advisors).values(
                     case_reference=reference, **advisor

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from services.meeting_scheduler.adapters.tables import outbox, processed_events
 from services.meeting_scheduler.calendar import load_calendar
+from services.meeting_scheduler.funder_report_api import add_report_routes
 from services.meeting_scheduler.handlers import SchedulerDeps
 from services.meeting_scheduler.http import build_http_app
 from services.meeting_scheduler.metrics import SchedulerMetrics
@@ -65,10 +66,15 @@ def create_app(settings: SchedulerSettings | None = None, clock: Clock | None = 
         static_tokens={
             token: Staff(name, frozenset({StaffRole.MEETING_COORDINATOR}))
             for name, token in settings.tokens().items()
+        }
+        | {  # the head of service's role: the funder's report too (funder_report_api.py)
+            token: Staff(name, frozenset({StaffRole.HEAD_OF_SERVICE}))
+            for name, token in settings.head_tokens().items()
         },
         deployed=not settings.environment.is_local,
     )
     http_app = build_http_app(infra.engine, calendar, infra.clock, staff_auth, publisher)
+    add_report_routes(http_app, infra.engine, staff_auth)  # the funder's quarterly report
     background = []
     if calendar.training is not None:  # training sessions and the pace warning (training.py)
         watch = PaceWatch(

@@ -79,9 +79,12 @@ async def record_figures(event: CaseworkFiguresV1, engine: AsyncEngine) -> None:
         event.model_dump(mode="json", exclude={"event_id", "correlation_id", "causation_id"})
     )
     async with engine.begin() as connection:
+        # The newest report wins, whatever order reports arrive in (several casework instances,
+        # a redelivery): an older one changes nothing. The row exists then, so the insert below
+        # does nothing either.
         updated = await connection.execute(
             casework_figures.update()
-            .where(casework_figures.c.id == 1)
+            .where(casework_figures.c.id == 1, casework_figures.c.reported_at <= event.occurred_at)
             .values(figures=document, reported_at=event.occurred_at)
         )
         if not updated.rowcount:

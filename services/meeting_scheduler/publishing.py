@@ -11,7 +11,7 @@ import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from services.meeting_scheduler.handlers import PRODUCER
 from shared.audit import Actor
 from shared.clock import LONDON, Clock
 from shared.events import AgendaAttachment, AgendaPublishedV1
+from shared.job_lock import one_at_a_time
 from shared.logging import get_logger
 from shared.outbox import enqueue
 
@@ -107,8 +108,15 @@ class Publisher:
         self, series_id: str, starts_at: datetime, actor: Actor | None = None
     ) -> int:
         series = next(item for item in self.calendar.series if item.id == series_id)
-        drafted = await agenda_documents(self.engine, series, starts_at)
         async with self.engine.begin() as connection:
+            # Several instances (and the coordinator's button) publish a meeting one at a time,
+            # each drafting after the last committed: else two could both send version 1 (one
+            # failing on the primary key), or one could send, as the next version, a draft older
+            # than the version another had just sent (an item missing from the "revision").
+            await one_at_a_time(
+                connection, f"agenda {series_id} {starts_at.astimezone(UTC):%Y-%m-%dT%H:%M}"
+            )
+            drafted = await agenda_documents(self.engine, series, starts_at)
             last = await latest_publication(connection, series_id, starts_at)
             # Unchanged: the text, printed as the last version, is the one that version sent.
             if last is not None and last.digest == digest_of(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
+from services.meeting_scheduler.funder_reporting import publish_quarter
 from services.meeting_scheduler.handlers import (
     SchedulerDeps,
     add_to_agenda,
@@ -12,14 +13,17 @@ from services.meeting_scheduler.handlers import (
 )
 from services.meeting_scheduler.nasn import record_figures, record_referral
 from services.meeting_scheduler.operations import record_operation, record_operation_contact
+from services.meeting_scheduler.referral_outcomes import record_referral_outcome
 from shared.events import (
     AlertAcknowledgedV1,
     AlertEvent,
     CaseworkFiguresV1,
+    CaseworkQuarterV1,
     ChildReferralOpenedV1,
     HeartbeatV1,
     OperationAnnouncedV1,
     ReferralOpenedV1,
+    ReferralOutcomeRecordedV1,
     ReferralTopicEvent,
     TaskClosedV1,
     TaskEvent,
@@ -64,12 +68,17 @@ def build_router(
         auto_offset_reset="earliest",
     )
     async def on_task_event(event: TaskEvent) -> None:
-        """Follows casework's tasks (open needs, actions due, which cases are still open) and its
-        figures (themes for the NASN)."""
+        """Follows casework's tasks (open needs, actions due, which cases are still open), its
+        onward referrals' outcomes (listed under each case) and its figures (themes for the
+        NASN)."""
         if isinstance(event, TaskOpenedV1 | TaskClosedV1 | TaskOverdueV1):
             await record_task_event(event, deps)
+        elif isinstance(event, ReferralOutcomeRecordedV1):
+            await record_referral_outcome(event, deps.engine)
         elif isinstance(event, CaseworkFiguresV1):
             await record_figures(event, deps.engine)
+        elif isinstance(event, CaseworkQuarterV1):  # the funder's report (funder_reporting.py)
+            await publish_quarter(event, deps)
 
     @router.subscriber(
         alerts_topic,

@@ -8,6 +8,7 @@ from pydantic_settings import SettingsConfigDict
 from shared.settings import Environment, ServiceSettings
 
 DEV_TOKENS = {"coordinator": "dev-coordinator", "head-of-service": "dev-head-of-service"}
+DEV_HEAD_TOKENS = {"head-of-service": "dev-head-of-service"}  # the head of service's role in dev
 
 
 class SchedulerSettings(ServiceSettings):
@@ -35,15 +36,32 @@ class SchedulerSettings(ServiceSettings):
         default_factory=dict,
         description="Bearer tokens of the coordinator (and deputies) by name (JSON). Dev: dev-coordinator.",
     )
+    head_of_service_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Bearer tokens with the head of service's role by name (JSON), e.g. for the "
+        "funder's report (GET /v1/reports/quarterly) without the identity provider. "
+        "Dev: dev-head-of-service.",
+    )
 
     @model_validator(mode="after")
     def _no_dev_tokens_outside_dev(self) -> SchedulerSettings:
-        if self.environment is not Environment.DEV and any(
-            token.get_secret_value().startswith("dev-")
-            for token in self.coordinator_tokens.values()
+        for name, tokens in (
+            ("MEETINGS_COORDINATOR_TOKENS", self.coordinator_tokens),
+            ("MEETINGS_HEAD_OF_SERVICE_TOKENS", self.head_of_service_tokens),
         ):
-            raise ValueError("MEETINGS_COORDINATOR_TOKENS: dev- tokens are for dev only")
+            if self.environment is not Environment.DEV and any(
+                token.get_secret_value().startswith("dev-") for token in tokens.values()
+            ):
+                raise ValueError(f"{name}: dev- tokens are for dev only")
         return self
+
+    def head_tokens(self) -> dict[str, str]:
+        if self.head_of_service_tokens or self.environment is not Environment.DEV:
+            return {
+                name: token.get_secret_value()
+                for name, token in self.head_of_service_tokens.items()
+            }
+        return dict(DEV_HEAD_TOKENS)
 
     def tokens(self) -> dict[str, str]:
         if self.coordinator_tokens or self.environment is not Environment.DEV:

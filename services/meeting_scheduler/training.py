@@ -35,6 +35,7 @@ from shared.audit import Actor
 from shared.clock import LONDON, Clock
 from shared.db import insert_ignoring_duplicates
 from shared.events import TrainingPaceWarningV1
+from shared.job_lock import one_at_a_time
 from shared.logging import get_logger
 from shared.outbox import enqueue
 
@@ -221,13 +222,17 @@ class PaceWatch:
         """Warn the head of service if behind at a level not warned yet; forget the level once
         caught up. True if a warning was published."""
         now = self.clock.now()
-        found = await current_pace(self.engine, self.series, now)
-        log.info(
-            "training_pace_checked", meeting_series=self.series.id, held=found.held,
-            expected_by_now=found.expected_by_now, behind=found.behind,
-        )  # fmt: skip
         key = training_pace_warnings.c.meeting_series == self.series.id
         async with self.engine.begin() as connection:
+            # Instances check one at a time, each counting after the last committed: else one
+            # counting before an attendance was recorded could warn again at a level another,
+            # counting after, had just cleared.
+            await one_at_a_time(connection, f"training pace {self.series.id}")
+            found = await current_pace(self.engine, self.series, now)
+            log.info(
+                "training_pace_checked", meeting_series=self.series.id, held=found.held,
+                expected_by_now=found.expected_by_now, behind=found.behind,
+            )  # fmt: skip
             if not found.behind:
                 await connection.execute(training_pace_warnings.delete().where(key))
                 return False

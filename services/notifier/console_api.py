@@ -46,7 +46,8 @@ class AlertItem(BaseModel):
     alert_id: str
     kind: str = Field(
         description="referral, child_referral, grouped, reminder, booking_reminder, "
-        "referral_follow_up, agenda, rota_gap, training_pace, operation_warning, operation_reminder"
+        "referral_follow_up, agenda, rota_gap, training_pace, operation_warning, operation_reminder, "
+        "funder_report"
     )
     case_reference: str | None = Field(description="The case; None for a grouped alert.")
     case_references: list[str] = Field(description="Every case the alert is about (a raid's too).")

@@ -33,6 +33,7 @@ from shared.rota import ChannelKind, Person
 log = get_logger(__name__)
 
 CODE_ATTEMPTS = 10
+EMAIL_ONLY_KINDS = frozenset({"agenda", "funder_report"})  # their files travel by email only
 
 
 async def fire_due_steps(deps: NotifierDeps) -> int:
@@ -110,7 +111,7 @@ async def _notify(
 ) -> None:
     urgency = Urgency(str(alert.urgency))
     kinds = channels_for(person, deps.policy.channels[urgency])
-    if alert.kind == "agenda":  # attachments travel by email only
+    if alert.kind in EMAIL_ONLY_KINDS:
         kinds = (
             tuple(kind for kind in person.channel_order() if kind is ChannelKind.EMAIL)[:1] or kinds
         )

@@ -5,8 +5,13 @@ exported (gauge, `GET /heartbeat`, an optional push to a monitor outside the sys
 when it is older than the threshold the operator is paged once, through channels that do not
 depend on the people's, and once more when heartbeats go through again.
 
-The time is kept in memory. After a restart the watch counts from the start
-(services/notifier/dead_mans_switch.py): a restart neither pages at once nor hides a dead pipeline
+The watch is kept in memory and, in the service, shared through the database
+(services/notifier/heartbeat_store.py): heartbeats reach only one of several notifier instances,
+and each instance takes from the database the last heartbeat any of them passed on and whether a
+page is out, so none pages a silence that is not there and a silence is paged once (twice if
+two instances decide within the same send; never none). After a
+restart the watch counts from the start (services/notifier/dead_mans_switch.py): a heartbeat
+stored before it does not count, so a restart neither pages at once nor hides a dead pipeline
 for longer than the threshold.
 """
 
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -22,6 +27,7 @@ from prometheus_client import Counter, Gauge
 
 from services.notifier.dead_mans_switch import PageState, Watch, due_page
 from services.notifier.domain import render_message
+from services.notifier.heartbeat_store import HeartbeatStore
 from services.notifier.policy import AlertingPolicy, TemplateKind
 from services.notifier.ports import Sender
 from shared.api_times import utc_text
@@ -80,9 +86,10 @@ class HeartbeatMonitor:
         policy: AlertingPolicy,
         targets: HeartbeatTargets,
         metrics: HeartbeatMetrics,
+        store: HeartbeatStore | None = None,
     ) -> None:
         self._sender, self._clock, self._policy = sender, clock, policy
-        self._targets, self._metrics = targets, metrics
+        self._targets, self._metrics, self._store = targets, metrics, store
         self.watch = Watch(started_at=clock.now())
         self._attempt: asyncio.Task[None] | None = None
         stale = targets.stale_after.total_seconds() if targets.stale_after else 60.0
@@ -108,6 +115,11 @@ class HeartbeatMonitor:
         self.watch = self.watch.heartbeat(heartbeat.occurred_at, self._clock.now())
         if self.watch.last_end_to_end is not None:
             self._metrics.last_success.set(self.watch.last_end_to_end.timestamp())
+            if self._store is not None:
+                try:
+                    await self._store.went_through(self.watch.last_end_to_end)
+                except Exception as error:  # noqa: BLE001 - the next heartbeat stores it again
+                    log.warning("heartbeat_not_stored", error_type=type(error).__name__)
         self._loop.wake()  # a "cleared" page goes now, not at the next check
         if self._targets.ping_url:
             await self._ping(self._targets.ping_url)
@@ -125,25 +137,53 @@ class HeartbeatMonitor:
     # The watchdog -------------------------------------------------------------------------------
 
     async def check(self) -> None:
+        if self._store is not None:
+            await self._share(self._store)
         if self._targets.stale_after is None:
             return
         page = due_page(self.watch, self._clock.now(), self._targets.stale_after)
         if page is None:
             return
+        paged = self.watch.paged(page)
         minutes = min(round(page.quiet_for / timedelta(minutes=1)), MAX_COUNT)
         at = page.quiet_since if page.state is PageState.STALE else page.at
         title, body = self._render(TEMPLATES[page.state], minutes, at)
         log.warning("heartbeat_operator_page", state=page.state.value, quiet_minutes=minutes)
-        if not self._targets.operator_urls:
-            self.watch = self.watch.paged(page)  # dev and test without an operator: logged only
+        if self._targets.operator_urls:
+            results = [await self._send(url, title, body) for url in self._targets.operator_urls]
+            if not any(results):
+                # Due again at the next check: a page nobody received is no page.
+                log.error("heartbeat_operator_page_failed", state=page.state.value)
+                return
+            self._metrics.pages.labels(state=page.state.value).inc()
+        # Recorded after it went, not claimed before: a notifier dying between a claim and the
+        # send would leave a silence nobody is told of. The price: two notifiers deciding within
+        # the same few seconds (one send) both page.
+        if self._store is not None:
+            await self._record(self._store, paged)
+        self.watch = paged  # without operator URLs (dev and test) the page is only logged
+
+    async def _record(self, store: HeartbeatStore, paged: Watch) -> None:
+        try:
+            if not await store.claim(self.watch.quiet_since, paged.quiet_since):
+                log.info("heartbeat_page_also_sent_by_another_instance")
+        except Exception as error:  # noqa: BLE001 - the in-memory watch still knows it went
+            log.warning("heartbeat_page_not_stored", error_type=type(error).__name__)
+
+    async def _share(self, store: HeartbeatStore) -> None:
+        """Take what the other instances did: a heartbeat any of them passed on since this one
+        started, and whether a page is out. With the database unreachable the watch goes on
+        from what this instance knows: a database outage must not silence the watchdog."""
+        try:
+            last, quiet_since = await store.read()
+        except Exception as error:  # noqa: BLE001 - see above
+            log.warning("heartbeat_watch_not_read", error_type=type(error).__name__)
             return
-        results = [await self._send(url, title, body) for url in self._targets.operator_urls]
-        if not any(results):
-            # Due again at the next check: a page nobody received is no page.
-            log.error("heartbeat_operator_page_failed", state=page.state.value)
-            return
-        self.watch = self.watch.paged(page)
-        self._metrics.pages.labels(state=page.state.value).inc()
+        if last is not None and last > self.watch.started_at:
+            self.watch = self.watch.heartbeat(last, self._clock.now())
+            if self.watch.last_end_to_end is not None:
+                self._metrics.last_success.set(self.watch.last_end_to_end.timestamp())
+        self.watch = replace(self.watch, quiet_since=quiet_since)
 
     def status(self) -> tuple[bool, dict[str, object]]:
         """(healthy, the body of GET /heartbeat): one timestamp, no personal data."""

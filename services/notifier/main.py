@@ -15,6 +15,7 @@ from services.notifier.adapters.tables import outbox, processed_events
 from services.notifier.deps import NotifierDeps
 from services.notifier.heartbeat import HeartbeatMetrics, HeartbeatMonitor, HeartbeatTargets
 from services.notifier.heartbeat_api import add_heartbeat_route
+from services.notifier.heartbeat_store import HeartbeatStore
 from services.notifier.http import build_http_app
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.policy import load_policy
@@ -90,7 +91,7 @@ def create_app(
     document_publications(infra.broker, settings, [(ALERTS, AlertEvent)])
     heartbeats = HeartbeatMonitor(
         deps.sender, infra.clock, deps.policy, _heartbeat_targets(settings),
-        HeartbeatMetrics.register(infra.metrics),
+        HeartbeatMetrics.register(infra.metrics), HeartbeatStore(infra.engine),
     )  # fmt: skip
     infra.broker.include_router(
         build_router(

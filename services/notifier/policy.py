@@ -37,6 +37,7 @@ TemplateKind = Literal[
     "training_pace",  # training sessions behind the pace (TrainingPaceWarningV1, training_pace.py)
     "referral_follow_up",  # an onward referral with no answer (casework, ReferralFollowUpDueV1)
     "operation_warning", "operation_reminder",  # police operations ahead (operations.py)
+    "funder_report",  # the funder's quarterly report, PDF and CSV attached (funder_report.py)
 ]  # fmt: skip
 TEMPLATE_KINDS: tuple[str, ...] = get_args(TemplateKind)
 

@@ -153,9 +153,11 @@ async def flush_bursts(deps: NotifierDeps) -> int:
     async with deps.engine.begin() as connection:
         due = (
             await connection.execute(
-                sa.select(burst_batches).where(
-                    burst_batches.c.status == "collecting", burst_batches.c.send_at <= now
-                )
+                sa.select(burst_batches)
+                .where(burst_batches.c.status == "collecting", burst_batches.c.send_at <= now)
+                # One order in every instance: two notifiers closing the same batches lock them
+                # in the same order, so one waits for the other rather than deadlocking.
+                .order_by(burst_batches.c.batch_id)
             )
         ).all()
         for batch in due:

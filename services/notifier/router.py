@@ -8,6 +8,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
 from services.notifier.deps import NotifierDeps
+from services.notifier.funder_report import raise_for_funder_report
 from services.notifier.operations import on_operation_announced
 from services.notifier.raising import (
     raise_for_agenda,
@@ -21,6 +22,7 @@ from shared.events import (
     AgendaEvent,
     AgendaPublishedV1,
     CriminalJusticeReminderV1,
+    FunderReportPublishedV1,
     HeartbeatV1,
     OperationAnnouncedV1,
     ReferralFollowUpDueV1,
@@ -91,5 +93,7 @@ def build_router(
             await raise_for_agenda(event, deps)
         elif isinstance(event, TrainingPaceWarningV1):
             await raise_for_training_pace(event, deps)
+        elif isinstance(event, FunderReportPublishedV1):  # PDF and CSV to the head of service
+            await raise_for_funder_report(event, deps)
 
     return router

@@ -42,7 +42,8 @@ TOKENS = {
     "intake": VAULT_READER_TOKEN,
     "notifier": LIVE_STAFF_TOKENS["head"],
     "casework": LIVE_STAFF_TOKENS["head"],
-    "meeting_scheduler": "test-token-coordinator",  # tests/support/live.py's coordinator
+    # tests/support/live.py's head of service: every coordinator route, and the funder's report.
+    "meeting_scheduler": "test-token-head",
 }
 
 
@@ -73,6 +74,18 @@ ALLOWED = (
     Allowed(
         "positive_data_acceptance", 422, "referred_on may not be in the future",
         "casework: depends on today's date.",
+    ),
+    Allowed(
+        "positive_data_acceptance", 422,
+        r"a financial year is two consecutive years, e\.g\. 2026-27"
+        r"|\S+ ended before the project started",
+        "casework: a quarter's name whose two years are not consecutive (2026-28) is beyond a "
+        "plain pattern; a quarter before the project's start (configuration) has no figures.",
+    ),
+    Allowed(
+        "positive_data_acceptance", 409, r"\S+ has not (ended|started) yet",
+        "casework: a quarter is rebuilt once it has ended, read once it has started: today's "
+        "date (services/casework/quarter_http.py).",
     ),
     Allowed(
         "positive_data_acceptance", 422, r"start must be from \S+ to \S+",

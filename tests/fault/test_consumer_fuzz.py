@@ -56,7 +56,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +81,11 @@ from shared.events import (
     AlertEscalatedV1,
     AlertEvent,
     CaseworkFiguresV1,
+    CaseworkQuarterV1,
     ChildReferralOpenedV1,
     CriminalJusticeReminderV1,
+    FunderReportPublishedV1,
+    QuarterCaseworkFigures,
     ReferralEvent,
     ReferralFollowUpDueV1,
     ReferralOpenedV1,
@@ -160,8 +163,9 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
                   "alert.escalated.v1", "alert.acknowledged.v1"),
     TASKS.name: ("task.opened.v1", "task.overdue.v1", "task.closed.v1", "casework.figures.v1",
                  "criminal_justice.reminder.v1", "referral.outcome_recorded.v1",
-                 "referral.follow_up_due.v1"),
-    AGENDA.name: ("agenda.item_added.v1", "agenda.published.v1", "training.pace_warning.v1"),
+                 "referral.follow_up_due.v1", "casework.quarter.v1"),
+    AGENDA.name: ("agenda.item_added.v1", "agenda.published.v1", "training.pace_warning.v1",
+                  "funder_report.published.v1"),
 }  # fmt: skip
 ALL_EVENT_TYPES = tuple(kind for kinds in EVENT_TYPES.values() for kind in kinds)
 
@@ -599,6 +603,18 @@ def synthesised(events: dict[str, dict[str, Any]]) -> list[tuple[TopicSpec, dict
             **envelope, case_reference=case, task_id=task["task_id"], kind=task["kind"],
             referral_id=str(uuid.uuid4()), organisation_name="Lynn Tenancy Rescue",
             made_on=now.date() - timedelta(days=7), assignee="advisor-a")),
+        (TASKS, CaseworkQuarterV1(
+            **envelope, quarter="2026-27-Q2", starts_on=date(2026, 7, 1),
+            ends_on=date(2026, 9, 30), project_starts=date(2026, 4, 1), target=100, version=1,
+            quarter_figures=QuarterCaseworkFigures(
+                people_supported=4, children=1, adults_declined_nrm=3, adults_other=1,
+                hours_to_first_contact_median=2.5, hours_to_first_contact_p90=7.0,
+                alerts_acknowledged=5, alerts_acknowledged_within_target=4,
+                referrals_by_need_and_outcome={"housing": {"accepted": 2}},
+                criminal_justice_by_state={"not_yet_asked": 4}),
+            to_date=QuarterCaseworkFigures(
+                people_supported=9, children=1, adults_declined_nrm=5, adults_other=4,
+                alerts_acknowledged=10, alerts_acknowledged_within_target=8))),
         (AGENDA, AgendaPublishedV1(
             **envelope, meeting_series="case-panel", meeting_starts_at=now + timedelta(days=2),
             title="Case panel agenda", version=1,
@@ -609,6 +625,11 @@ def synthesised(events: dict[str, dict[str, Any]]) -> list[tuple[TopicSpec, dict
             **envelope, meeting_series="training", held=0, expected_by_now=1, target=3,
             project_starts=now.date() - timedelta(days=500),
             period_ends=now.date() + timedelta(days=596))),
+        (AGENDA, FunderReportPublishedV1(
+            **envelope, quarter="2026-27-Q2", version=1, title="Funder's quarterly report",
+            attachments=(AgendaAttachment(
+                filename="funder-report-2026-27-Q2-v1.csv", content_type="text/csv",
+                content_base64=base64.b64encode(b"section,figure").decode()),))),
     ]  # fmt: skip
     documents = [(spec, event.model_dump(mode="json")) for spec, event in built]
     for kind in ("child_referral.opened.v1", "referral.updated.v1"):

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from deploy.kafka_broker import start_and_wait
 from services.casework.directory import NEED_KINDS
+from services.casework.quarters import last_closed_quarter
 from shared.kafka import ensure_topics
 from shared.topics import AGENDA, ALL_TOPICS, DEAD_LETTERS, POLICE_CONTACTS
 from tests.fault.conftest import Offsets, Sinks, caught_up, early_agendas, settled
@@ -648,6 +649,10 @@ async def test_canaries_leak_nowhere(
                 for case in cases:
                     url = f"{casework}/v1/cases/{case}/criminal-justice"
                     responses.append((f"criminal justice of {case}", await get_ok(client, url, headers=HEAD)))  # fmt: skip
+                # The funder's quarterly figures (counts only): the current quarter so far.
+                quarter = last_closed_quarter(datetime.now(UTC)).following().name
+                url = f"{casework}/v1/reports/quarters/{quarter}"
+                responses.append(("quarter figures", await get_ok(client, url, headers=HEAD)))
                 # The directory of local services, and each task's suggestions from it.
                 responses.append(
                     ("directory", await get_ok(client, f"{casework}/v1/directory", headers=HEAD))
@@ -694,6 +699,24 @@ async def test_canaries_leak_nowhere(
                 assert all(case in markdown for case in cases), "the agendas list every case"
                 # Training sessions: one held, and the canaries refused at the doors.
                 responses += await training_sessions(client, scheduler)
+                # The funder's quarterly report: casework rebuilds the last quarter ended and the
+                # meeting scheduler renders it (PDF and CSV in its database, on the agenda topic,
+                # e-mailed, and read here as data, PDF and CSV by the head of service).
+                ended = last_closed_quarter(datetime.now(UTC)).name
+                rebuilt = await client.post(f"{casework}/v1/reports/quarters/{ended}", headers=HEAD)
+                assert rebuilt.status_code == 200, rebuilt.text
+
+                async def funder_reports() -> list[dict[str, Any]]:
+                    url = f"{scheduler}/v1/reports/quarterly"
+                    return list((await client.get(url, headers=HEAD)).json())
+
+                await eventually(
+                    funder_reports, lambda found: ended in [item["quarter"] for item in found],
+                    within=30, what="the funder's report",
+                )  # fmt: skip
+                for suffix in ("", "/report.pdf", "/report.csv"):
+                    url = f"{scheduler}/v1/reports/quarterly/{ended}{suffix}"
+                    responses.append((f"funder report{suffix}", await get_ok(client, url, headers=HEAD)))  # fmt: skip
 
                 # Positive control for the vault: intake holds the canaries, readable only by a
                 # named vault reader (audited). This answer is the one place they may appear.

@@ -1,7 +1,7 @@
 """Every time the four services' HTTP APIs send is UTC with `Z` (shared/api_times.py), in summer
 too: the whole system runs on a British Summer Time clock, seeded on the real broker with three
-cases (one withdrawn from its meeting, one deferred, one left listed), an acknowledged alert, a
-task done, the last meeting's minutes with two actions (one done), a published agenda and a day
+cases (one withdrawn from its meeting, one deferred, one left listed with an onward referral and
+its outcome), an acknowledged alert, a task done, the last meeting's minutes with two actions (one done), a published agenda and a day
 of leave; then every JSON GET operation each service's
 own /openapi.json describes is called and every datetime-looking string in the answers (and in
 the answers of the seeding POSTs) must read YYYY-MM-DDTHH:MM:SS[.ffffff]Z.
@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,12 @@ from services.notifier.main import create_app as create_notifier
 from services.notifier.settings import NotifierSettings
 from shared.clock import FixedClock
 from shared.db import create_engine
+from shared.events import CaseworkQuarterV1, QuarterCaseworkFigures
 from shared.staff_auth import Staff, StaffAuth, StaffOidcSettings, StaffRole
-from shared.topics import REFERRALS
+from shared.topics import REFERRALS, TASKS
 from tests.support import system
 from tests.support.databases import DatabaseUrls
+from tests.support.kafka import produce
 from tests.support.waiting import eventually
 from tests.unit.builders import example_dict
 
@@ -85,6 +87,9 @@ NOT_SEEDED = {
     ("notifier", "/heartbeat", "last_end_to_end"):
         "intake's heartbeat is off in tests; tests/unit/test_dead_mans_switch.py checks its Z",
 }  # fmt: skip
+# A quarter ended by T0 and after casework's project start (deploy/config/casework.yaml): casework's
+# figures for it, and the meeting scheduler's report seeded from its casework event.
+FUNDER_QUARTER = "2026-27-Q3"
 
 
 def times_in(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
@@ -268,7 +273,9 @@ async def test_every_api_time_is_utc_with_z_in_summer(
             "booked_at": "2027-06-21T10:00:00+01:00"}))  # fmt: skip
         # A directory entry meeting a need task's need (so the task's suggestions carry it), and
         # one retired (so retired_at has a value somewhere).
-        need_task = next(t for t in task_list if t["kind"] in NEED_KINDS)
+        # On the case left listed, so the agenda lists its onward referral (below).
+        need_task = next(t for t in task_list if t["kind"] in NEED_KINDS and t["task_id"] != task_id
+                         and t["case_reference"] == references[2])  # fmt: skip
         for entry in ("times-check-advice", "times-retired"):
             check("PUT directory entry", await c.put(f"/v1/directory/{entry}", json={
                 "name": entry, "needs": [need_task["kind"]], "districts": ["all"],
@@ -283,6 +290,9 @@ async def test_every_api_time_is_utc_with_z_in_summer(
         check("POST referral", made)
         check("POST referral outcome", await c.post(
             f"{referrals}/{made.json()['referral_id']}/outcome", json={"outcome": "accepted"}))  # fmt: skip
+        await eventually(agenda, lambda a: any(i["onward_referrals"] and i["onward_referrals"][0]
+                                               ["outcome"] == "accepted" for i in a["new_items"]),
+                         within=30, what="the referral's outcome on the agenda")  # fmt: skip
 
         # A training session (London wall-clock, BST) and its attendance, recorded after it.
         session = await m.post("/v1/training-sessions", json={
@@ -292,11 +302,36 @@ async def test_every_api_time_is_utc_with_z_in_summer(
         check("PUT training attendance", await m.put(
             f"/v1/training-sessions/{session.json()['session_id']}/attendance",
             json={"attending": 12}))  # fmt: skip
+        # The funder's quarterly report: casework's figures for a quarter, straight onto the tasks
+        # topic (casework's own publication depends on its project start), rendered and kept.
+        quarter = CaseworkQuarterV1(
+            occurred_at=T0, correlation_id="times-quarter", producer="casework",
+            quarter=FUNDER_QUARTER, starts_on=date(2026, 10, 1), ends_on=date(2026, 12, 31),
+            project_starts=date(2026, 4, 1), target=100, version=1,
+            quarter_figures=QuarterCaseworkFigures(
+                people_supported=0, children=0, adults_declined_nrm=0, adults_other=0,
+                alerts_acknowledged=0, alerts_acknowledged_within_target=0),
+            to_date=QuarterCaseworkFigures(
+                people_supported=0, children=0, adults_declined_nrm=0, adults_other=0,
+                alerts_acknowledged=0, alerts_acknowledged_within_target=0),
+        )  # fmt: skip
+        await produce(
+            kafka_bootstrap, TASKS.full_name(topic_prefix), quarter.model_dump_json().encode()
+        )
+
+        async def reports() -> list[dict[str, Any]]:
+            found = await m.get(
+                "/v1/reports/quarterly", headers={"Authorization": "Bearer test-token-head"}
+            )
+            return list(found.json())
+
+        await eventually(reports, lambda r: FUNDER_QUARTER in [i["quarter"] for i in r],
+                         within=30, what="the funder's report kept")  # fmt: skip
         values = {
             "case_reference": references, "task_id": [task_id, need_task["task_id"]],
             "alert_id": [first_alert],
             "series_id": ["case-panel"], "day": [LAST_MEETING_DAY, MEETING_DAY],
-            "entry_id": ["times-check-advice", "times-retired"],
+            "entry_id": ["times-check-advice", "times-retired"], "quarter": [FUNDER_QUARTER],
         }  # fmt: skip
         walked: list[str] = []
         unseen: dict[tuple[str, str, str], str] = {}
@@ -313,6 +348,8 @@ async def test_every_api_time_is_utc_with_z_in_summer(
                 query |= EXTRA_QUERY.get((service, path), {})
                 if path.endswith("/personal-data"):
                     client.headers["Authorization"] = "Bearer tok-reader"
+                if service == "meeting_scheduler" and path.startswith("/v1/reports/"):
+                    client.headers["Authorization"] = "Bearer test-token-head"  # head only
                 seen: set[str] = set()
                 for combination in itertools.product(*(values[name] for name in names)):
                     url = path.format(**dict(zip(names, combination, strict=True)))

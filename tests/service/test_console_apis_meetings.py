@@ -181,6 +181,7 @@ async def test_agenda_as_json_is_the_pdf_order_before_and_after_a_reorder(
         "exploitation_types": ["labour"], "open_needs": ["healthcare"], "overdue_actions": [],
         "late": False, "added_at": "2026-11-29T12:00:00Z",
         "assigned_advisor": None, "advisor_status": "not_yet_acknowledged",
+        "onward_referrals": [],
     }  # fmt: skip
     assert references(agenda["review_items"]) == [CARRIED]
     assert agenda["review_items"][0]["position"] == 1

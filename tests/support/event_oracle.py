@@ -173,6 +173,45 @@ def nested_counts(value: Any) -> Verdict:
     return all_of([all_of(text(key) for key in value), *(counts(v) for v in value.values())])
 
 
+def non_negative_number(value: Any) -> Verdict:
+    verdict = number(value)
+    if verdict is False or isinstance(value, bool):
+        return verdict
+    try:
+        return verdict if float(value) >= 0 else False
+    except (TypeError, ValueError, OverflowError):
+        return verdict
+
+
+def natural_counts(value: Any) -> Verdict:
+    """Counts that may not be negative (shared.events.Count)."""
+    if not isinstance(value, dict):
+        return False
+    return all_of([all_of(text(key) for key in value), *(at_least(0)(v) for v in value.values())])
+
+
+def nested_natural_counts(value: Any) -> Verdict:
+    if not isinstance(value, dict):
+        return False
+    return all_of(
+        [all_of(text(key) for key in value), *(natural_counts(v) for v in value.values())]
+    )
+
+
+def quarter_figures(value: Any) -> Verdict:
+    """shared.events.QuarterCaseworkFigures: counts only."""
+    return _fields(
+        value,
+        {name: at_least(0) for name in (
+            "people_supported", "children", "adults_declined_nrm", "adults_other",
+            "alerts_acknowledged", "alerts_acknowledged_within_target")},
+        {"hours_to_first_contact_median": nullable(non_negative_number),
+         "hours_to_first_contact_p90": nullable(non_negative_number),
+         "referrals_by_need_and_outcome": nested_natural_counts,
+         "criminal_justice_by_state": natural_counts},
+    )  # fmt: skip
+
+
 def attachment(value: Any) -> Verdict:
     return _fields(value, {"filename": text, "content_type": text, "content_base64": text}, {})
 
@@ -247,11 +286,20 @@ SCHEMAS: dict[str, tuple[dict[str, Kind], dict[str, Kind]]] = {
         TASK | {"referral_id": RECORD_ID, "made_on": calendar_date},
         {"organisation_id": nullable(ORGANISATION_ID), "organisation_name": nullable(ORGANISATION),
          "assignee": nullable(text)}),
+    "casework.quarter.v1": ({"quarter": pattern(r"[0-9]{4}-[0-9]{2}-Q[1-4]"),
+                             "starts_on": calendar_date, "ends_on": calendar_date,
+                             "project_starts": calendar_date, "target": at_least(1),
+                             "version": at_least(1), "quarter_figures": quarter_figures,
+                             "to_date": quarter_figures}, {}),
     "agenda.published.v1": ({"meeting_series": text, "meeting_starts_at": date_time,
                              "title": text, "version": integer},
                             {"attachments": list_of(attachment), "recipients": list_of(text)}),
     "agenda.item_added.v1": ({"case_reference": CASE_REFERENCE, "meeting_series": text,
                               "meeting_starts_at": date_time, "late": boolean}, {}),
+    "funder_report.published.v1": ({"quarter": pattern(r"[0-9]{4}-[0-9]{2}-Q[1-4]"),
+                                    "version": at_least(1), "title": text},
+                                   {"attachments": list_of(attachment),
+                                    "recipients": list_of(text)}),
     "training.pace_warning.v1": ({"meeting_series": pattern(r"[a-z][a-z0-9-]{0,63}"),
                                   "held": at_least(0), "expected_by_now": at_least(1),
                                   "target": at_least(1), "project_starts": calendar_date,

@@ -99,6 +99,7 @@ def service_env(
     else:
         env |= {
             "MEETINGS_COORDINATOR_TOKENS": _secret_map({"coordinator": "test-token-coordinator"}),
+            "MEETINGS_HEAD_OF_SERVICE_TOKENS": _secret_map({"head-of-service": "test-token-head"}),
             "MEETINGS_CALENDAR_FILE": str(system.ROOT / "deploy" / "config" / "meetings.yaml"),
             "MEETINGS_TRAINING_PACE_WARNINGS": "false",  # as in tests/support/system.py
         }

@@ -21,6 +21,7 @@ from services.meeting_scheduler.agenda import (
 from services.meeting_scheduler.calendar import MeetingSeries, load_calendar
 from services.meeting_scheduler.layout import Layout, Revision
 from services.meeting_scheduler.minutes import ActionView, Attendance
+from services.meeting_scheduler.referral_outcomes import OnwardReferral
 from shared.clock import LONDON
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +49,13 @@ ITEMS = (
         ("immigration_advice", "interpreter"), late=False, added_at=_london(11, 27, 14),
         pathway="duty_to_notify", contacted_at=_london(11, 27, 13, 30),
         advisor=AssignedAdvisor("head-of-service"),
+        onward_referrals=(
+            OnwardReferral("t-imm", "r-imm", "immigration_advice",
+                           "anglia-immigration-advice-network", None, "accepted", None,
+                           _london(11, 30, 15, 10)),
+            OnwardReferral("t-int", "r-int", "interpreter", None, "Norfolk Interpreting Hub",
+                           "made", None, _london(11, 28, 10)),
+        ),
     ),
     AgendaItem(
         "MS-2026-B4TN6R", "north_norfolk", ("domestic_servitude",), "routine",
@@ -60,6 +68,10 @@ ITEMS = (
         overdue_actions=("first_contact", "mental_health"), pathway="nrm",
         contacted_at=_london(11, 2, 10),
         advisor=AssignedAdvisor(None, recorded=False),  # listed before acknowledgements were kept
+        onward_referrals=(
+            OnwardReferral("t-mh", "r-mh", "mental_health", "norfolk-talking-therapies", None,
+                           "declined", "person_unreachable", _london(11, 20, 16)),
+        ),
     ),
 )  # fmt: skip
 

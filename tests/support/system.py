@@ -81,6 +81,7 @@ TEST_SETTINGS_CASEWORK: dict[str, Any] = {
 TEST_SETTINGS_MEETINGS: dict[str, Any] = {
     **event_settings("meeting_scheduler"),
     "coordinator_tokens": {"coordinator": "test-token-coordinator"},
+    "head_of_service_tokens": {"head-of-service": "test-token-head"},  # the funder's report
     "calendar_file": ROOT / "deploy" / "config" / "meetings.yaml",
     # Off unless a test is about it (tests/integration/test_training_pace.py): once the shipped
     # project start is far enough back, a warning would be one more e-mail in every count.

@@ -98,6 +98,8 @@ def test_markdown_html_and_pdf_say_the_same(pdf: bytes) -> None:
     for phrase in (
         CANARY, "King's Lynn and West Norfolk", "Safe accommodation, Legal advice",
         "NRM decision pending", "Immediate, added after the cut-off", *SECTIONS,
+        "Onward referrals of the reviews", "anglia-immigration-advice-network",
+        "Declined: the person could not be reached",
     ):  # fmt: skip
         assert phrase in markdown
         assert phrase in html

@@ -39,6 +39,7 @@ TEMPLATE_KINDS = (
     "heartbeat", "pipeline_quiet", "pipeline_cleared",  # the dead-man's switch
     "training_pace",  # training sessions behind the pace (meeting scheduler)
     "operation_warning", "operation_reminder",  # police operations ahead
+    "funder_report",  # the funder's quarterly report (meeting scheduler)
 )  # fmt: skip
 CANARY = "Zq9canaryQz"
 PROPERTY = settings(max_examples=200, deadline=None, database=None)

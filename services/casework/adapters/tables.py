@@ -71,6 +71,9 @@ cases = sa.Table(
     # From the referral's facts (casework_0006): the directory suggests organisations covering
     # it. NULL for cases opened before that revision.
     sa.Column("district", sa.String(32), nullable=True),
+    # The latest NRM consent the police sent (casework_0009), for the funder's quarterly split of
+    # adults who declined the NRM; NULL for cases opened before that revision.
+    sa.Column("nrm_consent", sa.String(16), nullable=True),
 )
 
 # One row per task and chasing threshold: the durable record that a reminder was published.

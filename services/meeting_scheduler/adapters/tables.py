@@ -220,6 +220,42 @@ operation_contacts = sa.Table(
     sa.Column("recorded_at", UtcDateTime, nullable=False),
 )
 
+# The funder's quarterly reports (services/meeting_scheduler/funder_report.py,
+# meeting_scheduler_0015): one row per financial quarter and version (a rebuild is a higher
+# version; the highest is the report), the figures as shown (JSON, small numbers suppressed) and
+# the PDF and CSV as sent. No case reference.
+funder_reports = sa.Table(
+    "funder_reports",
+    metadata,
+    sa.Column("quarter", sa.String(10), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("event_id", sa.String(64), nullable=False),  # casework's CaseworkQuarterV1
+    sa.Column("starts_on", sa.Date, nullable=False),
+    sa.Column("ends_on", sa.Date, nullable=False),
+    sa.Column("figures", sa.Text, nullable=False),
+    sa.Column("pdf", sa.LargeBinary, nullable=False),
+    sa.Column("csv", sa.Text, nullable=False),
+    sa.Column("published_at", UtcDateTime, nullable=False),
+)
+
+# Onward referrals (services/meeting_scheduler/referral_outcomes.py, meeting_scheduler_0014): the
+# latest outcome of each referral casework reported, for the case panel's agenda. `recorded_at` and
+# `event_id` order the reports, so a redelivered or older one never replaces a newer one.
+referral_outcomes = sa.Table(
+    "referral_outcomes",
+    metadata,
+    sa.Column("referral_id", sa.String(64), primary_key=True),
+    sa.Column("case_reference", sa.String(32), nullable=False, index=True),
+    sa.Column("task_id", sa.String(64), nullable=False),
+    sa.Column("need", sa.String(64), nullable=False),
+    sa.Column("organisation_id", sa.String(64), nullable=True),
+    sa.Column("organisation_name", sa.String(80), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("decline_reason", sa.String(32), nullable=True),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+)
+
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
 

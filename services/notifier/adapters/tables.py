@@ -151,5 +151,15 @@ operation_reminders = sa.Table(
     sa.Index("ix_operation_reminders_due", "status", "due_at"),
 )
 
+# The dead-man's switch, shared by every notifier instance (services/notifier/heartbeat_store.py):
+# one row, id 1.
+heartbeat_watch = sa.Table(
+    "heartbeat_watch",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_end_to_end", UtcDateTime, nullable=True),
+    sa.Column("quiet_since", UtcDateTime, nullable=True),  # a "quiet" page is out, not cleared
+)
+
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
