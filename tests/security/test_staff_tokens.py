@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -203,7 +204,11 @@ async def bad_tokens(setup: Setup) -> dict[str, str | None]:
     other_audience = await asyncio.to_thread(
         password_grant, setup.provider, "head-of-service", "safeguarding-tests-other-audience"
     )
-    await asyncio.sleep(3.5)  # the expiring client's tokens live 2 s
+    # The expiring client's tokens live 2 s: wait until this one's own expiry (whole seconds, and
+    # the services allow no leeway) is half a second past, not a fixed 3.5 s.
+    lifetime = unverified(expiring)[1]
+    assert lifetime["exp"] - lifetime["iat"] <= 5, lifetime
+    await asyncio.sleep(max(lifetime["exp"] + 0.5 - time.time(), 0.0))
     return {
         "no token": None,
         "not a JWT": "not-a-jwt",
