@@ -69,12 +69,16 @@ async def shown_order(page: Page) -> list[str]:
 
 
 def new_cases_section(text: str) -> str:
-    """The PDF's "New cases" section: up to whichever heading follows it."""
+    """The PDF's "New cases" table: up to whichever heading follows it (the new cases' onward
+    referrals, when any case has one, name their cases again under their own heading)."""
     start = text.index("New cases")
     ends = [
         text.find(heading, start)
-        for heading in ("Reviews carried over", "Actions due", "Any other business")
-    ]
+        for heading in (
+            "Onward referrals of the new cases", "Reviews carried over", "Actions due",
+            "Any other business",
+        )
+    ]  # fmt: skip
     return text[start : min(end for end in ends if end != -1)]
 
 
