@@ -20,6 +20,7 @@ from services.console import (
     cases,
     criminal_justice,
     directory,
+    funder_reports,
     head,
     meetings,
     referrals,
@@ -107,7 +108,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console")
     install_error_pages(app)
     for module in (sign_in, alerts_page, tasks, referrals, cases, criminal_justice, directory,
-                   head, calendar_import, meetings, training):  # fmt: skip
+                   head, calendar_import, funder_reports, meetings, training):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

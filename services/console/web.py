@@ -184,7 +184,8 @@ def nav_items(session: Session | None) -> list[tuple[str, str]]:
         items += [("/tasks", "My tasks"), ("/directory", "Directory")]
     if session.has(StaffRole.HEAD_OF_SERVICE):
         items += [("/head", "Service"), ("/head/rota", "Rota"),
-                  ("/head/calendar-import", "Calendar import"), ("/head/figures", "Figures")]  # fmt: skip
+                  ("/head/calendar-import", "Calendar import"), ("/head/figures", "Figures"),
+                  ("/reports", "Funder's reports")]  # fmt: skip
     if session.has(StaffRole.MEETING_COORDINATOR, StaffRole.HEAD_OF_SERVICE):
         items += [("/meetings", "Meetings"), ("/training", "Training")]
     return items

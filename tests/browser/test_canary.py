@@ -179,6 +179,7 @@ def pages_for(person: str, case: str, tasks: list[dict[str, Any]], meeting: str)
             *task_pages(everyone=True), Visit(f"/cases/{case}", shows_case=True),
             Visit("/head"), Visit("/head/rota"), Visit("/head/figures"), *meetings,
             Visit("/directory"), Visit("/head/calendar-import"), Visit("/training"),
+            Visit("/reports"),
         ]  # fmt: skip
     assert person == COORDINATOR
     return [Visit("/now", shows_case=True), *meetings, Visit("/training")]

@@ -27,6 +27,7 @@ PAGES = {
         "/directory/new",
         "/head/calendar-import",
         "/training",
+        "/reports",
     ],
     COORDINATOR: ["/now", "/meetings", "/meetings/{meeting}", "/training"],
 }
