@@ -34,6 +34,7 @@ from shared.events import (
     TaskOverdueV1,
     Urgency,
 )
+from shared.job_lock import one_at_a_time
 from shared.logging import get_logger
 from shared.outbox import enqueue
 from shared.tracing import capture_context
@@ -83,6 +84,11 @@ async def _join_burst(
     """A raid: if this operation already alerted within the window, wait in the operation's batch
     for one grouped follow-up instead of a separate page."""
     bursts = deps.policy.bursts
+    # One instance at a time per operation, to the transaction's end: two notifiers reading the
+    # same batch would each write back their own list of cases (one case lost, never paged), and
+    # two finding none would each open a batch. The second waits, then reads what the first
+    # committed: its alert, or the batch with its case.
+    await one_at_a_time(connection, f"notifier.burst:{event.operation_group}")
     recent = (
         await connection.execute(
             sa.select(alerts.c.alert_id).where(
