@@ -14,6 +14,7 @@ from bench import goals, plot, report
 from bench.clock import ClockPair
 from bench.runner import Results, run_benchmarks
 from bench.scenarios import FULL, QUICK, Load
+from bench.setup import DATABASES, KAFKAS, Setup, SetupRefused
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
@@ -22,7 +23,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Latency, throughput and memory of the four services on a real local Kafka "
-        "broker, against a raw aiokafka two-hop pipeline on the same broker (bench/README.md).",
+        "broker (or three-node cluster), against a raw aiokafka two-hop pipeline on the same "
+        "Kafka (bench/README.md).",
     )
     parser.add_argument(
         "--scenario",
@@ -52,7 +54,38 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "(METRICS_ENABLED=false, TRACING_ENABLED=false), to measure what they cost: compare each "
         "run's ratio to its own baseline (default: on, as deployed)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--database",
+        choices=DATABASES,
+        default="sqlite",
+        help="the services' databases: a SQLite file each (default), or a database each on a "
+        "throwaway PostgreSQL cluster started for the run (tests/support/postgres.py)",
+    )
+    parser.add_argument(
+        "--kafka",
+        choices=KAFKAS,
+        default="single",
+        help="one local broker (default), or a local three-node KRaft cluster "
+        "(deploy/kafka_cluster.py) with topics replicated three times, min.insync.replicas 2",
+    )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="processes of each service, all on the service's one database (PostgreSQL only: "
+        "on SQLite a second instance refuses to start); HTTP contacts go round-robin to the "
+        "intake instances (default 1)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        setup_of(args).check()
+    except SetupRefused as refused:
+        parser.error(str(refused))
+    return args
+
+
+def setup_of(args: argparse.Namespace) -> Setup:
+    return Setup(args.database, args.kafka, args.instances)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = report.machine_info()  # the load average before we add to it
     try:
         results: Results = asyncio.run(
-            run_benchmarks(args.scenario, plan, clock, args.observability == "on")
+            run_benchmarks(args.scenario, plan, clock, args.observability == "on", setup_of(args))
         )
     except KeyboardInterrupt:
         print("interrupted")
@@ -88,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "observability": args.observability,
         "steady_rate": plan.steady.rate,
         "plan": repr(plan),
+        **setup_of(args).to_json(),
     }
     stamp = time.strftime("%Y%m%dT%H%M%S")
     json_path = args.out / f"report-{stamp}.json"

@@ -34,8 +34,9 @@ class PipelineFailed(RuntimeError):
 class TwoHopPipeline:
     """`async with TwoHopPipeline(bootstrap, prefix) as pipeline: await pipeline.run(...)`."""
 
-    def __init__(self, bootstrap: str, prefix: str) -> None:
+    def __init__(self, bootstrap: str, prefix: str, replication_factor: int | None = None) -> None:
         self.bootstrap, self.prefix = bootstrap, prefix
+        self.replication_factor = replication_factor  # None: 1 on one broker, else 3
         self.topic_a, self.topic_b = HOP_A.full_name(prefix), HOP_B.full_name(prefix)
         rng = random.Random(20261128)
         self._bodies = [
@@ -52,7 +53,12 @@ class TwoHopPipeline:
 
     async def __aenter__(self) -> TwoHopPipeline:
         try:
-            await ensure_topics(self.bootstrap, self.prefix, specs=(HOP_A, HOP_B))
+            await ensure_topics(
+                self.bootstrap,
+                self.prefix,
+                specs=(HOP_A, HOP_B),
+                replication_factor=self.replication_factor,
+            )
             self._producer = await self._started(self._new_producer())
             relay_producer = await self._started(self._new_producer())
             relay = await self._started(self._new_consumer(self.topic_a, "relay"))

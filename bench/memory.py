@@ -85,11 +85,14 @@ class MemoryLedger:
         }
 
     def peak(self, name: str) -> int | None:
-        """The larger of the sampled and the kernel peak over all scenarios."""
+        """The larger of the sampled and the kernel peak over all scenarios; for a service that
+        ran as several instances (`intake.1`, `intake.2`), the largest of any of them."""
         values = [
             value
             for services in self.scenarios.values()
-            for value in services.get(name, {}).values()
+            for instance, peaks in services.items()
+            if instance == name or instance.split(".", 1)[0] == name
+            for value in peaks.values()
             if value is not None
         ]
         return max(values) if values else None

@@ -18,6 +18,7 @@ from bench.goals import Goal
 from bench.memory import MB
 from bench.runner import Results
 from bench.runs import ALERT_METRIC, BASELINE_METRIC, Run
+from bench.setup import Setup, describe
 from bench.stats import percentile, ratio, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +86,8 @@ def build(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": [Path(sys.executable).name, "-m", "bench", *sys.argv[1:]],
         "options": options,
+        "setup": results.setup.to_json(),
+        "infrastructure": results.infrastructure,
         "machine": machine,
         "units": "latencies in ms from the planned send instant; rates per second",
         "scenarios": scenarios,
@@ -149,6 +152,8 @@ def table(results: Results, goals: list[Goal]) -> str:
             rows.append(_row(scenario, "system contact→tasks", system, "tasks"))
             rows.append(_row(scenario, "system contact→agenda", system, "agenda"))
     lines = [_grid(rows)] if len(rows) > 1 else []
+    if results.setup != Setup():  # the default (one broker, SQLite, one of each) goes unsaid
+        lines.insert(0, f"setup: {describe(results.setup)}")
     for side in ("baseline", "system"):
         search = results.saturation.get(side)
         if search is None:

@@ -1,11 +1,13 @@
-"""Runs the chosen scenarios on one local broker: for each scenario the baseline pipeline first,
-then the system, back to back, so both meet the same background load on a shared machine."""
+"""Runs the chosen scenarios on one local broker or a three-node cluster (bench/setup.py): for each
+scenario the baseline pipeline first, then the system, back to back, so both meet the same
+background load on a shared machine."""
 
 from __future__ import annotations
 
 import time
 import traceback
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.baseline import TwoHopPipeline
 from bench.clock import ClockPair
@@ -13,8 +15,9 @@ from bench.memory import MemoryLedger
 from bench.runs import Run
 from bench.saturation import Saturation, search
 from bench.scenarios import RAID_OPERATION, SCENARIOS, Load, Plan
+from bench.setup import Infrastructure, Setup
 from bench.system import SystemRig
-from deploy.kafka_broker import start_and_wait
+from tests.support.live import SERVICES
 
 
 @dataclass
@@ -26,6 +29,8 @@ class Results:
     memory: MemoryLedger = field(default_factory=MemoryLedger)
     errors: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # scenario/side → wall time taken
+    setup: Setup = field(default_factory=Setup)
+    infrastructure: dict[str, Any] = field(default_factory=dict)  # Kafka and database, described
 
 
 def selection(choice: str) -> tuple[tuple[str, ...], bool]:
@@ -38,35 +43,58 @@ def selection(choice: str) -> tuple[tuple[str, ...], bool]:
 
 
 async def run_benchmarks(
-    choice: str, plan: Plan, clock: ClockPair, observability: bool = True
+    choice: str,
+    plan: Plan,
+    clock: ClockPair,
+    observability: bool = True,
+    setup: Setup | None = None,
 ) -> Results:
+    setup = setup or Setup()
+    async with Infrastructure(setup) as infra:
+        return await run_on(infra, choice, plan, clock, observability)
+
+
+async def run_on(
+    infra: Infrastructure,
+    choice: str,
+    plan: Plan,
+    clock: ClockPair,
+    observability: bool = True,
+    instances: int | None = None,
+    sides: tuple[str, ...] = ("baseline", "system"),
+) -> Results:
+    """The chosen scenarios on Kafka (and PostgreSQL) already running; `instances` overrides the
+    setup's count (bench/scale.py runs one and then two on the same cluster); `sides` can leave
+    the baseline out when an earlier run on the same cluster measured it."""
     scenarios, with_system = selection(choice)
-    results = Results(scenarios, with_system)
+    setup = infra.setup
+    if instances is not None:
+        setup = Setup(setup.database, setup.kafka, instances)
+        setup.check()
+    results = Results(scenarios, with_system, setup=setup)
+    results.infrastructure = dict(infra.description)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    print("starting a local Kafka broker …", flush=True)
-    broker = await start_and_wait()
-    try:
-        print(f"Kafka ready at {broker.bootstrap_servers}", flush=True)
-        for scenario in scenarios:
-            sides = ("baseline", "system") if with_system else ("baseline",)
-            for side in sides:
-                prefix = f"bench-{stamp}-{scenario}-{side}-"
-                started = time.monotonic()
-                try:
-                    if side == "baseline":
-                        await _baseline(scenario, broker.bootstrap_servers, prefix, plan, results)
-                    else:
-                        await _system(
-                            scenario, broker.bootstrap_servers, prefix, plan, clock, results,
-                            observability,
-                        )  # fmt: skip
-                except Exception as error:  # noqa: BLE001 - report it and go on to the next one
-                    traceback.print_exc()
-                    results.errors.append(f"{scenario} ({side}) failed: {error!r}")
-                results.seconds[f"{scenario}/{side}"] = round(time.monotonic() - started, 1)
-    finally:
-        print("stopping the Kafka broker …", flush=True)
-        broker.stop()
+    bootstrap = infra.bootstrap_servers
+    for scenario in scenarios:
+        chosen = [side for side in sides if with_system or side == "baseline"]
+        for side in chosen:
+            prefix = f"bench-{stamp}-{scenario}-{side}-"
+            started = time.monotonic()
+            try:
+                if side == "baseline":
+                    await _baseline(
+                        scenario, bootstrap, prefix, plan, results, infra.replication_factor
+                    )
+                else:
+                    databases = await infra.databases(f"{stamp[4:]}_{scenario}", SERVICES)
+                    await _system(
+                        scenario, bootstrap, prefix, plan, clock, results, observability,
+                        databases, infra.replication_factor,
+                    )  # fmt: skip
+            except Exception as error:  # noqa: BLE001 - report it and go on to the next one
+                traceback.print_exc()
+                results.errors.append(f"{scenario} ({side}) failed: {error!r}")
+            results.seconds[f"{scenario}/{side}"] = round(time.monotonic() - started, 1)
     return results
 
 
@@ -89,9 +117,14 @@ def _describe(side: str, scenario: str, load: Load) -> None:
 
 
 async def _baseline(
-    scenario: str, bootstrap: str, prefix: str, plan: Plan, results: Results
+    scenario: str,
+    bootstrap: str,
+    prefix: str,
+    plan: Plan,
+    results: Results,
+    replication_factor: int | None = None,
 ) -> None:
-    async with TwoHopPipeline(bootstrap, prefix) as pipeline:
+    async with TwoHopPipeline(bootstrap, prefix, replication_factor) as pipeline:
         if scenario == "saturation":
             settle_limit = max(60.0, 3 * plan.baseline_saturation.drain_seconds)
 
@@ -121,9 +154,20 @@ async def _system(
     clock: ClockPair,
     results: Results,
     observability: bool = True,
+    databases: dict[str, str] | None = None,
+    replication_factor: int | None = None,
 ) -> None:
-    print(f"[system] {scenario}: starting the four services …", flush=True)
-    rig = SystemRig(bootstrap, prefix, scenario, clock, results.memory, observability)
+    instances = results.setup.instances
+    print(
+        f"[system] {scenario}: starting the four services …"
+        if instances == 1
+        else f"[system] {scenario}: starting {instances} instances of each of the four services …",
+        flush=True,
+    )
+    rig = SystemRig(
+        bootstrap, prefix, scenario, clock, results.memory, observability,
+        instances=instances, database_urls=databases, replication_factor=replication_factor,
+    )  # fmt: skip
     async with rig:
         if scenario == "saturation":
             settle_limit = max(60.0, 3 * plan.system_saturation.drain_seconds)
@@ -150,11 +194,17 @@ async def _system(
                 + ", ".join(f"{name} {ms:g}" for name, ms in sorted(cpu.items())),
                 flush=True,
             )
+            if each := run.extra.get("cpu_ms_per_contact_per_instance"):
+                print(
+                    f"[system] {scenario}: … per instance: "
+                    + ", ".join(f"{name} {ms:g}" for name, ms in sorted(each.items())),
+                    flush=True,
+                )
             results.runs.setdefault(scenario, {})["system"] = run
             _check(scenario, run, results)
             if run.refused or run.incomplete:
                 rig.keep_logs()  # the services' logs and databases say what happened to them
-        for name, service in rig.live.services.items():
+        for name, service in rig.processes().items():
             if not service.running():
                 rig.keep_logs()
                 results.errors.append(f"{scenario}: the {name} service exited during the run")

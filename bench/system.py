@@ -1,7 +1,8 @@
 """The system under test: the four services as real `faststream run` processes (the harness in
-tests/support/live.py), each on its own SQLite file, with a real HTTP SMS gateway and SMTP server
-in this process. Contacts come from the fault suite's open-loop generator, half over HTTP and half
-on the ingress topic."""
+tests/support/live.py), each on its own SQLite file or PostgreSQL database, once or `instances`
+times (every instance of a service on the same database), with a real HTTP SMS gateway and SMTP
+server in this process. Contacts come from the fault suite's open-loop generator, half over HTTP
+(round-robin over the intake instances) and half on the ingress topic."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -23,18 +25,46 @@ from bench.clock import ClockPair
 from bench.effects import EffectsWatcher, first_alerts
 from bench.memory import MemoryLedger, RssSampler
 from bench.runs import ALERT_METRIC, Run
+from bench.setup import instance_names, per_service
 from bench.stats import summarize
 from services.notifier.adapters.tables import delivery_attempts
 from shared.kafka import ensure_topics
 from shared.topics import POLICE_CONTACTS
 from tests.support.ground_truth import Contact, Generator, tally
 from tests.support.http_gateway import Gateway, RunningGateway
-from tests.support.live import SERVICES, LiveSystem
+from tests.support.live import SERVICES, LiveSystem, ServiceProcess
 from tests.support.smtp import SmtpSink
 
 
 class SystemFailed(RuntimeError):
     """The system could not be brought up or warmed up."""
+
+
+class SpreadGenerator(Generator):
+    """The generator, with its HTTP contacts sent round-robin to several intake instances (a load
+    balancer's simplest policy); the Kafka half is spread by the ingress topic's partitions."""
+
+    def __init__(self, intake_urls: list[str], *args: Any, **kwargs: Any) -> None:
+        super().__init__(intake_urls[0], *args, **kwargs)
+        self.intake_urls = intake_urls
+        self._clients: list[httpx.AsyncClient] = []
+        self._next = 0
+
+    async def run(self, *args: Any, **kwargs: Any) -> list[Contact]:
+        async with AsyncExitStack() as stack:
+            self._clients = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=url, timeout=self.send_timeout)
+                )
+                for url in self.intake_urls
+            ]
+            return await super().run(*args, **kwargs)
+
+    async def _send(self, contact: Contact, client: httpx.AsyncClient, producer: Any) -> None:
+        if contact.via == "http" and self._clients:
+            client = self._clients[self._next % len(self._clients)]
+            self._next += 1
+        await super()._send(contact, client, producer)
 
 
 class SystemRig:
@@ -49,6 +79,9 @@ class SystemRig:
         clock: ClockPair,
         memory: MemoryLedger,
         observability: bool = True,
+        instances: int = 1,
+        database_urls: dict[str, str] | None = None,
+        replication_factor: int | None = None,
     ) -> None:
         self.bootstrap, self.prefix, self.scenario = bootstrap, prefix, scenario
         # Off: the services run without their metrics and spans (what they cost, `--observability`).
@@ -57,16 +90,21 @@ class SystemRig:
         }  # fmt: skip
         self.clock, self.memory = clock, memory
         self.folder = Path(tempfile.mkdtemp(prefix=f"bench-{scenario}-"))
-        self.database_urls = {
+        # Every instance of a service shares its database (PostgreSQL); SQLite is one instance.
+        self.database_urls = database_urls or {
             name: f"sqlite+aiosqlite:///{self.folder}/{name}.sqlite3" for name in SERVICES
         }
+        self.instances, self.replication_factor = instances, replication_factor
+        self.lives: list[LiveSystem] = []  # one LiveSystem per instance number
         self.contacts: list[Contact] = []  # every contact this rig sent, warm-up included
         self._stack = AsyncExitStack()
         self._keep_folder = False
 
     async def __aenter__(self) -> SystemRig:
         try:
-            await ensure_topics(self.bootstrap, self.prefix)
+            await ensure_topics(
+                self.bootstrap, self.prefix, replication_factor=self.replication_factor
+            )
             self.gateway: Gateway = await self._stack.enter_async_context(RunningGateway())
             self.smtp = self._stack.enter_context(SmtpSink())
             self.live = await self._stack.enter_async_context(
@@ -80,9 +118,26 @@ class SystemRig:
                     extra_env=self.extra_env,
                 )
             )
+            self.lives = [self.live]
+            # Further instances: the same services on the same databases, each set in its own
+            # folder (logs, rota and policy files as LiveSystem writes them).
+            for number in range(2, self.instances + 1):
+                self.lives.append(
+                    await self._stack.enter_async_context(
+                        LiveSystem(
+                            self.bootstrap,
+                            self.prefix,
+                            self.database_urls,
+                            self.folder / f"instance-{number}",
+                            self.gateway,
+                            self.smtp.port,
+                            extra_env=self.extra_env,
+                        )
+                    )
+                )
             pids = {}
-            for name in SERVICES:
-                process = self.live[name].process
+            for name, service in self.processes().items():
+                process = service.process
                 assert process is not None
                 pids[name] = process.pid
             self._sampler = RssSampler(pids)
@@ -122,6 +177,15 @@ class SystemRig:
             else:
                 shutil.rmtree(self.folder, ignore_errors=True)
 
+    def processes(self) -> dict[str, ServiceProcess]:
+        """Every service process by instance name (bench/setup.py's `instance_names`)."""
+        found = {}
+        for name in SERVICES:
+            labels = instance_names(name, self.instances)
+            for label, live in zip(labels, self.lives or [self.live], strict=False):
+                found[label] = live[name]
+        return found
+
     def keep_logs(self) -> None:
         """Keep the work folder (logs, databases) after exit: something went wrong."""
         self._keep_folder = True
@@ -140,11 +204,14 @@ class SystemRig:
     ) -> Run:
         """Send `count` contacts at `rate`/s (open loop) and wait up to `drain_seconds` after the
         last send for each acknowledged one's alert, tasks and agenda item."""
-        generator = Generator(
-            self.live["intake"].url,
-            self.bootstrap,
-            POLICE_CONTACTS.full_name(self.prefix),
-            run_id=re.sub(r"[^A-Za-z0-9_-]", "-", f"{self.scenario}-{label}"),
+        run_id = re.sub(r"[^A-Za-z0-9_-]", "-", f"{self.scenario}-{label}")
+        ingress = POLICE_CONTACTS.full_name(self.prefix)
+        generator = (
+            Generator(self.live["intake"].url, self.bootstrap, ingress, run_id=run_id)
+            if len(self.lives) <= 1
+            else SpreadGenerator(
+                [live["intake"].url for live in self.lives], self.bootstrap, ingress, run_id=run_id
+            )
         )
         cpu_before = self.cpu_seconds()
         contacts = await generator.run(count, rate, operation=operation)
@@ -157,20 +224,26 @@ class SystemRig:
                 # CPU each service spent from the first send until the last effect (or the drain's
                 # end), per contact: what a contact costs, whatever the latency hides.
                 cpu_after = self.cpu_seconds()
-                run.extra["cpu_ms_per_contact"] = {
+                per_instance = {
                     name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, count), 2)
                     for name in cpu_after
                     if name in cpu_before
                 }
+                if self.instances == 1:
+                    run.extra["cpu_ms_per_contact"] = per_instance
+                else:  # each service's instances summed: what a contact costs the service
+                    run.extra["cpu_ms_per_contact"] = per_service(per_instance)
+                    run.extra["cpu_ms_per_contact_per_instance"] = per_instance
                 return run
             # Latencies come from the gateway's and Kafka's timestamps, not from this poll, so a
             # slow poll costs nothing in accuracy and leaves the two cores to the services.
             await asyncio.sleep(1.0)
 
     def cpu_seconds(self) -> dict[str, float]:
-        """User + system CPU seconds each service process (and its children) has used so far."""
+        """User + system CPU seconds each service process (and its children) has used so far, by
+        instance name."""
         used: dict[str, float] = {}
-        for name, service in self.live.services.items():
+        for name, service in self.processes().items():
             if service.process is None:
                 continue
             with contextlib.suppress(psutil.Error):
