@@ -75,6 +75,11 @@ class Dispatcher:
                 .scalars()
                 .all()
             )
+        # A drain that began during the query has already taken its list of sends to wait for: a
+        # send started now would be cut off mid-way at exit, sent but not recorded, and sent again
+        # by another process when its lease ran out: a duplicate message from a clean stop.
+        if self._closing:
+            return 0
         started = 0
         for notification_id in due:
             if notification_id in self._in_flight or started == free:

@@ -9,7 +9,7 @@ import asyncio
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +55,7 @@ async def service_databases(database_urls: DatabaseUrls) -> dict[str, str]:
     return {name: await database_urls.new(name) for name in SERVICES}
 
 
-def generator(intake_url: str, kafka: str, prefix: str, run_id: str) -> Generator:
+def generator(intake_url: str | Sequence[str], kafka: str, prefix: str, run_id: str) -> Generator:
     return Generator(intake_url, kafka, POLICE_CONTACTS.full_name(prefix), run_id)
 
 

@@ -12,7 +12,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +48,7 @@ class Contact:
     acknowledged: bool = False
     answered_at: float | None = None
     status: str = ""
+    attempts: int = 0  # POSTs made (behind several intake instances, a failed one is retried)
 
 
 def contact_body(
@@ -89,13 +90,25 @@ def expected_tasks(body: dict[str, Any]) -> int:
     return 1 + (body["nrm_consent"] in ("declined", "not_asked")) + len(body["support_needs"])
 
 
+# Behind several intake instances, what a load balancer or the police system does with a POST
+# that met a stopped instance: sends the same contact again (newly signed) to the next instance.
+RETRIED_STATUSES = frozenset({502, 503, 504})
+RETRY_PAUSE_SECONDS = 0.2
+
+
 class Generator:
     """Open loop: contact i is planned at start + i/rate and sent then, whatever happened to the
-    ones before it, so a stalled system shows as latency, not as a slower sender."""
+    ones before it, so a stalled system shows as latency, not as a slower sender.
+
+    Given several intake URLs (instances of intake behind a load balancer), POSTs go to them in
+    turn, and a POST that fails without an answer (connection refused or dropped) or with 502/503/
+    504 is sent again, same contact, to the next instance: up to two rounds of all of them. Intake
+    de-duplicates by police reference, so a retried contact that the first instance did record is
+    answered 200 (a replay), not recorded twice. With one URL, a send is made once."""
 
     def __init__(
         self,
-        intake_url: str,
+        intake_url: str | Sequence[str],
         kafka: str,
         ingress_topic: str,
         run_id: str,
@@ -104,7 +117,8 @@ class Generator:
         send_timeout: float = 10.0,
         kafka_options: dict[str, Any] | None = None,
     ) -> None:
-        self.intake_url, self.kafka, self.topic = intake_url, kafka, ingress_topic
+        self.intake_urls = [intake_url] if isinstance(intake_url, str) else list(intake_url)
+        self.kafka, self.topic = kafka, ingress_topic
         self.run_id, self.rng, self.kafka_share = run_id, random.Random(seed), kafka_share
         self.send_timeout = send_timeout
         # aiokafka client arguments for a secured broker, e.g. BrokerSecurity.client_options(...)
@@ -124,18 +138,21 @@ class Generator:
         rate: float,
         on_sent: Callable[[int], None] | None = None,
         operation: str | None = None,
+        stop: asyncio.Event | None = None,
     ) -> list[Contact]:
+        """Send `count` contacts at `rate` a second (fewer if `stop` is set first: no contact is
+        planned after it)."""
         producer = AIOKafkaProducer(
             bootstrap_servers=self.kafka, **PRODUCER_SAFETY, **self.kafka_options
         )
         await producer.start()
         try:
-            async with httpx.AsyncClient(
-                base_url=self.intake_url, timeout=self.send_timeout
-            ) as client:
+            async with httpx.AsyncClient(timeout=self.send_timeout) as client:
                 start = time.monotonic()
                 pending: list[asyncio.Task[None]] = []
                 for number in range(count):
+                    if stop is not None and stop.is_set():
+                        break
                     contact = self.make(len(self.contacts), operation)
                     contact.planned_at = start + number / rate
                     self.contacts.append(contact)
@@ -156,11 +173,7 @@ class Generator:
     ) -> None:
         try:
             if contact.via == "http":
-                response = await client.post(
-                    "/v1/contacts", content=contact.body, headers=system.signed(contact.body)
-                )
-                contact.status = str(response.status_code)
-                contact.acknowledged = response.status_code in (200, 202)
+                await self._post(contact, client)
             else:
                 await asyncio.wait_for(
                     producer.send_and_wait(
@@ -176,6 +189,30 @@ class Generator:
         except Exception as error:  # an unacknowledged send is simply not counted
             contact.status = type(error).__name__
         contact.answered_at = time.monotonic()
+
+    async def _post(self, contact: Contact, client: httpx.AsyncClient) -> None:
+        urls = self.intake_urls
+        first = int(contact.police_reference.rsplit("/", 1)[1]) % len(urls)
+        tries = 1 if len(urls) == 1 else 2 * len(urls)
+        for attempt in range(tries):
+            url = urls[(first + attempt) % len(urls)]
+            contact.attempts += 1
+            last = attempt == tries - 1
+            try:
+                # Signed afresh each time: intake refuses a request id it has seen.
+                response = await client.post(
+                    f"{url}/v1/contacts", content=contact.body, headers=system.signed(contact.body)
+                )
+            except httpx.TransportError:
+                if last:
+                    raise
+            else:
+                contact.status = str(response.status_code)
+                contact.acknowledged = response.status_code in (200, 202)
+                if response.status_code not in RETRIED_STATUSES or last:
+                    return
+            if (attempt + 1) % len(urls) == 0:
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """The four services as real processes (`faststream run`, as the run command starts them), each
 with its own database, log file and port, so a test can kill -9 one, SIGTERM one mid-work, and
-start it again on the same database. Used by the fault suite and the benchmarks."""
+start it again on the same database; or several processes of each service on one database
+(`instances`, PostgreSQL only), named "notifier#1", "notifier#2", each with its own port and log,
+in the service's one consumer group. Used by the fault suite and the benchmarks."""
 
 from __future__ import annotations
 
@@ -114,6 +116,10 @@ class ServiceProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    label: str = ""  # "notifier#2" when a LiveSystem runs several of a service; else the name
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.name
 
     @property
     def url(self) -> str:
@@ -140,7 +146,7 @@ class ServiceProcess:
                 assert self.process is not None
                 if self.process.poll() is not None:
                     raise AssertionError(
-                        f"{self.name} exited with {self.process.returncode}; see {self.log}"
+                        f"{self.label} exited with {self.process.returncode}; see {self.log}"
                     )
                 try:
                     if (await client.get(f"{self.url}/readyz")).status_code == 200:
@@ -148,7 +154,9 @@ class ServiceProcess:
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() - started > within:
-                    raise AssertionError(f"{self.name} not ready in {within:.0f} s; see {self.log}")
+                    raise AssertionError(
+                        f"{self.label} not ready in {within:.0f} s; see {self.log}"
+                    )
                 await asyncio.sleep(0.1)
 
     def kill(self) -> None:
@@ -170,7 +178,11 @@ class LiveSystem:
 
     The notifier's rota points at `gateway` (SMS and voice) and the SMTP sink on `smtp_port`; its
     escalation steps are `step_seconds` apart (an hour by default, so a long stream of contacts
-    raises exactly one round of notifications each)."""
+    raises exactly one round of notifications each).
+
+    With `instances` above 1 (PostgreSQL databases only: SQLite is single-instance), each service
+    runs that many processes on its one database, keyed "intake#1", "intake#2", ...; `of(name)`
+    lists a service's processes and `urls(name)` their base URLs. With 1, the key is the name."""
 
     def __init__(
         self,
@@ -183,29 +195,35 @@ class LiveSystem:
         step_seconds: float = 3600.0,
         names: tuple[str, ...] = SERVICES,
         extra_env: dict[str, dict[str, str]] | None = None,
+        instances: int = 1,
     ) -> None:
+        if instances < 1:
+            raise ValueError("instances must be at least 1")
+        if instances > 1 and any(database_urls[n].startswith("sqlite") for n in names):
+            raise ValueError("several instances need PostgreSQL: SQLite is single-instance")
         folder.mkdir(parents=True, exist_ok=True)
         write_rota(folder, gateway, smtp_port)
         write_policy(folder, step_seconds)
         self.folder = folder
-        self.services = {
-            name: ServiceProcess(
-                name,
-                service_env(
-                    name,
-                    kafka,
-                    prefix,
-                    database_urls[name],
-                    folder,
-                    (extra_env or {}).get(name, {}),
-                ),
-                folder / f"{name}.log",
+        self.services: dict[str, ServiceProcess] = {}
+        for name in names:
+            env = service_env(
+                name, kafka, prefix, database_urls[name], folder, (extra_env or {}).get(name, {})
             )
-            for name in names
-        }
+            for number in range(1, instances + 1):
+                label = name if instances == 1 else f"{name}#{number}"
+                log = folder / (f"{name}.log" if instances == 1 else f"{name}-{number}.log")
+                self.services[label] = ServiceProcess(name, env, log, label=label)
 
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]
+
+    def of(self, name: str) -> list[ServiceProcess]:
+        """Every process of one service, in instance order."""
+        return [service for service in self.services.values() if service.name == name]
+
+    def urls(self, name: str) -> list[str]:
+        return [service.url for service in self.of(name)]
 
     async def __aenter__(self) -> LiveSystem:
         try:
@@ -239,7 +257,8 @@ class LiveSystem:
                 process.wait()
 
     async def restart(self, name: str) -> float:
-        """Start a stopped or killed service again; seconds until it is ready."""
+        """Start a stopped or killed service (or instance: "notifier#2") again; seconds until it
+        is ready."""
         self.services[name].spawn()
         return await self.services[name].wait_ready()
 

@@ -1,0 +1,91 @@
+"""A clean stop of the notifier sends nothing twice: a send is not started once the dispatcher
+drains, even by a pass of `deliver_due` that was already reading the due notifications when the
+drain began (its sends would be cut off at exit, sent but not recorded, and sent again by another
+process when their lease ran out)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from services.notifier import delivering
+from services.notifier.delivering import Dispatcher
+from services.notifier.deps import NotifierDeps
+
+
+class HeldQuery:
+    """An engine whose one query waits until released, then answers `due`."""
+
+    def __init__(self, due: list[str]) -> None:
+        self.due = due
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def connect(self) -> HeldQuery:
+        return self
+
+    async def __aenter__(self) -> HeldQuery:
+        self.entered.set()
+        await self.release.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def execute(self, query: object) -> SimpleNamespace:
+        return SimpleNamespace(scalars=lambda: SimpleNamespace(all=lambda: list(self.due)))
+
+
+async def test_a_pass_reading_when_the_drain_begins_starts_no_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[str] = []
+
+    async def deliver_one(deps: Any, notification_id: str) -> int:
+        started.append(notification_id)
+        return 1
+
+    monkeypatch.setattr(delivering, "_deliver_one", deliver_one)
+    engine = HeldQuery(["n-1", "n-2"])
+    deps = SimpleNamespace(
+        engine=engine, clock=SimpleNamespace(now=lambda: datetime.now(UTC)),
+        wake_scheduler=lambda: None,
+    )  # fmt: skip
+    dispatcher = Dispatcher(cast(NotifierDeps, deps))
+
+    reading = asyncio.create_task(dispatcher.deliver_due())
+    await engine.entered.wait()
+    await asyncio.wait_for(dispatcher.drain(), 1)  # nothing in flight yet: returns at once
+    engine.release.set()
+
+    assert await reading == 0
+    await asyncio.sleep(0)
+    assert started == []
+    assert await dispatcher.deliver_due() == 0  # and no later pass starts one either
+
+
+async def test_without_a_drain_the_same_pass_starts_the_sends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The control: the held query itself does not stop sends."""
+    started: list[str] = []
+
+    async def deliver_one(deps: Any, notification_id: str) -> int:
+        started.append(notification_id)
+        return 1
+
+    monkeypatch.setattr(delivering, "_deliver_one", deliver_one)
+    engine = HeldQuery(["n-1", "n-2"])
+    deps = SimpleNamespace(
+        engine=engine, clock=SimpleNamespace(now=lambda: datetime.now(UTC)),
+        wake_scheduler=lambda: None,
+    )  # fmt: skip
+    dispatcher = Dispatcher(cast(NotifierDeps, deps))
+    engine.release.set()
+    assert await dispatcher.deliver_due() == 2
+    await asyncio.sleep(0)
+    assert started == ["n-1", "n-2"]
