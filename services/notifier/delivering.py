@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -44,19 +45,23 @@ class Dispatcher:
 
     Providers answer in tens of milliseconds (an SMTP exchange nearer a hundred). Sending one at a
     time capped a raid at about ten people a second; sending a batch and waiting for all of it made
-    a new SMS wait behind the slowest email. Here a finished send frees its slot and wakes the
-    clock, so the next due notification goes at once. Each send still claims its notification with
-    a lease first, so a notification is never sent by two tasks (or two processes)."""
+    a new SMS wait behind the slowest email. Here a finished send frees its slot and wakes
+    `wake_on_free_slot`, so the next due notification goes at once. Each send still claims its
+    notification with a lease first, so a notification is never sent by two tasks (or two
+    processes)."""
 
     def __init__(self, deps: NotifierDeps) -> None:
         self._deps = deps
         self._in_flight: dict[str, asyncio.Task[int]] = {}
         self._closing = False
+        # What a finished send wakes. The whole clock by default; the composition root sets a
+        # loop that runs only deliver_due (services/notifier/main.py): a freed slot needs no
+        # rota reload, burst flush or step scan, and those cost most of a tick's CPU.
+        self.wake_on_free_slot: Callable[[], None] = deps.wake_scheduler
 
     async def deliver_due(self) -> int:
         """Start sends for as many due notifications as there are free slots; returns how many."""
-        free = DELIVERY_CONCURRENCY - len(self._in_flight)
-        if self._closing or free <= 0:
+        if self._closing or len(self._in_flight) >= DELIVERY_CONCURRENCY:
             return 0
         now = self._deps.clock.now()
         async with self._deps.engine.connect() as connection:
@@ -69,7 +74,7 @@ class Dispatcher:
                             notifications.c.next_attempt_at <= now,
                         )
                         .order_by(notifications.c.created_at)
-                        .limit(free + len(self._in_flight))
+                        .limit(DELIVERY_CONCURRENCY + len(self._in_flight))
                     )
                 )
                 .scalars()
@@ -80,9 +85,12 @@ class Dispatcher:
         # by another process when its lease ran out: a duplicate message from a clean stop.
         if self._closing:
             return 0
+        # Counted after the query: the clock's pass and the slot-freed loop may both be here, and
+        # the sends they started meanwhile take slots too.
+        free = DELIVERY_CONCURRENCY - len(self._in_flight)
         started = 0
         for notification_id in due:
-            if notification_id in self._in_flight or started == free:
+            if notification_id in self._in_flight or started >= free:
                 continue
             task = asyncio.create_task(_deliver_one(self._deps, notification_id))
             self._in_flight[notification_id] = task
@@ -97,7 +105,7 @@ class Dispatcher:
             log.warning("send_task_failed", notification_id=notification_id,
                         error_type=type(error).__name__)  # fmt: skip
         if not self._closing:
-            self._deps.wake_scheduler()
+            self.wake_on_free_slot()
 
     async def drain(self) -> None:
         """On shutdown: start nothing new and let sends under way finish and be recorded, so a

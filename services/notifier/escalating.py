@@ -33,6 +33,7 @@ from shared.rota import ChannelKind, Person
 log = get_logger(__name__)
 
 CODE_ATTEMPTS = 10
+STEPS_PER_PASS = 100
 EMAIL_ONLY_KINDS = frozenset({"agenda", "funder_report"})  # their files travel by email only
 
 
@@ -44,7 +45,7 @@ async def fire_due_steps(deps: NotifierDeps) -> int:
                 sa.select(escalation_steps.c.alert_id, escalation_steps.c.step)
                 .where(escalation_steps.c.status == "pending", escalation_steps.c.due_at <= now)
                 .order_by(escalation_steps.c.due_at)
-                .limit(100)
+                .limit(STEPS_PER_PASS)
             )
         ).all()
     fired = 0
@@ -55,8 +56,11 @@ async def fire_due_steps(deps: NotifierDeps) -> int:
             deps.metrics.step_fired(step)
         fired += done
     if fired:
-        deps.wake_scheduler()
         deps.wake_outbox()
+    if len(due) == STEPS_PER_PASS:
+        # More may be due. Otherwise no second pass: the notifications just made are sent by
+        # this pass's deliver_due (NotifierClock.tick), or by the next freed slot.
+        deps.wake_scheduler()
     return fired
 
 

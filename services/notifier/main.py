@@ -81,6 +81,10 @@ def create_app(
     )
     infra.metrics.add_sampler("notifier", deps.metrics.sampler(infra.engine, infra.clock.now))
     ticker = NotifierClock(deps)
+    # A finished send frees a slot: only the sends are looked at again, not the whole clock. Its
+    # own poll is slow on purpose: the clock's pass also delivers, every dispatch_poll_seconds.
+    dispatch = WakeableLoop("notifier_dispatch", ticker.dispatcher.deliver_due, 60.0)
+    ticker.dispatcher.wake_on_free_slot = dispatch.wake
 
     async def tick() -> None:
         # Leave and cover stored from the console (or by another notifier process) are read
@@ -121,6 +125,7 @@ def create_app(
             heartbeats,
             Housekeeping.for_service(infra, outbox, processed_events),
             scheduler,
+            dispatch,
             DrainSends(ticker.dispatcher),
             # Off unless calendar feeds are configured (NOTIFIER_ROTA_CALENDARS).
             *([calendar_imports] if settings.rota_calendars else []),
