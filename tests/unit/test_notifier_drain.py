@@ -89,3 +89,37 @@ async def test_without_a_drain_the_same_pass_starts_the_sends(
     assert await dispatcher.deliver_due() == 2
     await asyncio.sleep(0)
     assert started == ["n-1", "n-2"]
+
+
+async def test_two_passes_reading_at_once_keep_to_the_cap_and_start_each_send_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clock's pass and the slot-freed loop (services/notifier/main.py) may both be in
+    deliver_due: together they start at most DELIVERY_CONCURRENCY sends, none twice."""
+    started: list[str] = []
+    hold = asyncio.Event()
+
+    async def deliver_one(deps: Any, notification_id: str) -> int:
+        started.append(notification_id)
+        await hold.wait()  # still in flight while the second pass decides
+        return 1
+
+    monkeypatch.setattr(delivering, "_deliver_one", deliver_one)
+    engine = HeldQuery(  # both passes wait in it until released
+        [f"n-{number}" for number in range(20)]
+    )
+    deps = SimpleNamespace(
+        engine=engine, clock=SimpleNamespace(now=lambda: datetime.now(UTC)),
+        wake_scheduler=lambda: None,
+    )  # fmt: skip
+    dispatcher = Dispatcher(cast(NotifierDeps, deps))
+    passes = [asyncio.create_task(dispatcher.deliver_due()) for _ in range(2)]
+    await asyncio.sleep(0)
+    engine.release.set()
+    counts = await asyncio.gather(*passes)
+    await asyncio.sleep(0)
+    assert sum(counts) == delivering.DELIVERY_CONCURRENCY
+    assert sorted(started) == sorted(set(started))
+    assert len(started) == delivering.DELIVERY_CONCURRENCY
+    hold.set()
+    await asyncio.wait_for(dispatcher.drain(), 1)
