@@ -40,22 +40,31 @@ class HeldQuery:
         return SimpleNamespace(scalars=lambda: SimpleNamespace(all=lambda: list(self.due)))
 
 
-async def test_a_pass_reading_when_the_drain_begins_starts_no_send(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def dispatcher_on(
+    monkeypatch: pytest.MonkeyPatch, engine: HeldQuery, hold: asyncio.Event | None = None
+) -> tuple[Dispatcher, list[str]]:
+    """A dispatcher reading `engine`, whose sends only note their id (and wait for `hold`)."""
     started: list[str] = []
 
     async def deliver_one(deps: Any, notification_id: str) -> int:
         started.append(notification_id)
+        if hold is not None:
+            await hold.wait()  # still in flight meanwhile
         return 1
 
     monkeypatch.setattr(delivering, "_deliver_one", deliver_one)
-    engine = HeldQuery(["n-1", "n-2"])
     deps = SimpleNamespace(
         engine=engine, clock=SimpleNamespace(now=lambda: datetime.now(UTC)),
         wake_scheduler=lambda: None,
     )  # fmt: skip
-    dispatcher = Dispatcher(cast(NotifierDeps, deps))
+    return Dispatcher(cast(NotifierDeps, deps)), started
+
+
+async def test_a_pass_reading_when_the_drain_begins_starts_no_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = HeldQuery(["n-1", "n-2"])
+    dispatcher, started = dispatcher_on(monkeypatch, engine)
 
     reading = asyncio.create_task(dispatcher.deliver_due())
     await engine.entered.wait()
@@ -72,19 +81,8 @@ async def test_without_a_drain_the_same_pass_starts_the_sends(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The control: the held query itself does not stop sends."""
-    started: list[str] = []
-
-    async def deliver_one(deps: Any, notification_id: str) -> int:
-        started.append(notification_id)
-        return 1
-
-    monkeypatch.setattr(delivering, "_deliver_one", deliver_one)
     engine = HeldQuery(["n-1", "n-2"])
-    deps = SimpleNamespace(
-        engine=engine, clock=SimpleNamespace(now=lambda: datetime.now(UTC)),
-        wake_scheduler=lambda: None,
-    )  # fmt: skip
-    dispatcher = Dispatcher(cast(NotifierDeps, deps))
+    dispatcher, started = dispatcher_on(monkeypatch, engine)
     engine.release.set()
     assert await dispatcher.deliver_due() == 2
     await asyncio.sleep(0)
@@ -96,23 +94,9 @@ async def test_two_passes_reading_at_once_keep_to_the_cap_and_start_each_send_on
 ) -> None:
     """The clock's pass and the slot-freed loop (services/notifier/main.py) may both be in
     deliver_due: together they start at most DELIVERY_CONCURRENCY sends, none twice."""
-    started: list[str] = []
     hold = asyncio.Event()
-
-    async def deliver_one(deps: Any, notification_id: str) -> int:
-        started.append(notification_id)
-        await hold.wait()  # still in flight while the second pass decides
-        return 1
-
-    monkeypatch.setattr(delivering, "_deliver_one", deliver_one)
-    engine = HeldQuery(  # both passes wait in it until released
-        [f"n-{number}" for number in range(20)]
-    )
-    deps = SimpleNamespace(
-        engine=engine, clock=SimpleNamespace(now=lambda: datetime.now(UTC)),
-        wake_scheduler=lambda: None,
-    )  # fmt: skip
-    dispatcher = Dispatcher(cast(NotifierDeps, deps))
+    engine = HeldQuery([f"n-{number}" for number in range(20)])  # both passes wait in it
+    dispatcher, started = dispatcher_on(monkeypatch, engine, hold)
     passes = [asyncio.create_task(dispatcher.deliver_due()) for _ in range(2)]
     await asyncio.sleep(0)
     engine.release.set()
