@@ -36,6 +36,7 @@ from shared.kafka import (
 from shared.logging import configure_logging, get_logger, route_library_loggers
 from shared.metric_samplers import consumer_lag_sampler, outbox_sampler
 from shared.metrics import EXPOSITION_CONTENT_TYPE, Exposable, ServiceMetrics
+from shared.offset_commits import OffsetCommits, offset_commit_middleware
 from shared.outbox import OutboxRelay
 from shared.problems import document_problems, install_problem_handlers, problem_response
 from shared.reliability import RetryPolicy, dead_letter_middleware
@@ -78,6 +79,7 @@ def build_broker(
     signer: EventSigner,
     metrics: ServiceMetrics,
     tracing: Tracing | None = None,
+    commits: OffsetCommits | None = None,
 ) -> KafkaBroker:
     """A broker whose producer is acks=all + idempotent and whose subscribers check each record's
     signature, retry, then dead-letter. The dead-letter sink publishes, signed, with the same
@@ -115,6 +117,9 @@ def build_broker(
             # lines all belong to the record's trace.
             *(tracing.broker_middlewares() if tracing is not None else []),
             *observed,
+            # Acknowledgements (after the dead-letter middleware settled a record) commit
+            # once per window (shared/offset_commits.py).
+            *([offset_commit_middleware(commits)] if commits is not None else []),
             dead_letter_middleware(
                 consumer=service,
                 policy=RetryPolicy(
@@ -261,6 +266,7 @@ class Infrastructure:
     relay: OutboxRelay
     metrics: ServiceMetrics
     tracing: Tracing = field(default_factory=lambda: Tracing("", None))
+    commits: OffsetCommits = field(default_factory=lambda: OffsetCommits(0.0))
 
 
 def build_infrastructure(
@@ -273,7 +279,8 @@ def build_infrastructure(
         service, topic_prefix=settings.topic_prefix, enabled=settings.metrics_enabled
     )
     tracing = build_tracing(service, settings.tracing_enabled, settings.otlp_traces_url())
-    broker = build_broker(service, settings, clock, signer, metrics, tracing)
+    commits = OffsetCommits(settings.offset_commit_window_seconds)
+    broker = build_broker(service, settings, clock, signer, metrics, tracing, commits)
     document_publications(broker, settings, [(DEAD_LETTERS, DeadLetterV1)])
 
     async def publish(
@@ -288,8 +295,9 @@ def build_infrastructure(
     metrics.add_sampler("outbox", outbox_sampler(metrics, engine, outbox, clock.now))
     metrics.add_sampler("consumer_lag", consumer_lag_sampler(metrics, broker))
     return Infrastructure(
-        service, settings, clock, engine, broker, relay, metrics=metrics, tracing=tracing
-    )
+        service, settings, clock, engine, broker, relay, metrics=metrics, tracing=tracing,
+        commits=commits,
+    )  # fmt: skip
 
 
 def build_service_app(
@@ -353,6 +361,9 @@ def build_service_app(
             await job.start()
 
     async def shutdown() -> None:
+        # Before FastStream stops the broker: what was handled is committed while the consumers
+        # are still open, and a handler finishing during the stop commits its record at once.
+        await infra.commits.drain()
         for job in reversed(jobs):
             await job.stop()
         await infra.engine.dispose()

@@ -80,6 +80,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1, le=10)
     consumer_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Consumed offsets are committed once per this window, not once per record
+    # (shared/offset_commits.py); 0 commits each record as it is handled.
+    offset_commit_window_seconds: float = Field(default=0.2, ge=0, le=5)
     # Housekeeping (shared/housekeeping.py): relayed outbox rows are kept a day for diagnosis;
     # idempotency claims longer than any duplicate can arrive (checked in `problems`).
     housekeeping_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
