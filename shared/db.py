@@ -15,6 +15,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from shared.sqlite_driver import one_hop_module
+
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
     """Aware datetimes stored as UTC and read back aware. SQLite has no time zones: without this a
@@ -40,7 +42,8 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         _ensure_sqlite_folder(url)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One hand-off to aiosqlite's thread per statement (shared/sqlite_driver.py).
+        engine = create_async_engine(url, connect_args={"timeout": 30}, module=one_hop_module())
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

@@ -108,11 +108,20 @@ async def test_metrics_count_what_happened_and_carry_nothing_personal(
 
                 return samples
 
-            def quiet(found: Samples) -> bool:
+            def quiet(service: str) -> Callable[[Samples], bool]:
+                return lambda found: settled(service, found)
+
+            def settled(service: str, found: Samples) -> bool:
+                # Every group's partitions reported (a partition appears once its consumer has
+                # fetched it, so a scrape soon after start may show only some), none behind.
                 lag = series(found, "safeguarding_consumer_lag")
+                groups: dict[str, set[str]] = {}
+                for labels in lag:
+                    groups.setdefault(dict(labels)["group"], set()).add(dict(labels)["partition"])
                 return (
                     value(found, "safeguarding_outbox_backlog_rows") == 0
-                    and bool(lag)
+                    and service in groups
+                    and all(partitions == {"0", "1", "2"} for partitions in groups.values())
                     and not any(lag.values())
                 )
 
@@ -121,7 +130,7 @@ async def test_metrics_count_what_happened_and_carry_nothing_personal(
             for service in SERVICES:
                 after[service] = await eventually(
                     scraper(service),
-                    quiet,
+                    quiet(service),
                     within=15,
                     what=f"{service}: outbox empty and no lag",
                 )
