@@ -30,6 +30,12 @@ async def read_all(
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
         deadline = time.monotonic() + within
+        # The quiet period starts once the group has its partitions: a join slower than
+        # `quiet_for` (a busy broker) read nothing at all and returned an empty list.
+        for _ in range(int(within / 0.05)):
+            if consumer.assignment():
+                break
+            await asyncio.sleep(0.05)
         last_new = time.monotonic()
         while time.monotonic() < deadline and time.monotonic() - last_new < quiet_for:
             batch = await consumer.getmany(timeout_ms=200)
