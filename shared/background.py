@@ -1,7 +1,9 @@
 """A background job that runs when woken and at least every `poll_seconds`.
 
 Waking gives low latency (work right after a commit); the poll is the safety net that finds work
-left behind by a crash, a broker outage or a failed attempt.
+left behind by a crash, a broker outage or a failed attempt. A job that knows when its next timer
+is due says so with `wake_in` (from its own pass), and runs then even if that is sooner than the
+poll: a timer fires on time however slow the poll is.
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ class WakeableLoop:
         self._name, self._run_once, self._poll = name, run_once, poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._deadline: float | None = None  # the event loop's time of the next run, if sooner
 
     def wake(self) -> None:
         self._wake.set()
+
+    def wake_in(self, seconds: float) -> None:
+        """Run again within `seconds` (or at the poll, if that is sooner). Meant to be called by
+        the job's own pass, which knows its next timer: it applies to the wait after that pass."""
+        deadline = asyncio.get_running_loop().time() + max(0.0, seconds)
+        if self._deadline is None or deadline < self._deadline:
+            self._deadline = deadline
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self._name)
@@ -37,13 +47,18 @@ class WakeableLoop:
             self._task = None
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            wait = self._poll
+            if self._deadline is not None:
+                wait = min(wait, max(0.0, self._deadline - loop.time()))
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
             # that lands as the wake event fires, and stop() then waits for ever (seen in a test).
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
             self._wake.clear()
+            self._deadline = None  # this pass sets the next one, if it has a timer
             try:
                 await self._run_once()
             except Exception as error:  # noqa: BLE001 - the work waits in the database; retry

@@ -80,7 +80,7 @@ def create_app(
         tracing=infra.tracing,
     )
     infra.metrics.add_sampler("notifier", deps.metrics.sampler(infra.engine, infra.clock.now))
-    ticker = NotifierClock(deps)
+    ticker = NotifierClock(deps, scheduler.wake_in)
     # A finished send frees a slot: only the sends are looked at again, not the whole clock. Its
     # own poll is slow on purpose: the clock's pass also delivers, every dispatch_poll_seconds.
     dispatch = WakeableLoop("notifier_dispatch", ticker.dispatcher.deliver_due, 60.0)

@@ -96,6 +96,7 @@ burst_batches = sa.Table(
     sa.Column("correlation_id", sa.String(128), nullable=False),
     sa.Column("send_at", UtcDateTime, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # collecting | sent
+    sa.Index("ix_burst_batches_due", "status", "send_at"),
 )
 
 alert_attachments = sa.Table(

@@ -1,0 +1,61 @@
+"""shared/background.py: a job runs when woken, at its poll, and, when its own pass asks with
+`wake_in`, at that time even if the poll is far later; the request holds for one wait only."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from shared.background import WakeableLoop
+
+
+async def test_a_pass_that_asks_to_run_again_soon_runs_before_the_poll() -> None:
+    runs: list[float] = []
+    second = asyncio.Event()
+    loop: WakeableLoop
+
+    async def run_once() -> None:
+        runs.append(time.monotonic())
+        if len(runs) == 1:
+            loop.wake_in(0.2)
+        else:
+            second.set()
+
+    loop = WakeableLoop("test", run_once, poll_seconds=30.0)
+    await loop.start()
+    try:
+        loop.wake()
+        async with asyncio.timeout(5):
+            await second.wait()
+        assert 0.15 < runs[1] - runs[0] < 1.0
+        await asyncio.sleep(0.6)
+        assert len(runs) == 2, "the deadline was used once; the next wait is the poll's"
+    finally:
+        await loop.stop()
+
+
+async def test_the_sooner_of_two_requests_wins_and_the_poll_caps_a_late_one() -> None:
+    runs: list[float] = []
+    third = asyncio.Event()
+    loop: WakeableLoop
+
+    async def run_once() -> None:
+        runs.append(time.monotonic())
+        if len(runs) == 1:
+            loop.wake_in(10.0)
+            loop.wake_in(0.1)
+        elif len(runs) == 2:
+            loop.wake_in(60.0)  # later than the poll: the poll comes first
+        else:
+            third.set()
+
+    loop = WakeableLoop("test", run_once, poll_seconds=0.4)
+    await loop.start()
+    try:
+        loop.wake()
+        async with asyncio.timeout(5):
+            await third.wait()
+        assert runs[1] - runs[0] < 0.35
+        assert 0.3 < runs[2] - runs[1] < 1.5
+    finally:
+        await loop.stop()
