@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.notifier.adapters.tables import alerts, notifications
+from bench.clock import ClockPair
+from services.notifier.adapters.tables import alerts, burst_batches, notifications
 from shared.topics import AGENDA, TASKS
 from tests.support.ground_truth import CASE_REFERENCE
 from tests.support.http_gateway import Received
@@ -87,6 +88,39 @@ async def _grouped_cases(notifier_url: str, codes: list[str]) -> dict[str, list[
         fields = json.loads(row.fields)
         found[row.ack_code] = [c.strip() for c in fields["case_references"].split(",") if c]
     return found
+
+
+async def grouped_after_close(
+    received: Iterable[Received], notifier_url: str, clock: ClockPair
+) -> dict[str, float]:
+    """Ack code of each grouped follow-up → seconds from its batch closing (the batch's send_at,
+    in the notifier's database) to the gateway receiving the follow-up's first SMS."""
+    first: dict[str, float] = {}
+    for item in received:
+        if item.path.startswith("/sms/") and GROUPED_TITLE.match(item.title):
+            match = ACK_CODE.search(item.message)
+            if match is not None:
+                first[match.group(1)] = min(item.at, first.get(match.group(1), item.at))
+    if not first:
+        return {}
+    engine = create_async_engine(notifier_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    sa.select(notifications.c.ack_code, burst_batches.c.send_at)
+                    .join(alerts, alerts.c.alert_id == notifications.c.alert_id)
+                    # A grouped alert's subject is its batch (services/notifier/raising.py).
+                    .join(burst_batches, burst_batches.c.batch_id == alerts.c.subject_key)
+                    .where(notifications.c.ack_code.in_(list(first)), alerts.c.kind == "grouped")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    return {
+        row.ack_code: first[row.ack_code] - clock.to_monotonic(row.send_at.timestamp())
+        for row in rows
+    }
 
 
 class EffectsWatcher:

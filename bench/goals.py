@@ -9,6 +9,7 @@ from typing import Any
 from bench.memory import MB
 from bench.runner import Results
 from bench.runs import ALERT_METRIC
+from bench.scenarios import describe_raid_timing
 from bench.stats import percentile
 from tests.support.live import SERVICES
 
@@ -16,6 +17,9 @@ ALERT_P99_LIMIT = 1.0  # seconds, contact → alert at the steady rate
 ALERT_P99_VS_BASELINE = 5.0  # … and within this multiple of the baseline two-hop p99
 THROUGHPUT_SHARE = 0.3  # system saturation rate ≥ this share of the baseline's
 RAID_ALERT_LIMIT = 5.0  # seconds, every contact → its alert or grouped alert
+# Issue #16, with `--timing shipped`: an immediate-risk contact paged within this of its contact,
+# a grouped follow-up sent within this of its batch closing.
+RAID_SHIPPED_LIMIT_MS = 1000.0
 RSS_LIMIT_MB = 150.0
 
 
@@ -40,7 +44,13 @@ class Goal:
 
 
 def evaluate(results: Results) -> list[Goal]:
-    return [_steady(results), _saturation(results), _raid(results), *_memory(results)]
+    return [
+        _steady(results),
+        _saturation(results),
+        _raid(results),
+        _raid_shipped(results),
+        *_memory(results),
+    ]
 
 
 def _steady(results: Results) -> Goal:
@@ -93,6 +103,8 @@ def _raid(results: Results) -> Goal:
     system = results.runs.get("raid", {}).get("system")
     if system is None:
         return Goal(name, target, "not run", None)
+    if results.setup.timing == "shipped":  # the shipped batch holds follow-ups for 2 minutes
+        return Goal(name, target, "not judged with --timing shipped (the goal below is)", None)
     alerts = system.latencies.get(ALERT_METRIC, {})
     acknowledged = [item for item in system.planned if item not in system.refused]
     missing = [item for item in acknowledged if item not in alerts]
@@ -106,6 +118,27 @@ def _raid(results: Results) -> Goal:
         + (f"; {len(system.refused)} refused" if system.refused else "")
     )
     return Goal(name, target, measured, not missing and not late and not system.refused)
+
+
+def _raid_shipped(results: Results) -> Goal:
+    name = "raid with the shipped timing (#16)"
+    limit = f"{RAID_SHIPPED_LIMIT_MS:.0f} ms"
+    target = (
+        f"immediate-risk contact paged ≤ {limit} after it; grouped follow-up sent ≤ {limit} "
+        "after its batch closes"
+    )
+    system = results.runs.get("raid", {}).get("system")
+    timing = system.extra.get("raid_timing") if system is not None else None
+    if timing is None:
+        return Goal(name, target, "not run (needs --timing shipped)", None)
+    paged, grouped = timing["immediate_contact_to_page_ms"], timing["grouped_close_to_sms_ms"]
+    met = (
+        timing["immediate_paged"] == timing["immediate_contacts"] > 0
+        and timing["grouped_follow_ups"] > 0
+        and max(paged) <= RAID_SHIPPED_LIMIT_MS
+        and max(grouped) <= RAID_SHIPPED_LIMIT_MS
+    )
+    return Goal(name, target, describe_raid_timing(timing), met)
 
 
 def _memory(results: Results) -> list[Goal]:

@@ -4,6 +4,7 @@ background load on a shared machine."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -14,7 +15,15 @@ from bench.clock import ClockPair
 from bench.memory import MemoryLedger
 from bench.runs import Run
 from bench.saturation import Saturation, search
-from bench.scenarios import RAID_OPERATION, SCENARIOS, Load, Plan
+from bench.scenarios import (
+    RAID_IMMEDIATE_EVERY,
+    RAID_OPERATION,
+    SCENARIOS,
+    Load,
+    Plan,
+    describe_raid_timing,
+    shipped_batch_seconds,
+)
 from bench.setup import Infrastructure, Setup
 from bench.system import SystemRig
 from tests.support.live import SERVICES
@@ -69,7 +78,7 @@ async def run_on(
     scenarios, with_system = selection(choice)
     setup = infra.setup
     if instances is not None:
-        setup = Setup(setup.database, setup.kafka, instances)
+        setup = dataclasses.replace(setup, instances=instances)
         setup.check()
     results = Results(scenarios, with_system, setup=setup)
     results.infrastructure = dict(infra.description)
@@ -167,6 +176,7 @@ async def _system(
     rig = SystemRig(
         bootstrap, prefix, scenario, clock, results.memory, observability,
         instances=instances, database_urls=databases, replication_factor=replication_factor,
+        timing=results.setup.timing,
     )  # fmt: skip
     async with rig:
         if scenario == "saturation":
@@ -183,10 +193,19 @@ async def _system(
         else:
             load = plan.steady if scenario == "steady" else plan.raid
             _describe("system", scenario, load)
-            operation = RAID_OPERATION if scenario == "raid" else None
+            raid = scenario == "raid"
+            shipped = results.setup.timing == "shipped"
+            drain = load.drain_seconds
+            if raid and shipped:  # the follow-up waits for the shipped batch to close
+                drain += shipped_batch_seconds()
             run = await rig.run(
-                load.count, load.rate, scenario, load.drain_seconds, operation=operation
-            )
+                load.count, load.rate, scenario, drain,
+                operation=RAID_OPERATION if raid else None,
+                immediate_every=RAID_IMMEDIATE_EVERY if raid and shipped else 0,
+            )  # fmt: skip
+            if raid and shipped:
+                timing = run.extra["raid_timing"] = await rig.raid_timing(run)
+                print(f"[system] raid: {describe_raid_timing(timing)}", flush=True)
             run.extra["notifier_provider_call_ms"] = await rig.send_times()
             cpu = run.extra.get("cpu_ms_per_contact", {})
             print(

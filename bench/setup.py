@@ -1,6 +1,6 @@
 """What the benchmark runs on: one local Kafka broker or a three-node cluster, SQLite or a
 throwaway PostgreSQL cluster, and how many processes of each service (`--kafka`, `--database`,
-`--instances`). `Infrastructure` starts and stops the Kafka and PostgreSQL side; the services are
+`--instances`), and with which timing settings (`--timing`). `Infrastructure` starts and stops the Kafka and PostgreSQL side; the services are
 started per scenario by the system rig (bench/system.py)."""
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from tests.support.postgres import Cluster, create_database, start_cluster
 DATABASES = ("sqlite", "postgresql")
 KAFKAS = ("single", "cluster")
 MAX_INSTANCES = 8  # two cores: more would measure the scheduler, not the services
+# test: the test harness's short polls and 2 s raid batches (tests/support/live.py), as every
+# earlier report; shipped: each poll at its shipped default and the shipped alerting.yaml's burst
+# window and batch (bench/system.py `shipped_timing_env`).
+TIMINGS = ("test", "shipped")
 
 
 class SetupRefused(ValueError):
@@ -28,12 +32,15 @@ class Setup:
     database: str = "sqlite"
     kafka: str = "single"
     instances: int = 1
+    timing: str = "test"
 
     def check(self) -> None:
         if self.database not in DATABASES:
             raise SetupRefused(f"--database must be one of {', '.join(DATABASES)}")
         if self.kafka not in KAFKAS:
             raise SetupRefused(f"--kafka must be one of {', '.join(KAFKAS)}")
+        if self.timing not in TIMINGS:
+            raise SetupRefused(f"--timing must be one of {', '.join(TIMINGS)}")
         if not 1 <= self.instances <= MAX_INSTANCES:
             raise SetupRefused(f"--instances must be between 1 and {MAX_INSTANCES}")
         if self.database == "sqlite" and self.instances > 1:
@@ -43,13 +50,19 @@ class Setup:
             )
 
     def to_json(self) -> dict[str, Any]:
-        return {"database": self.database, "kafka": self.kafka, "instances": self.instances}
+        return {
+            "database": self.database,
+            "kafka": self.kafka,
+            "instances": self.instances,
+            "timing": self.timing,
+        }
 
 
 def describe(setup: Setup) -> str:
     kafka = "one Kafka broker" if setup.kafka == "single" else "three-node Kafka cluster"
     each = "one instance" if setup.instances == 1 else f"{setup.instances} instances"
-    return f"{kafka}, {setup.database}, {each} of each service"
+    timing = ", shipped timing" if setup.timing == "shipped" else ""
+    return f"{kafka}, {setup.database}, {each} of each service{timing}"
 
 
 def instance_names(service: str, instances: int) -> list[str]:

@@ -22,18 +22,48 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.clock import ClockPair
-from bench.effects import EffectsWatcher, first_alerts
+from bench.effects import EffectsWatcher, first_alerts, grouped_after_close
 from bench.memory import MemoryLedger, RssSampler
 from bench.runs import ALERT_METRIC, Run
 from bench.setup import instance_names, per_service
 from bench.stats import summarize
+from services.casework.settings import CaseworkSettings
+from services.intake.settings import IntakeSettings
+from services.meeting_scheduler.settings import SchedulerSettings
 from services.notifier.adapters.tables import delivery_attempts
+from services.notifier.settings import NotifierSettings
 from shared.kafka import ensure_topics
+from shared.settings import ServiceSettings
 from shared.topics import POLICE_CONTACTS
 from tests.support.ground_truth import Contact, Generator, tally
 from tests.support.http_gateway import Gateway, RunningGateway
-from tests.support.live import SERVICES, LiveSystem, ServiceProcess
+from tests.support.live import ENV_PREFIX, SERVICES, LiveSystem, ServiceProcess
 from tests.support.smtp import SmtpSink
+
+# The settings the test harness shortens (tests/support/live.py `service_env`), by service; with
+# `--timing shipped` each is set back to its shipped default, read from the settings class. The
+# intake heartbeat stays off: its events would add to the counts the ground truth checks.
+SHORTENED = ("outbox_poll_seconds", "consumer_retry_backoff_seconds")
+SHORTENED_BY_SERVICE: dict[str, tuple[type[ServiceSettings], tuple[str, ...]]] = {
+    "intake": (IntakeSettings, SHORTENED),
+    "notifier": (
+        NotifierSettings, (*SHORTENED, "dispatch_poll_seconds", "delivery_lease_seconds")
+    ),
+    "casework": (CaseworkSettings, (*SHORTENED, "chase_poll_seconds")),
+    "meeting_scheduler": (SchedulerSettings, SHORTENED),
+}  # fmt: skip
+
+
+def shipped_timing_env() -> dict[str, dict[str, str]]:
+    """Each service's environment overrides that put the shortened settings back to shipped."""
+    env: dict[str, dict[str, str]] = {}
+    for name, (settings, fields) in SHORTENED_BY_SERVICE.items():
+        prefix = ENV_PREFIX[name]
+        env[name] = {
+            f"{prefix}_{field.upper()}": str(settings.model_fields[field].default)
+            for field in fields
+        }
+    return env
 
 
 class SystemFailed(RuntimeError):
@@ -82,12 +112,17 @@ class SystemRig:
         instances: int = 1,
         database_urls: dict[str, str] | None = None,
         replication_factor: int | None = None,
+        timing: str = "test",
     ) -> None:
         self.bootstrap, self.prefix, self.scenario = bootstrap, prefix, scenario
         # Off: the services run without their metrics and spans (what they cost, `--observability`).
-        self.extra_env = {} if observability else {
+        self.extra_env: dict[str, dict[str, str]] = {} if observability else {
             name: {"METRICS_ENABLED": "false", "TRACING_ENABLED": "false"} for name in SERVICES
         }  # fmt: skip
+        self.shipped = timing == "shipped"
+        if self.shipped:
+            for name, env in shipped_timing_env().items():
+                self.extra_env[name] = self.extra_env.get(name, {}) | env
         self.clock, self.memory = clock, memory
         self.folder = Path(tempfile.mkdtemp(prefix=f"bench-{scenario}-"))
         # Every instance of a service shares its database (PostgreSQL); SQLite is one instance.
@@ -97,6 +132,7 @@ class SystemRig:
         self.instances, self.replication_factor = instances, replication_factor
         self.lives: list[LiveSystem] = []  # one LiveSystem per instance number
         self.contacts: list[Contact] = []  # every contact this rig sent, warm-up included
+        self.last_contacts: list[Contact] = []  # those of the latest `run`
         self._stack = AsyncExitStack()
         self._keep_folder = False
 
@@ -116,6 +152,7 @@ class SystemRig:
                     self.gateway,
                     self.smtp.port,
                     extra_env=self.extra_env,
+                    batch_seconds=None if self.shipped else 2.0,
                 )
             )
             self.lives = [self.live]
@@ -132,6 +169,7 @@ class SystemRig:
                             self.gateway,
                             self.smtp.port,
                             extra_env=self.extra_env,
+                            batch_seconds=None if self.shipped else 2.0,
                         )
                     )
                 )
@@ -201,21 +239,28 @@ class SystemRig:
         label: str,
         drain_seconds: float,
         operation: str | None = None,
+        immediate_every: int = 0,
     ) -> Run:
-        """Send `count` contacts at `rate`/s (open loop) and wait up to `drain_seconds` after the
-        last send for each acknowledged one's alert, tasks and agenda item."""
+        """Send `count` contacts at `rate`/s (open loop), every `immediate_every`-th at immediate
+        risk (0: none), and wait up to `drain_seconds` after the last send for each acknowledged
+        one's alert, tasks and agenda item."""
         run_id = re.sub(r"[^A-Za-z0-9_-]", "-", f"{self.scenario}-{label}")
         ingress = POLICE_CONTACTS.full_name(self.prefix)
         generator = (
-            Generator(self.live["intake"].url, self.bootstrap, ingress, run_id=run_id)
+            Generator(
+                self.live["intake"].url, self.bootstrap, ingress, run_id=run_id,
+                immediate_every=immediate_every,
+            )
             if len(self.lives) <= 1
             else SpreadGenerator(
-                [live["intake"].url for live in self.lives], self.bootstrap, ingress, run_id=run_id
+                [live["intake"].url for live in self.lives], self.bootstrap, ingress,
+                run_id=run_id, immediate_every=immediate_every,
             )
-        )
+        )  # fmt: skip
         cpu_before = self.cpu_seconds()
         contacts = await generator.run(count, rate, operation=operation)
         self.contacts.extend(contacts)
+        self.last_contacts = contacts
         started = contacts[0].planned_at if contacts else time.monotonic()
         deadline = time.monotonic() + drain_seconds
         while True:
@@ -262,6 +307,28 @@ class SystemRig:
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(1.0)
+
+    async def raid_timing(self, run: Run) -> dict[str, Any]:
+        """Issue #16's raid goal, for the latest run: how long each immediate-risk contact took to
+        be paged (contact → its SMS), and how long after its batch closed each grouped follow-up's
+        SMS arrived (batch send_at → SMS). Milliseconds, every value, with the worst."""
+        alerts = run.latencies.get(ALERT_METRIC, {})
+        immediate = [c.police_reference for c in self.last_contacts if c.immediate]
+        paged = [alerts[item] for item in immediate if item in alerts]
+        grouped = list(
+            (
+                await grouped_after_close(
+                    list(self.gateway.received), self.database_urls["notifier"], self.clock
+                )
+            ).values()
+        )
+        return {
+            "immediate_contacts": len(immediate),
+            "immediate_paged": len(paged),
+            "immediate_contact_to_page_ms": sorted(round(v * 1000, 1) for v in paged),
+            "grouped_follow_ups": len(grouped),
+            "grouped_close_to_sms_ms": sorted(round(v * 1000, 1) for v in grouped),
+        }
 
     async def send_times(self) -> dict[str, Any]:
         """The notifier's own timing of each provider call (delivery_attempts.latency_ms), by

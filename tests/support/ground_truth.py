@@ -49,6 +49,7 @@ class Contact:
     answered_at: float | None = None
     status: str = ""
     attempts: int = 0  # POSTs made (behind several intake instances, a failed one is retried)
+    immediate: bool = False  # the officer reported immediate risk: paged at once, never grouped
 
 
 def contact_body(
@@ -116,6 +117,7 @@ class Generator:
         kafka_share: float = 0.5,
         send_timeout: float = 10.0,
         kafka_options: dict[str, Any] | None = None,
+        immediate_every: int = 0,
     ) -> None:
         self.intake_urls = [intake_url] if isinstance(intake_url, str) else list(intake_url)
         self.kafka, self.topic = kafka, ingress_topic
@@ -124,13 +126,19 @@ class Generator:
         # aiokafka client arguments for a secured broker, e.g. BrokerSecurity.client_options(...)
         self.kafka_options = kafka_options or {}
         self.contacts: list[Contact] = []
+        # Every n-th contact (0: none) at immediate risk; set after the random draws, so the
+        # rest of the stream is the same with or without them.
+        self.immediate_every = immediate_every
 
     def make(self, number: int, operation: str | None = None) -> Contact:
         body = contact_body(f"GT/{self.run_id}/{number:06d}", self.rng, operation)
         via = "kafka" if self.rng.random() < self.kafka_share else "http"
+        every = self.immediate_every
+        body["immediate_risk"] = every > 0 and number % every == every - 1
         return Contact(
-            body["police_reference"], via, json.dumps(body).encode(), expected_tasks(body), 0.0
-        )
+            body["police_reference"], via, json.dumps(body).encode(), expected_tasks(body), 0.0,
+            immediate=body["immediate_risk"],
+        )  # fmt: skip
 
     async def run(
         self,

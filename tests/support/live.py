@@ -178,7 +178,8 @@ class LiveSystem:
 
     The notifier's rota points at `gateway` (SMS and voice) and the SMTP sink on `smtp_port`; its
     escalation steps are `step_seconds` apart (an hour by default, so a long stream of contacts
-    raises exactly one round of notifications each).
+    raises exactly one round of notifications each), and a raid's grouped follow-ups are sent in
+    batches of `batch_seconds` (None: the shipped alerting.yaml's).
 
     With `instances` above 1 (PostgreSQL databases only: SQLite is single-instance), each service
     runs that many processes on its one database, keyed "intake#1", "intake#2", ...; `of(name)`
@@ -196,6 +197,7 @@ class LiveSystem:
         names: tuple[str, ...] = SERVICES,
         extra_env: dict[str, dict[str, str]] | None = None,
         instances: int = 1,
+        batch_seconds: float | None = 2.0,
     ) -> None:
         if instances < 1:
             raise ValueError("instances must be at least 1")
@@ -203,7 +205,7 @@ class LiveSystem:
             raise ValueError("several instances need PostgreSQL: SQLite is single-instance")
         folder.mkdir(parents=True, exist_ok=True)
         write_rota(folder, gateway, smtp_port)
-        write_policy(folder, step_seconds)
+        write_policy(folder, step_seconds, batch_seconds=batch_seconds)
         self.folder = folder
         self.services: dict[str, ServiceProcess] = {}
         for name in names:

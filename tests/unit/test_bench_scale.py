@@ -31,7 +31,9 @@ def test_options_default_to_the_single_broker_sqlite_run_and_record_their_choice
     assert setup_of(parse([])) == Setup()
     chosen = setup_of(parse(["--database", "postgresql", "--kafka", "cluster", "--instances", "2"]))
     assert chosen == Setup("postgresql", "cluster", 2)
-    assert chosen.to_json() == {"database": "postgresql", "kafka": "cluster", "instances": 2}
+    assert chosen.to_json() == {
+        "database": "postgresql", "kafka": "cluster", "instances": 2, "timing": "test",
+    }  # fmt: skip
 
 
 def test_instances_are_named_and_summed_per_service() -> None:
