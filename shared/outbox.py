@@ -75,16 +75,34 @@ async def enqueue(
 ) -> None:
     """Store `event` for the relay, with the trace context it was caused in: `trace_context` if
     given (work done outside the span that caused it, e.g. by a timer), else the current one."""
+    await enqueue_many(connection, table, [(topic, key, event)], trace_context)
+
+
+async def enqueue_many(
+    connection: AsyncConnection,
+    table: sa.Table,
+    events: Sequence[tuple[str, str, Event]],
+    trace_context: str | None = None,
+) -> None:
+    """`enqueue` for several (topic, key, event) in one statement, in the given order: the rows'
+    ids (the relay's order) follow the list."""
+    if not events:
+        return
+    context = trace_context or capture_context()
     await connection.execute(
-        table.insert().values(
-            event_id=str(event.event_id),
-            topic=topic,
-            message_key=key,
-            payload=event.model_dump_json(),
-            correlation_id=event.correlation_id,
-            created_at=event.occurred_at,
-            trace_context=trace_context or capture_context(),
-        )
+        table.insert(),
+        [
+            {
+                "event_id": str(event.event_id),
+                "topic": topic,
+                "message_key": key,
+                "payload": event.model_dump_json(),
+                "correlation_id": event.correlation_id,
+                "created_at": event.occurred_at,
+                "trace_context": context,
+            }
+            for topic, key, event in events
+        ],
     )
 
 

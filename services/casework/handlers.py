@@ -37,7 +37,7 @@ from shared.events import (
     TaskOverdueV1,
 )
 from shared.logging import get_logger
-from shared.outbox import enqueue
+from shared.outbox import enqueue, enqueue_many
 from shared.rota import Rota, on_duty
 
 log = get_logger(__name__)
@@ -95,38 +95,58 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
         assignee, assigned_by = (
             (owner, "acknowledged") if owner else (on_duty(deps.rota, now).id, "on_duty")
         )
-        for task in planned:
-            task_id = str(uuid.uuid4())
-            result = await connection.execute(
-                insert_ignoring_duplicates(connection, tasks).values(
-                    task_id=task_id, case_reference=referral.case_reference, kind=task.kind,
-                    status=Status.OPEN.value, due_at=task.due_at, created_at=now,
-                    assignee=assignee, assigned_by=assigned_by, updated_at=now,
-                )
-            )  # fmt: skip
-            if not result.rowcount:
-                continue
-            opened += 1
-            kinds.append(task.kind)
-            await _history(
-                connection,
-                task_id,
-                SYSTEM,
-                "opened",
-                None,
-                Status.OPEN.value,
-                f"assigned to {assignee}",
-                now,
+        # One statement each for the tasks, their history and their events, whatever the number
+        # of tasks. A task the case already has (its kind) is not inserted, so not returned.
+        rows = [
+            {
+                "task_id": str(uuid.uuid4()), "case_reference": referral.case_reference,
+                "kind": task.kind, "status": Status.OPEN.value, "due_at": task.due_at,
+                "created_at": now, "assignee": assignee, "assigned_by": assigned_by,
+                "updated_at": now,
+            }
+            for task in planned
+        ]  # fmt: skip
+        inserted: set[str] = set()
+        if rows:
+            inserted = set(
+                (
+                    await connection.execute(
+                        insert_ignoring_duplicates(connection, tasks)
+                        .values(rows)
+                        .returning(tasks.c.task_id)
+                    )
+                ).scalars()
             )
-            await enqueue(
-                connection, outbox, deps.tasks_topic, referral.case_reference,
-                TaskOpenedV1(
-                    occurred_at=now, correlation_id=referral.correlation_id,
-                    causation_id=str(referral.event_id), producer=PRODUCER,
-                    case_reference=referral.case_reference, task_id=task_id, kind=task.kind,
-                    due_at=task.due_at,
-                ),
+        new = [row for row in rows if row["task_id"] in inserted]  # in the plan's order
+        if new:
+            await connection.execute(
+                task_history.insert(),
+                [
+                    {
+                        "task_id": row["task_id"], "actor": SYSTEM, "change": "opened",
+                        "from_value": None, "to_value": Status.OPEN.value,
+                        "detail": f"assigned to {assignee}", "at": now,
+                    }
+                    for row in new
+                ],
             )  # fmt: skip
+            await enqueue_many(
+                connection, outbox,
+                [
+                    (
+                        deps.tasks_topic, referral.case_reference,
+                        TaskOpenedV1(
+                            occurred_at=now, correlation_id=referral.correlation_id,
+                            causation_id=str(referral.event_id), producer=PRODUCER,
+                            case_reference=referral.case_reference, task_id=row["task_id"],
+                            kind=row["kind"], due_at=row["due_at"],
+                        ),
+                    )
+                    for row in new
+                ],
+            )  # fmt: skip
+        opened = len(new)
+        kinds = [str(row["kind"]) for row in new]
         handed_over = 0
         if referral.pathway is Pathway.CHILD:
             handed_over = await _hand_adult_tasks_over(connection, deps, referral, now)
