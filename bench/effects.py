@@ -18,6 +18,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -51,43 +52,17 @@ async def first_alerts(received: Iterable[Received], notifier_url: str) -> dict[
         if case not in seen or alert.at < seen[case].at:
             seen[case] = alert
 
-    grouped: dict[str, float] = {}  # ack code → receipt time
+    received = list(received)  # read twice
     for item in received:
-        if not item.path.startswith("/sms/"):
-            continue
-        if GROUPED_TITLE.match(item.title):
-            match = ACK_CODE.search(item.message)
-            if match is not None:
-                grouped[match.group(1)] = min(item.at, grouped.get(match.group(1), item.at))
-        elif "referral" in item.title:  # not a task reminder that also names a case
+        individual = item.path.startswith("/sms/") and not GROUPED_TITLE.match(item.title)
+        if individual and "referral" in item.title:  # not a task reminder that names a case
             for case in set(CASE_REFERENCE.findall(item.title)):
                 keep(case, AlertSeen(item.at, "individual"))
-    if grouped:
-        for code, cases in (await _grouped_cases(notifier_url, list(grouped))).items():
-            for case in cases:
-                keep(case, AlertSeen(grouped[code], "grouped"))
+    grouped = _first_grouped_sms(received)
+    for code, follow_up in (await _grouped_alerts(notifier_url, list(grouped))).items():
+        for case in follow_up.cases:
+            keep(case, AlertSeen(grouped[code], "grouped"))
     return seen
-
-
-async def _grouped_cases(notifier_url: str, codes: list[str]) -> dict[str, list[str]]:
-    """Ack code → the case references of the grouped alert it belongs to."""
-    engine = create_async_engine(notifier_url)
-    try:
-        async with engine.connect() as connection:
-            rows = (
-                await connection.execute(
-                    sa.select(notifications.c.ack_code, alerts.c.fields)
-                    .join(alerts, alerts.c.alert_id == notifications.c.alert_id)
-                    .where(notifications.c.ack_code.in_(codes), alerts.c.kind == "grouped")
-                )
-            ).all()
-    finally:
-        await engine.dispose()
-    found: dict[str, list[str]] = {}
-    for row in rows:
-        fields = json.loads(row.fields)
-        found[row.ack_code] = [c.strip() for c in fields["case_references"].split(",") if c]
-    return found
 
 
 async def grouped_after_close(
@@ -95,30 +70,53 @@ async def grouped_after_close(
 ) -> dict[str, float]:
     """Ack code of each grouped follow-up → seconds from its batch closing (the batch's send_at,
     in the notifier's database) to the gateway receiving the follow-up's first SMS."""
+    first = _first_grouped_sms(received)
+    return {
+        code: first[code] - clock.to_monotonic(follow_up.closed_at.timestamp())
+        for code, follow_up in (await _grouped_alerts(notifier_url, list(first))).items()
+    }
+
+
+@dataclass(frozen=True)
+class _FollowUp:
+    cases: list[str]
+    closed_at: datetime  # its batch's send_at
+
+
+def _first_grouped_sms(received: Iterable[Received]) -> dict[str, float]:
+    """Ack code → when the gateway received the first SMS of that grouped follow-up."""
     first: dict[str, float] = {}
     for item in received:
         if item.path.startswith("/sms/") and GROUPED_TITLE.match(item.title):
             match = ACK_CODE.search(item.message)
             if match is not None:
                 first[match.group(1)] = min(item.at, first.get(match.group(1), item.at))
-    if not first:
+    return first
+
+
+async def _grouped_alerts(notifier_url: str, codes: list[str]) -> dict[str, _FollowUp]:
+    """Ack code → the grouped alert it belongs to: its cases and when its batch closed."""
+    if not codes:
         return {}
     engine = create_async_engine(notifier_url)
     try:
         async with engine.connect() as connection:
             rows = (
                 await connection.execute(
-                    sa.select(notifications.c.ack_code, burst_batches.c.send_at)
+                    sa.select(notifications.c.ack_code, alerts.c.fields, burst_batches.c.send_at)
                     .join(alerts, alerts.c.alert_id == notifications.c.alert_id)
                     # A grouped alert's subject is its batch (services/notifier/raising.py).
                     .join(burst_batches, burst_batches.c.batch_id == alerts.c.subject_key)
-                    .where(notifications.c.ack_code.in_(list(first)), alerts.c.kind == "grouped")
+                    .where(notifications.c.ack_code.in_(codes), alerts.c.kind == "grouped")
                 )
             ).all()
     finally:
         await engine.dispose()
     return {
-        row.ack_code: first[row.ack_code] - clock.to_monotonic(row.send_at.timestamp())
+        row.ack_code: _FollowUp(
+            [c.strip() for c in json.loads(row.fields)["case_references"].split(",") if c],
+            row.send_at,
+        )
         for row in rows
     }
 

@@ -76,7 +76,7 @@ async def next_due(deps: NotifierDeps, after: datetime | None = None) -> datetim
         (notifications.c.next_attempt_at, notifications.c.status == "pending"),
     )
     parts = [
-        sa.select(sa.func.min(when)).where(waiting, *([when > after] if after else []))
+        sa.select(sa.func.min(when)).where(waiting, *([when > after] if after is not None else []))
         for when, waiting in timers
     ]
     async with deps.engine.connect() as connection:

@@ -26,6 +26,8 @@ class NotifierSettings(ServiceSettings):
     ack_secret: SecretStr = Field(
         default=SecretStr(DEV_ACK_SECRET), description="base64 HMAC key for ack links"
     )
+    # The clock's safety net (timers written by another notifier, work left by a crash): a timer
+    # this notifier knows of fires when it falls due, not at the poll (scheduling.py).
     dispatch_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     delivery_lease_seconds: float = Field(
         default=60.0,
