@@ -38,6 +38,7 @@ from shared.metric_samplers import consumer_lag_sampler, outbox_sampler
 from shared.metrics import EXPOSITION_CONTENT_TYPE, Exposable, ServiceMetrics
 from shared.offset_commits import OffsetCommits, offset_commit_middleware
 from shared.outbox import OutboxRelay
+from shared.partition_batches import partition_batches
 from shared.problems import document_problems, install_problem_handlers, problem_response
 from shared.reliability import RetryPolicy, dead_letter_middleware
 from shared.replay import ReplayCheck
@@ -290,7 +291,8 @@ def build_infrastructure(
 
     relay = OutboxRelay(
         engine, outbox, publish, clock.now, settings.outbox_poll_seconds, tracing=tracing,
-        lock_name=f"{service} outbox relay",
+        lock_name=f"{service} outbox relay", hand_over=partition_batches(broker, signer),
+        counted=metrics.count_published,
     )  # fmt: skip
     metrics.add_sampler("outbox", outbox_sampler(metrics, engine, outbox, clock.now))
     metrics.add_sampler("consumer_lag", consumer_lag_sampler(metrics, broker))

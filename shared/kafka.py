@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from faststream import BaseMiddleware
@@ -49,8 +50,7 @@ def check_producer_safety(broker: KafkaBroker) -> None:
     a FastStream or aiokafka upgrade that changed a default, or a broker built without
     PRODUCER_SAFETY, must stop the service at start, not lose a referral months later.
     (aiokafka keeps acks on its sender and idempotence as a transaction manager; -1 means all.)"""
-    state = getattr(broker.config.producer, "_producer", None)
-    producer = getattr(state, "producer", None)
+    producer = connected_producer(broker)
     if producer is None:
         raise UnsafeProducerError("the Kafka producer is not connected; cannot check its settings")
     acks = getattr(getattr(producer, "_sender", None), "_acks", None)
@@ -60,6 +60,14 @@ def check_producer_safety(broker: KafkaBroker) -> None:
             f"the Kafka producer must use acks=all with idempotence (found acks={acks!r}, "
             f"idempotence={'on' if idempotent else 'off'}); refusing to start"
         )
+
+
+def connected_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
+    """The aiokafka producer under FastStream's, once the broker is connected; None before that
+    and under FastStream's in-memory test broker, which has none."""
+    state = getattr(broker.config.producer, "_producer", None)
+    producer = getattr(state, "producer", None)
+    return producer if isinstance(producer, AIOKafkaProducer) else None
 
 
 def security_from(settings: ServiceSettings) -> BaseSecurity | None:

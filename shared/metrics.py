@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 from prometheus_client import (
@@ -88,6 +88,11 @@ class ServiceMetrics:
             "safeguarding_outbox_oldest_age_seconds",
             "Age of the oldest outbox row not yet published (0 when none is waiting)",
         )
+        self.outbox_published = self.counter(
+            "safeguarding_outbox_published_total",
+            "Outbox rows published to Kafka and acknowledged, by topic base name",
+            ("topic",),
+        )
         self.consumer_lag = self.gauge(
             "safeguarding_consumer_lag",
             "Records on the partition not yet committed by the group (high-water mark minus "
@@ -124,6 +129,11 @@ class ServiceMetrics:
     def on_dead_letter(self, listener: DeadLetterListener) -> None:
         """Also tell `listener` of every dead letter (intake counts its refused contacts)."""
         self._dead_letter_listeners.append(listener)
+
+    def count_published(self, topics: Mapping[str, int]) -> None:
+        """The relay's rows marked published, by full topic name (once, after the mark)."""
+        for topic, rows in topics.items():
+            self.outbox_published.labels(topic=self.topic_base(topic)).inc(rows)
 
     def count_dead_letter(self, source_topic: str, error_type: str) -> None:
         """Called once the dead letter is written, so a failed write (retried) is not counted."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.background import WakeableLoop
 from shared.db import UtcDateTime, advisory_lock_key
 from shared.events import Event
-from shared.tracing import Tracing, capture_context
+from shared.partition_batches import HandOver, Outgoing
+from shared.tracing import Tracing, capture_context, trace_headers
 
 # Hands one record (topic, key, value, correlation id) to the producer. Returns its
 # acknowledgement to await (with acks=all: every in-sync replica has it), or None when handing it
@@ -121,9 +122,12 @@ class OutboxRelay:
 
     A flush reads a batch of rows in id order, hands them to the producer without waiting for
     each acknowledgement in turn, awaits the acknowledgements together, and marks the
-    acknowledged rows published in one statement. Two rows with the same topic and key are never
-    in flight together: the second is handed over only once the first is acknowledged (see
-    `_waves`), so whatever fails, a key's events reach Kafka in order.
+    acknowledged rows published in one statement. With a `hand_over` (the services' relays), the
+    rows go as one record batch per partition, which Kafka writes whole or not at all, so a key's
+    rows (one partition) are never split by a failure (`_relay_in_batches`). Without one (and
+    under FastStream's in-memory test broker), rows go one at a time, and two rows with the same
+    topic and key are never in flight together: the second is handed over only once the first is
+    acknowledged (see `_waves`). Either way, whatever fails, a key's events reach Kafka in order.
 
     On PostgreSQL each batch is read, relayed and marked inside one transaction holding an
     advisory lock (`lock_name`, one per service and database), so however many instances of a
@@ -145,8 +149,11 @@ class OutboxRelay:
         batch: int = 100,
         tracing: Tracing | None = None,
         lock_name: str = "outbox relay",
+        hand_over: HandOver | None = None,
+        counted: Callable[[Mapping[str, int]], None] = lambda _: None,
     ) -> None:
         self._engine, self._table, self._publish, self._now = engine, table, publish, now
+        self._hand_over, self._counted = hand_over, counted
         self._lock_key = advisory_lock_key(f"{lock_name}:{table.name}")
         self._tracing = tracing or Tracing("outbox", None)
         self._batch = batch
@@ -169,6 +176,9 @@ class OutboxRelay:
                     published, failure = await self._relay(rows)
                     if published:
                         await self._mark(held, published)
+                # Counted once the mark is committed (PostgreSQL: when the turn ends).
+                marked = set(published)
+                self._counted(Counter(row.topic for row in rows if row.id in marked))
                 total += len(published)
                 if failure is not None:
                     raise failure
@@ -212,7 +222,69 @@ class OutboxRelay:
 
     async def _relay(self, rows: Sequence[sa.Row[Any]]) -> tuple[list[int], BaseException | None]:
         """Hand `rows` to the producer and await their acknowledgements; returns the ids to mark
-        published and the first failure, if any.
+        published and the first failure, if any: in one batch per partition when the relay has a
+        `hand_over` and a producer to batch with, otherwise one row at a time."""
+        if self._hand_over is not None:
+            relayed = await self._relay_in_batches(self._hand_over, rows)
+            if relayed is not None:
+                return relayed
+        return await self._relay_in_waves(rows)
+
+    async def _relay_in_batches(
+        self, hand_over: HandOver, rows: Sequence[sa.Row[Any]]
+    ) -> tuple[list[int], BaseException | None] | None:
+        """Rounds of one batch per topic partition (shared/partition_batches.py), each round's
+        acknowledgements awaited together. A key's rows share a partition, so they share a batch,
+        which Kafka writes whole or not at all: a failure cannot reorder them. A row left out of a
+        full batch goes in the next round; none starts after a failure. What is marked is, as in
+        `_relay_in_waves`, the longest acknowledged prefix. None: `hand_over` has no producer."""
+        acknowledged: set[int] = set()
+        failure: BaseException | None = None
+        remaining = list(range(len(rows)))
+        while remaining and failure is None:
+            outgoing = [self._outgoing(rows[index]) for index in remaining]
+            result = await hand_over(outgoing)
+            if result is None:
+                return None
+            failure = result.failure
+            outcomes = await asyncio.gather(
+                *(batch.acknowledgement for batch in result.handed), return_exceptions=True
+            )
+            handed: set[int] = set()
+            for batch, outcome in zip(result.handed, outcomes, strict=True):
+                handed.update(batch.indexes)
+                if isinstance(outcome, BaseException):
+                    failure = failure or outcome
+                else:
+                    acknowledged.update(remaining[index] for index in batch.indexes)
+            remaining = [row for index, row in enumerate(remaining) if index not in handed]
+        return self._prefix(rows, acknowledged), failure
+
+    def _outgoing(self, row: sa.Row[Any]) -> Outgoing:
+        # The row's span, inside the trace that enqueued it: the record's trace headers name it,
+        # so the consumer's span is its child and the trace runs on from the enqueuing request.
+        with self._tracing.span(
+            "outbox relay",
+            row.trace_context,
+            {"messaging.system": "kafka", "messaging.destination.name": row.topic},
+            kind=SpanKind.PRODUCER,
+        ):
+            trace = trace_headers()
+        return Outgoing(
+            row.topic, row.message_key.encode(), row.payload.encode(), row.correlation_id, trace
+        )
+
+    @staticmethod
+    def _prefix(rows: Sequence[sa.Row[Any]], acknowledged: set[int]) -> list[int]:
+        return [
+            rows[index].id
+            for index in itertools.takewhile(acknowledged.__contains__, range(len(rows)))
+        ]
+
+    async def _relay_in_waves(
+        self, rows: Sequence[sa.Row[Any]]
+    ) -> tuple[list[int], BaseException | None]:
+        """One row at a time through `publish`, in waves (`_waves`).
 
         On a failure only the longest prefix of `rows` (in id order) whose every row was
         acknowledged is marked: the next flush publishes again from the first row that failed,
@@ -258,11 +330,7 @@ class OutboxRelay:
                     acknowledged.add(index)
             if failure is not None:
                 break
-        published = [
-            rows[index].id
-            for index in itertools.takewhile(acknowledged.__contains__, range(len(rows)))
-        ]
-        return published, failure
+        return self._prefix(rows, acknowledged), failure
 
     async def start(self) -> None:
         await self._loop.start()

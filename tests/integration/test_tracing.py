@@ -182,7 +182,15 @@ async def test_one_trace_runs_from_the_post_to_the_sms(
         return any(service_of(s) == service and s.name.endswith(name_end) for s in in_trace)
 
     assert present("intake", "outbox relay")
-    assert present("intake", f"{referrals} publish")
+    # The relay's span is the producer's: each consumer's span of the referral is its child.
+    relay_spans = {
+        s.context.span_id: s
+        for s in in_trace
+        if s.name == "outbox relay" and service_of(s) == "intake" and s.context is not None
+    }
+    consumed = [s for s in in_trace if s.name == f"{referrals} process"]
+    assert {service_of(s) for s in consumed} >= {"notifier", "casework", "meeting_scheduler"}
+    assert all(s.parent is not None and s.parent.span_id in relay_spans for s in consumed)
     assert present("notifier", f"{referrals} process")
     assert present("casework", f"{referrals} process")
     assert present("meeting_scheduler", f"{referrals} process")
