@@ -118,30 +118,41 @@ class Dispatcher:
 async def _deliver_one(deps: NotifierDeps, notification_id: str) -> int:
     now = deps.clock.now()
     async with deps.engine.begin() as connection:
-        claimed = await connection.execute(
-            notifications.update()
-            .where(
-                notifications.c.notification_id == notification_id,
-                notifications.c.status == "pending",
-                notifications.c.next_attempt_at <= now,
-            )
-            .values(next_attempt_at=now + deps.lease)
-        )
-        if claimed.rowcount != 1:
-            return 0
+        # The claim returns the row it claimed (one statement, not an update and a select).
         row = (
             await connection.execute(
-                sa.select(notifications).where(notifications.c.notification_id == notification_id)
+                notifications.update()
+                .where(
+                    notifications.c.notification_id == notification_id,
+                    notifications.c.status == "pending",
+                    notifications.c.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=now + deps.lease)
+                .returning(*notifications.c)
             )
-        ).one()
+        ).one_or_none()
+        if row is None:
+            return 0
+        # The alert, and whether it has files: most have none, so no query for them.
         alert = (
-            await connection.execute(sa.select(alerts).where(alerts.c.alert_id == row.alert_id))
+            await connection.execute(
+                sa.select(
+                    alerts,
+                    sa.exists()
+                    .where(alert_attachments.c.alert_id == alerts.c.alert_id)
+                    .label("has_files"),
+                ).where(alerts.c.alert_id == row.alert_id)
+            )
         ).one()
         files = (
-            await connection.execute(
-                sa.select(alert_attachments).where(alert_attachments.c.alert_id == row.alert_id)
-            )
-        ).all()
+            (
+                await connection.execute(
+                    sa.select(alert_attachments).where(alert_attachments.c.alert_id == row.alert_id)
+                )
+            ).all()
+            if alert.has_files
+            else []
+        )
     person = next((p for p in deps.rota.people if p.id == row.person_id), None)
     url = person.channels.get(ChannelKind(row.channel)) if person else None
     started = time.monotonic()

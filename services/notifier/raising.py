@@ -357,14 +357,19 @@ async def raise_alert(
             (p.step, p.due_at, p.targets)
             for p in plan_steps(deps.policy, urgency, now, first_targets)
         ]
-    for number, due_at, targets in steps:
+    if steps:  # every step in one statement (a multi-row VALUES), not one per step
         await connection.execute(
             escalation_steps.insert().values(
-                alert_id=alert_id,
-                step=number,
-                due_at=due_at,
-                targets=",".join(targets),
-                status="pending",
+                [
+                    {
+                        "alert_id": alert_id,
+                        "step": number,
+                        "due_at": due_at,
+                        "targets": ",".join(targets),
+                        "status": "pending",
+                    }
+                    for number, due_at, targets in steps
+                ]
             )
         )
     for item in attachments:
