@@ -3,7 +3,7 @@
 - Alert: the SMS gateway's receipt time (monotonic, in this process) of the first SMS for the case.
   An individual page names the case in its title; a grouped raid follow-up does not, so its ack
   code (at the end of the SMS) is looked up in the notifier's database to find the cases it covers.
-- Tasks and agenda item: the Kafka record timestamps of TaskOpenedV1 and AgendaItemAddedV1 on the
+- Tasks and agenda item: the Kafka record timestamps of TasksOpenedV1 and AgendaItemAddedV1 on the
   services' own topics. The timestamp is set by the publishing service's producer when its outbox
   relay sends the event, after the database commit: the moment the rest of the system can learn of
   it. (The tables' created_at/added_at are taken before the commit, from the service's clock, and
@@ -184,7 +184,9 @@ class EffectsWatcher:
         kind, case = event.get("event_type"), event.get("case_reference")
         if not isinstance(case, str):
             return
-        if kind == "task.opened.v1":
+        if kind == "tasks.opened.v1" and isinstance(event.get("tasks"), list):
+            self.tasks[case].extend([timestamp] * len(event["tasks"]))
+        elif kind == "task.opened.v1":  # the one-task form, before TasksOpenedV1
             self.tasks[case].append(timestamp)
         elif kind == "agenda.item_added.v1":
             self.agenda[case] = min(timestamp, self.agenda.get(case, timestamp))

@@ -273,13 +273,41 @@ AlertEvent = Annotated[
 
 
 class TaskOpenedV1(Event):
-    """Casework opened a task for a case."""
+    """Casework opened a task for a case. Superseded by TasksOpenedV1: casework no longer
+    publishes it, and consumers still read it, since records written before stay on the topic for
+    its retention (and a dead letter of one may be replayed)."""
 
     event_type: Literal["task.opened.v1"] = "task.opened.v1"
     case_reference: CaseReference
     task_id: RecordId
     kind: TaskKind
     due_at: AwareDatetime
+
+
+# More than any referral opens (one task per support need, plus the standard tasks); casework
+# splits a larger opening over several events rather than publish an unbounded list.
+MAX_TASKS_PER_EVENT = 64
+
+
+class OpenedTask(BaseModel):
+    """One task in a TasksOpenedV1."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: RecordId
+    kind: TaskKind
+    due_at: AwareDatetime
+
+
+class TasksOpenedV1(Event):
+    """Casework opened tasks for a case: a referral's tasks together, or the one task a later
+    change opened. One record for a case's opening, not one per task: every group that reads the
+    topic handles (or skips) it once, and the meeting scheduler records the tasks in one
+    transaction instead of one each."""
+
+    event_type: Literal["tasks.opened.v1"] = "tasks.opened.v1"
+    case_reference: CaseReference
+    tasks: tuple[OpenedTask, ...] = Field(min_length=1, max_length=MAX_TASKS_PER_EVENT)
 
 
 class TaskOverdueV1(Event):
@@ -445,7 +473,8 @@ class CaseworkQuarterV1(Event):
 
 
 TaskEvent = Annotated[
-    TaskOpenedV1
+    TasksOpenedV1
+    | TaskOpenedV1
     | TaskOverdueV1
     | TaskClosedV1
     | CaseworkFiguresV1

@@ -54,7 +54,7 @@ ALERTS = TopicSpec(
 )  # fmt: skip
 TASKS = TopicSpec(
     "safeguarding.tasks.v1", 3, 30 * DAY_MS,
-    "TaskOpenedV1 from casework, keyed by case reference.",
+    "TasksOpenedV1 from casework, keyed by case reference.",
 )  # fmt: skip
 AGENDA = TopicSpec(
     "safeguarding.agenda.v1", 3, 30 * DAY_MS,

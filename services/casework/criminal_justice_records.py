@@ -32,7 +32,7 @@ from services.casework.handlers import PRODUCER, SYSTEM, CaseworkDeps
 from services.casework.lifecycle import Status
 from services.casework.queries import Viewer, visible_to
 from shared.db import insert_ignoring_duplicates
-from shared.events import CriminalJusticeReminderV1, TaskOpenedV1
+from shared.events import CriminalJusticeReminderV1, OpenedTask, TasksOpenedV1
 from shared.logging import get_logger
 from shared.outbox import enqueue
 from shared.rota import on_duty
@@ -230,9 +230,10 @@ async def _open_task(
     )  # fmt: skip
     await enqueue(
         connection, outbox, deps.tasks_topic, case_reference,
-        TaskOpenedV1(
+        TasksOpenedV1(
             occurred_at=now, correlation_id=case_reference, producer=PRODUCER,
-            case_reference=case_reference, task_id=task_id, kind=kind, due_at=due_at,
+            case_reference=case_reference,
+            tasks=(OpenedTask(task_id=task_id, kind=kind, due_at=due_at),),
         ),
     )  # fmt: skip
     return True

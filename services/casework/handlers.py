@@ -28,13 +28,15 @@ from services.casework.metrics import CaseworkMetrics
 from shared.clock import LONDON, Clock
 from shared.db import claim_event, insert_ignoring_duplicates
 from shared.events import (
+    MAX_TASKS_PER_EVENT,
     AlertAcknowledgedV1,
     AlertRaisedV1,
+    OpenedTask,
     Pathway,
     ReferralFacts,
     TaskClosedV1,
-    TaskOpenedV1,
     TaskOverdueV1,
+    TasksOpenedV1,
 )
 from shared.logging import get_logger
 from shared.outbox import enqueue, enqueue_many
@@ -66,8 +68,6 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
     Each goes to whoever took the case (acknowledged its alert), else the advisor on duty."""
     now = deps.clock.now()
     planned = plan_tasks(referral, deps.policy, referral.occurred_at)
-    opened = 0
-    kinds: list[str] = []  # counted once the transaction has committed
     async with deps.engine.begin() as connection:
         if not await claim_event(connection, processed_events, str(referral.event_id), now):
             return 0
@@ -130,23 +130,28 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
                     for row in new
                 ],
             )  # fmt: skip
+            # The case's new tasks in one event (more than MAX_TASKS_PER_EVENT in several).
             await enqueue_many(
                 connection, outbox,
                 [
                     (
                         deps.tasks_topic, referral.case_reference,
-                        TaskOpenedV1(
+                        TasksOpenedV1(
                             occurred_at=now, correlation_id=referral.correlation_id,
                             causation_id=str(referral.event_id), producer=PRODUCER,
-                            case_reference=referral.case_reference, task_id=row["task_id"],
-                            kind=row["kind"], due_at=row["due_at"],
+                            case_reference=referral.case_reference,
+                            tasks=tuple(
+                                OpenedTask(task_id=row["task_id"], kind=row["kind"],
+                                           due_at=row["due_at"])
+                                for row in new[start : start + MAX_TASKS_PER_EVENT]
+                            ),
                         ),
                     )
-                    for row in new
+                    for start in range(0, len(new), MAX_TASKS_PER_EVENT)
                 ],
             )  # fmt: skip
         opened = len(new)
-        kinds = [str(row["kind"]) for row in new]
+        kinds = [str(row["kind"]) for row in new]  # counted once the transaction has committed
         handed_over = 0
         if referral.pathway is Pathway.CHILD:
             handed_over = await _hand_adult_tasks_over(connection, deps, referral, now)

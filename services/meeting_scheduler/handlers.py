@@ -35,6 +35,7 @@ from shared.events import (
     TaskClosedV1,
     TaskOpenedV1,
     TaskOverdueV1,
+    TasksOpenedV1,
     Urgency,
 )
 from shared.logging import get_logger
@@ -203,15 +204,21 @@ async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) ->
 
 
 async def record_task_event(
-    event: TaskOpenedV1 | TaskClosedV1 | TaskOverdueV1, deps: SchedulerDeps
+    event: TasksOpenedV1 | TaskOpenedV1 | TaskClosedV1 | TaskOverdueV1, deps: SchedulerDeps
 ) -> None:
-    """Keep casework's view of the case's tasks (idempotent: upserts keyed on the task id)."""
+    """Keep casework's view of the case's tasks (idempotent: upserts keyed on the task id).
+    A case's opened tasks are one statement; TaskOpenedV1 is the one-task form records written
+    before TasksOpenedV1 still carry."""
     async with deps.engine.begin() as connection:
-        if isinstance(event, TaskOpenedV1):
+        if isinstance(event, TasksOpenedV1 | TaskOpenedV1):
+            opened = event.tasks if isinstance(event, TasksOpenedV1) else (event,)
             await connection.execute(
                 insert_ignoring_duplicates(connection, case_tasks).values(
-                    task_id=event.task_id, case_reference=event.case_reference, kind=event.kind,
-                    open=True, overdue=False,
+                    [
+                        {"task_id": task.task_id, "case_reference": event.case_reference,
+                         "kind": task.kind, "open": True, "overdue": False}
+                        for task in opened
+                    ]
                 )
             )  # fmt: skip
             return
@@ -219,7 +226,7 @@ async def record_task_event(
         updated = await connection.execute(
             case_tasks.update().where(case_tasks.c.task_id == event.task_id).values(**values)
         )
-        if not updated.rowcount:  # arrived before its TaskOpenedV1
+        if not updated.rowcount:  # arrived before its TasksOpenedV1
             await connection.execute(
                 insert_ignoring_duplicates(connection, case_tasks).values(
                     task_id=event.task_id, case_reference=event.case_reference, kind=event.kind,

@@ -29,6 +29,7 @@ from shared.events import (
     TaskEvent,
     TaskOpenedV1,
     TaskOverdueV1,
+    TasksOpenedV1,
 )
 
 
@@ -71,7 +72,7 @@ def build_router(
         """Follows casework's tasks (open needs, actions due, which cases are still open), its
         onward referrals' outcomes (listed under each case) and its figures (themes for the
         NASN)."""
-        if isinstance(event, TaskOpenedV1 | TaskClosedV1 | TaskOverdueV1):
+        if isinstance(event, TasksOpenedV1 | TaskOpenedV1 | TaskClosedV1 | TaskOverdueV1):
             await record_task_event(event, deps)
         elif isinstance(event, ReferralOutcomeRecordedV1):
             await record_referral_outcome(event, deps.engine)

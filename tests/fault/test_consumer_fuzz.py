@@ -92,6 +92,7 @@ from shared.events import (
     ReferralOutcomeRecordedV1,
     TaskClosedV1,
     TaskEvent,
+    TaskOpenedV1,
     TaskOverdueV1,
     TrainingPaceWarningV1,
 )
@@ -161,7 +162,7 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     REFERRALS.name: ("referral.opened.v1", "child_referral.opened.v1", "referral.updated.v1"),
     ALERTS.name: ("alert.raised.v1", "alert.delivered.v1", "alert.delivery_failed.v1",
                   "alert.escalated.v1", "alert.acknowledged.v1"),
-    TASKS.name: ("task.opened.v1", "task.overdue.v1", "task.closed.v1", "casework.figures.v1",
+    TASKS.name: ("tasks.opened.v1", "task.opened.v1", "task.overdue.v1", "task.closed.v1", "casework.figures.v1",
                  "criminal_justice.reminder.v1", "referral.outcome_recorded.v1",
                  "referral.follow_up_due.v1", "casework.quarter.v1"),
     AGENDA.name: ("agenda.item_added.v1", "agenda.published.v1", "training.pace_warning.v1",
@@ -564,7 +565,8 @@ async def produce_all(bootstrap: str, prefix: str, records: list[Fuzzed]) -> flo
 
 def synthesised(events: dict[str, dict[str, Any]]) -> list[tuple[TopicSpec, dict[str, Any]]]:
     referral = events["referral.opened.v1"]
-    task = events["task.opened.v1"]
+    opened = events["tasks.opened.v1"]
+    task = opened["tasks"][0]
     alert_id = events["alert.raised.v1"]["alert_id"]
     case = referral["case_reference"]
     now = datetime.now(UTC)
@@ -581,6 +583,10 @@ def synthesised(events: dict[str, dict[str, Any]]) -> list[tuple[TopicSpec, dict
         (ALERTS, AlertAcknowledgedV1(
             **envelope, alert_id=alert_id, case_references=(case,), person_id="advisor-b",
             via="link")),
+        # The one-task form casework published before TasksOpenedV1: still read.
+        (TASKS, TaskOpenedV1(
+            **envelope, case_reference=case, task_id=str(uuid.uuid4()), kind=task["kind"],
+            due_at=now + timedelta(days=1))),
         (TASKS, TaskOverdueV1(
             **envelope, case_reference=case, task_id=task["task_id"], kind=task["kind"],
             due_at=now - timedelta(days=1), threshold="due", assignee="advisor-a")),
@@ -961,7 +967,14 @@ async def known_identifiers(
     return Known(
         alert_ids=sorted({e["alert_id"] for e in events if e["event_type"] == "alert.raised.v1"}),
         ack_codes=codes[:4],
-        task_ids=sorted({e["task_id"] for e in events if e["event_type"] == "task.opened.v1"}),
+        task_ids=sorted(
+            {
+                task["task_id"]
+                for e in events
+                if e["event_type"] == "tasks.opened.v1"
+                for task in e["tasks"]
+            }
+        ),
         cases=sorted({e["case_reference"] for e in events if "case_reference" in e}),
         meeting_days=days,
     )

@@ -149,7 +149,14 @@ async def test_replays_and_out_of_order_events_create_no_duplicates(
         json.loads(r.value)
         for r in await read_all(kafka_bootstrap, [TASKS.full_name(topic_prefix)])
     ]
-    assert len([e for e in opened_events if e["event_type"] == "task.opened.v1"]) == 7
+    # The referral's six tasks in one event, the update's housing task in a second; the replays
+    # publish nothing. Each task is announced exactly once.
+    announced = [e["tasks"] for e in opened_events if e["event_type"] == "tasks.opened.v1"]
+    assert [len(group) for group in announced] == [6, 1]
+    assert sorted(t["task_id"] for group in announced for t in group) == sorted(
+        task["task_id"] for task in tasks
+    )
+    assert not [e for e in opened_events if e["event_type"] == "task.opened.v1"]
 
 
 async def test_overdue_tasks_are_chased_once_per_threshold_also_after_a_restart(

@@ -77,12 +77,14 @@ async def test_status_transitions_through_the_api(
         assert await change(head, first, status="not_needed", reason="seen by police") == 200
         assert await change(head, first, status="open") == 409
 
-        records = await wait_for_records(kafka_bootstrap, TASKS.full_name(topic_prefix), 3 + 4)
-    closed = [
-        (e["kind"], e["status"])
-        for e in (json.loads(r.value) for r in records)
-        if e["event_type"] == "task.closed.v1"
+        # The referral's three tasks in one TasksOpenedV1, then the four closes.
+        records = await wait_for_records(kafka_bootstrap, TASKS.full_name(topic_prefix), 1 + 4)
+    events = [json.loads(r.value) for r in records]
+    opened = [e["tasks"] for e in events if e["event_type"] == "tasks.opened.v1"]
+    assert [sorted(t["kind"] for t in group) for group in opened] == [
+        ["first_contact", "healthcare", "housing"]
     ]
+    closed = [(e["kind"], e["status"]) for e in events if e["event_type"] == "task.closed.v1"]
     assert sorted(closed) == [
         ("first_contact", "not_needed"),
         ("healthcare", "done"),

@@ -242,6 +242,17 @@ REFERRAL = (
 )  # fmt: skip
 RECORD_ID = short_text(max_length=64)
 TASK = {"case_reference": CASE_REFERENCE, "task_id": RECORD_ID, "kind": TASK_KIND}
+
+
+def opened_tasks(value: Any) -> Verdict:
+    """TasksOpenedV1's tasks: from 1 to 64 of them (MAX_TASKS_PER_EVENT), each a task id, a kind
+    and a due time, nothing else."""
+    if not isinstance(value, list) or not 1 <= len(value) <= 64:
+        return False
+    opened = {"task_id": RECORD_ID, "kind": TASK_KIND, "due_at": date_time}
+    return all_of(_fields(item, opened, {}) for item in value)
+
+
 REFERRAL_OUTCOMES = ("made", "accepted", "declined", "waiting_list", "completed")
 DECLINE_REASONS = ("not_eligible", "no_capacity", "out_of_area", "person_declined",
                    "person_unreachable", "need_met_elsewhere", "other_service_more_suitable")  # fmt: skip
@@ -262,6 +273,7 @@ SCHEMAS: dict[str, tuple[dict[str, Kind], dict[str, Kind]]] = {
                             "person_ids": list_of(text)}, {}),
     "alert.acknowledged.v1": ({"alert_id": text, "case_references": list_of(CASE_REFERENCE),
                                "person_id": text, "via": one_of("link", "code")}, {}),
+    "tasks.opened.v1": ({"case_reference": CASE_REFERENCE, "tasks": opened_tasks}, {}),
     "task.opened.v1": (TASK | {"due_at": date_time}, {}),
     "task.overdue.v1": (TASK | {"due_at": date_time, "threshold": one_of("due", "escalated")},
                         {"assignee": nullable(text)}),

@@ -177,7 +177,8 @@ async def test_changes_are_recorded_with_who_and_when_and_open_the_configured_ta
         # are bank holidays), closing at 17:00 London.
         assert (task.kind, task.assignee, task.status) == ("arrange_account", "advisor-day", "open")
         assert task.due_at == datetime(2027, 1, 5, 17, 0, tzinfo=UTC)
-        assert [e["kind"] for e in await _events(deps, "task.opened.v1")] == ["arrange_account"]
+        opened = await _events(deps, "tasks.opened.v1")
+        assert [[t["kind"] for t in e["tasks"]] for e in opened] == [["arrange_account"]]
 
         clock.advance(timedelta(hours=1))
         booked_at = datetime(2027, 1, 5, 10, 0, tzinfo=UTC)
