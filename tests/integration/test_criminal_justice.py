@@ -107,7 +107,10 @@ async def test_a_booked_interview_reminds_the_advisor_once_and_is_counted(
         await eventually(reminders, lambda found: len(found) == 1, what="case 1's reminder")
         clock.advance(timedelta(minutes=30))  # an hour before case 2's hearing
         found = await eventually(reminders, lambda found: len(found) >= 2, what="the control")
-        assert found == [
+        # Sorted: the two cases' reminders are on different partitions of the topic, and a read
+        # across partitions has no order between them (a CI run read case 2's first). A second
+        # reminder for either case would still show.
+        assert sorted(found) == [
             (cases[0], "interview", "1_hours", "advisor-night"),
             (cases[1], "court", "1_hours", "advisor-night"),
         ]
