@@ -2,8 +2,8 @@
 
 Waking gives low latency (work right after a commit); the poll is the safety net that finds work
 left behind by a crash, a broker outage or a failed attempt. A job that knows when its next timer
-is due says so with `wake_in` (from its own pass), and runs then even if that is sooner than the
-poll: a timer fires on time however slow the poll is.
+is due says so with `wake_in` (from its own pass, or from whatever committed a new timer), and runs
+then even if that is sooner than the poll: a timer fires on time however slow the poll is.
 """
 
 from __future__ import annotations
@@ -22,19 +22,24 @@ class WakeableLoop:
         self, name: str, run_once: Callable[[], Awaitable[object]], poll_seconds: float
     ) -> None:
         self._name, self._run_once, self._poll = name, run_once, poll_seconds
-        self._wake = asyncio.Event()
+        self._changed = asyncio.Event()  # a wake, or a deadline sooner than the wait's end
+        self._woken = False
         self._task: asyncio.Task[None] | None = None
         self._deadline: float | None = None  # the event loop's time of the next run, if sooner
 
     def wake(self) -> None:
-        self._wake.set()
+        self._woken = True
+        self._changed.set()
 
     def wake_in(self, seconds: float) -> None:
-        """Run again within `seconds` (or at the poll, if that is sooner). Meant to be called by
-        the job's own pass, which knows its next timer: it applies to the wait after that pass."""
+        """Run again within `seconds` (or at the poll, if that is sooner). Called by the job's own
+        pass, which knows its next timer, or after a commit that made a new timer: a wait already
+        under way is shortened to it. A pass clears the deadline as it starts, so whatever sets a
+        timer must do so after its commit (that pass, or the next, sees the timer itself)."""
         deadline = asyncio.get_running_loop().time() + max(0.0, seconds)
         if self._deadline is None or deadline < self._deadline:
             self._deadline = deadline
+            self._changed.set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self._name)
@@ -47,20 +52,28 @@ class WakeableLoop:
             self._task = None
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            wait = self._poll
-            if self._deadline is not None:
-                wait = min(wait, max(0.0, self._deadline - loop.time()))
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
-            # that lands as the wake event fires, and stop() then waits for ever (seen in a test).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
-            self._wake.clear()
+            await self._wait()
+            self._woken = False
             self._deadline = None  # this pass sets the next one, if it has a timer
             try:
                 await self._run_once()
             except Exception as error:  # noqa: BLE001 - the work waits in the database; retry
                 log.warning(f"{self._name}_failed", error_type=type(error).__name__)
                 await asyncio.sleep(self._poll)
+
+    async def _wait(self) -> None:
+        """Until woken, the deadline or the poll, whichever comes first; a deadline set during
+        the wait counts from when it is set."""
+        loop = asyncio.get_running_loop()
+        polled_at = loop.time() + self._poll
+        while not self._woken:
+            ends = polled_at if self._deadline is None else min(polled_at, self._deadline)
+            if loop.time() >= ends:
+                return
+            self._changed.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that lands as the wake event fires, and stop() then waits for ever (seen in a test).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(ends):
+                    await self._changed.wait()

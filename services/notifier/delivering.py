@@ -25,7 +25,7 @@ from services.notifier.adapters.tables import (
 )
 from services.notifier.deps import PRODUCER, NotifierDeps
 from services.notifier.domain import fallback_channel, retry_delay_seconds
-from services.notifier.escalating import notice_for_person, notification_values
+from services.notifier.escalating import AlertFacts, notice_for_person, notification_values
 from services.notifier.ports import Attachment
 from shared.events import AlertDeliveredV1, AlertDeliveryFailedV1
 from shared.logging import get_logger
@@ -291,7 +291,7 @@ async def _after_failure(
     notice = await notice_for_person(connection, deps, str(row.alert_id), row.step, person.id)
     await connection.execute(
         notifications.insert().values(
-            **notification_values(deps, alert, row.step, person, fallback, notice)
+            **notification_values(deps, AlertFacts.of(alert), row.step, person, fallback, notice)
         )
     )
     await enqueue(

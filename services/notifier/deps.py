@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,12 +31,19 @@ class NotifierDeps:
     public_url: str
     ack_secret: bytes
     lease: timedelta
-    wake_scheduler: Callable[[], None]
+    wake_scheduler: Callable[[], None]  # the whole clock: bursts, reminders, steps, sends
     wake_outbox: Callable[[], None]
+    wake_dispatch: Callable[[], None]  # the sends alone: a raised alert's first messages
+    wake_scheduler_in: Callable[[float], None]  # the clock runs within this many seconds
     ack_code_ttl: timedelta  # how long a code in a message can acknowledge its alert
     ack_limiter: AckLimiter
     metrics: NotifierMetrics = field(default_factory=NotifierMetrics.unregistered)
     tracing: Tracing = field(default_factory=lambda: Tracing("notifier", None))  # off by default
+
+    def timer_set(self, due: datetime) -> None:
+        """A timer committed outside the clock's own pass (a later escalation step, a burst batch
+        closing): the clock runs when it falls due, however slow its poll."""
+        self.wake_scheduler_in((due - self.clock.now()).total_seconds())
 
     @property
     def rota(self) -> Rota:

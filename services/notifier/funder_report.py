@@ -16,7 +16,7 @@ from services.notifier.adapters.tables import processed_events
 from services.notifier.deps import NotifierDeps
 from services.notifier.policy import Target
 from services.notifier.ports import Attachment
-from services.notifier.raising import agenda_recipients, raise_alert
+from services.notifier.raising import agenda_recipients, announce, raise_alert
 from shared.db import claim_event
 from shared.events import FunderReportPublishedV1, Urgency
 
@@ -26,7 +26,7 @@ async def raise_for_funder_report(event: FunderReportPublishedV1, deps: Notifier
     async with deps.engine.begin() as connection:
         if not await claim_event(connection, processed_events, str(event.event_id), now):
             return
-        alert_id = await raise_alert(
+        raised = await raise_alert(
             connection,
             deps,
             kind="funder_report",
@@ -41,6 +41,4 @@ async def raise_for_funder_report(event: FunderReportPublishedV1, deps: Notifier
                 for item in event.attachments
             ),
         )  # fmt: skip
-    if alert_id:
-        deps.metrics.raised(Urgency.ROUTINE.value)
-        deps.wake_scheduler()
+    announce(deps, raised)

@@ -49,6 +49,11 @@ def create_app(
     settings = settings or NotifierSettings()
     infra = build_infrastructure(SERVICE, settings, clock or SystemClock(), outbox)
     scheduler = WakeableLoop("notifier_clock", lambda: tick(), settings.dispatch_poll_seconds)
+    # The sends alone: woken by a raised alert (its first messages) and by a finished send (a
+    # freed slot); neither needs a rota reload, burst flush or step scan, which cost most of a
+    # clock pass's CPU. Its own poll is slow on purpose: the clock's pass also delivers, every
+    # dispatch_poll_seconds.
+    dispatch = WakeableLoop("notifier_dispatch", lambda: ticker.dispatcher.deliver_due(), 60.0)
     rota = load_rota(settings.rota_file)
     if not settings.environment.is_local and (problems := safety_problems(rota)):
         raise RotaError(f"{settings.rota_file.name} is not fit for {settings.environment}: "
@@ -65,6 +70,8 @@ def create_app(
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         wake_scheduler=scheduler.wake,
         wake_outbox=infra.relay.wake,
+        wake_dispatch=dispatch.wake,
+        wake_scheduler_in=scheduler.wake_in,
         ack_code_ttl=timedelta(hours=settings.ack_code_hours),
         ack_limiter=AckLimiter(
             infra.engine,
@@ -81,9 +88,6 @@ def create_app(
     )
     infra.metrics.add_sampler("notifier", deps.metrics.sampler(infra.engine, infra.clock.now))
     ticker = NotifierClock(deps, scheduler.wake_in)
-    # A finished send frees a slot: only the sends are looked at again, not the whole clock. Its
-    # own poll is slow on purpose: the clock's pass also delivers, every dispatch_poll_seconds.
-    dispatch = WakeableLoop("notifier_dispatch", ticker.dispatcher.deliver_due, 60.0)
     ticker.dispatcher.wake_on_free_slot = dispatch.wake
 
     async def tick() -> None:

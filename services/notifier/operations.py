@@ -32,7 +32,7 @@ from services.notifier.adapters.tables import (
 from services.notifier.deps import NotifierDeps
 from services.notifier.domain import district_name
 from services.notifier.policy import Target
-from services.notifier.raising import raise_alert
+from services.notifier.raising import RaisedAlert, announce, raise_alert
 from shared.clock import LONDON
 from shared.db import claim_event, insert_ignoring_duplicates
 from shared.events import OperationAnnouncedV1, Urgency
@@ -79,7 +79,7 @@ async def on_operation_announced(event: OperationAnnouncedV1, deps: NotifierDeps
     """Returns what happened: duplicate, stale (an older version), or planned."""
     now = deps.clock.now()
     policy = deps.policy
-    raised = 0
+    warning = None
     async with deps.engine.begin() as connection:
         if not await claim_event(connection, processed_events, str(event.event_id), now):
             return "duplicate"
@@ -87,11 +87,10 @@ async def on_operation_announced(event: OperationAnnouncedV1, deps: NotifierDeps
             return "stale"
         gaps, many = warning_reasons(deps.rota, event, policy.operation_expected_threshold)
         if gaps or many:
-            raised += await _warn_head_of_service(connection, deps, event, gaps, many)
+            warning = await _warn_head_of_service(connection, deps, event, gaps, many)
         await _plan_reminders(connection, deps, event, now)
-    if raised:
-        deps.metrics.raised(Urgency.PRIORITY.value)
-    deps.wake_scheduler()
+    announce(deps, warning)
+    deps.wake_scheduler()  # its reminders are new timers
     log.info(
         "operation_planned",
         operation_group=event.operation_group,
@@ -137,7 +136,7 @@ async def _warn_head_of_service(
     event: OperationAnnouncedV1,
     gaps: list[tuple[datetime, datetime]],
     many: bool,
-) -> int:
+) -> RaisedAlert | None:
     """Warned once per operation, window and reason: a re-announcement of the same window warns
     again only of a reason not warned of before (the subject key names the window and reasons)."""
     window = f"{int(event.starts_at.timestamp())}-{int(event.ends_at.timestamp())}"
@@ -154,7 +153,7 @@ async def _warn_head_of_service(
     gaps = gaps if "gap" not in warned else []
     many = many and "many" not in warned
     if not gaps and not many:
-        return 0
+        return None
     needs = []
     if gaps:
         needs.append("nobody on duty " + ", ".join(window_text(s, e) for s, e in gaps))
@@ -163,7 +162,7 @@ async def _warn_head_of_service(
         needs.append(f"more potential victims expected than {threshold}")
     detail = f"{window_text(event.starts_at, event.ends_at)}: {', and '.join(needs)}"
     reasons = "+".join(("gap",) * bool(gaps) + ("many",) * many)
-    alert_id = await raise_alert(
+    return await raise_alert(
         connection,
         deps,
         kind="operation_warning",
@@ -180,7 +179,6 @@ async def _warn_head_of_service(
         operation_group=event.operation_group,
         single_step=(Target.HEAD_OF_SERVICE.value,),
     )
-    return 1 if alert_id else 0
 
 
 async def _plan_reminders(
@@ -263,7 +261,7 @@ async def send_due_operation_reminders(deps: NotifierDeps) -> int:
             target = f"person:{person.id}" if person else Target.HEAD_OF_SERVICE.value
             minutes = reminder.before_minutes
             detail = f"{window_text(plan.starts_at, plan.ends_at)} (starts {before_text(minutes)})"
-            alert_id = await raise_alert(
+            raised = await raise_alert(
                 connection,
                 deps,
                 kind="operation_reminder",
@@ -282,9 +280,6 @@ async def send_due_operation_reminders(deps: NotifierDeps) -> int:
                 operation_group=plan.operation_group,
                 single_step=(target,),
             )
-        if alert_id:
-            deps.metrics.raised(Urgency.PRIORITY.value)
-            sent += 1
-    if sent:
-        deps.wake_scheduler()
+        announce(deps, raised)  # after the commit above
+        sent += raised is not None
     return sent

@@ -1,10 +1,13 @@
-"""Raising alerts: one transaction records the alert, its snapshotted escalation steps and the
-event, with the consumed event's id, so a redelivered event raises nothing new."""
+"""Raising alerts: one transaction records the alert, its snapshotted escalation steps, the
+first step's notifications (when it is due at once) and the event, with the consumed event's id,
+so a redelivered event raises nothing new. Once it has committed, `announce` counts it, starts its
+sends and tells the clock when its next step is due."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -20,6 +23,7 @@ from services.notifier.adapters.tables import (
 )
 from services.notifier.deps import PRODUCER, NotifierDeps
 from services.notifier.domain import grouped_fields, plan_steps, referral_fields
+from services.notifier.escalating import AlertFacts, fire_first_step
 from services.notifier.policy import Target
 from services.notifier.ports import Attachment
 from shared.clock import LONDON
@@ -52,27 +56,40 @@ async def raise_for_referral(
         if not await claim_event(connection, processed_events, str(event.event_id), now):
             return "duplicate"
         joinable = isinstance(event, ReferralOpenedV1) and event.urgency is not Urgency.IMMEDIATE
-        if joinable and event.operation_group and await _join_burst(connection, event, deps, now):
-            return "grouped"
-        first_targets = (
-            (Target.CHILDRENS_SAFEGUARDING.value, Target.COORDINATOR.value) if child else ()
-        )
-        raised = await raise_alert(
-            connection,
-            deps,
-            kind="child_referral" if child else "referral",
-            subject_key=event.case_reference,
-            urgency=event.urgency,
-            fields=referral_fields(event, deps.rota.timezone),
-            correlation_id=event.correlation_id,
-            case_references=(event.case_reference,),
-            operation_group=event.operation_group,
-            first_targets=first_targets,
-        )
-    if raised:  # counted once committed; a redelivered event claimed nothing and raised nothing
-        deps.metrics.raised(event.urgency.value)
-    deps.wake_scheduler()
+        joined = None
+        if joinable and event.operation_group:
+            joined = await _join_burst(connection, event, deps, now)
+        raised = None
+        if joined is None:
+            first_targets = (
+                (Target.CHILDRENS_SAFEGUARDING.value, Target.COORDINATOR.value) if child else ()
+            )
+            raised = await raise_alert(
+                connection,
+                deps,
+                kind="child_referral" if child else "referral",
+                subject_key=event.case_reference,
+                urgency=event.urgency,
+                fields=referral_fields(event, deps.rota.timezone),
+                correlation_id=event.correlation_id,
+                case_references=(event.case_reference,),
+                operation_group=event.operation_group,
+                first_targets=first_targets,
+            )
+    if joined is not None:
+        if joined.opened_until is not None:
+            deps.timer_set(joined.opened_until)  # a new batch: the clock closes it on time
+        return "grouped"
+    announce(deps, raised)  # a redelivered event claimed nothing and raised nothing
     return "raised" if raised else "duplicate"
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """A case waiting in its operation's batch; `opened_until` is the send time of the batch it
+    opened (a new timer), None if it joined one already timed."""
+
+    opened_until: datetime | None
 
 
 async def _join_burst(
@@ -80,9 +97,9 @@ async def _join_burst(
     event: ReferralOpenedV1 | ChildReferralOpenedV1,
     deps: NotifierDeps,
     now: datetime,
-) -> bool:
+) -> Grouped | None:
     """A raid: if this operation already alerted within the window, wait in the operation's batch
-    for one grouped follow-up instead of a separate page."""
+    for one grouped follow-up instead of a separate page. None if the case is paged on its own."""
     bursts = deps.policy.bursts
     # One instance at a time per operation, to the transaction's end: two notifiers reading the
     # same batch would each write back their own list of cases (one case lost, never paged), and
@@ -98,7 +115,7 @@ async def _join_burst(
         )
     ).first()
     if recent is None:
-        return False
+        return None
     batch = (
         await connection.execute(
             sa.select(burst_batches).where(
@@ -128,7 +145,9 @@ async def _join_burst(
                 )
             )
         ).rowcount == 1
+    opened = None
     if not joined:
+        opened = now + timedelta(minutes=bursts.batch_minutes)
         await connection.execute(
             burst_batches.insert().values(
                 batch_id=str(uuid.uuid4()),
@@ -139,7 +158,7 @@ async def _join_burst(
                 operation=event.operation or "",
                 urgency=event.urgency.value,
                 correlation_id=event.correlation_id,
-                send_at=now + timedelta(minutes=bursts.batch_minutes),
+                send_at=opened,
                 status="collecting",
             )
         )
@@ -148,14 +167,14 @@ async def _join_burst(
         case_reference=event.case_reference,
         operation_group=event.operation_group,
     )
-    return True
+    return Grouped(opened)
 
 
 async def flush_bursts(deps: NotifierDeps) -> int:
     """Turn every batch whose time has come into one grouped alert."""
     now = deps.clock.now()
     sent = 0
-    raised: list[str] = []  # urgencies, counted once the transaction has committed
+    raised: list[RaisedAlert | None] = []  # announced once the transaction has committed
     async with deps.engine.begin() as connection:
         due = (
             await connection.execute(
@@ -194,7 +213,7 @@ async def flush_bursts(deps: NotifierDeps) -> int:
                 batch.urgency,
             )
             references = tuple(fields["case_references"].split(", "))
-            alert_id = await raise_alert(
+            raised.append(await raise_alert(
                 connection,
                 deps,
                 kind="grouped",
@@ -204,14 +223,9 @@ async def flush_bursts(deps: NotifierDeps) -> int:
                 correlation_id=batch.correlation_id,
                 case_references=references,
                 operation_group=batch.operation_group,
-            )
-            if alert_id:
-                raised.append(batch.urgency)
+            ))  # fmt: skip
             sent += 1
-    for urgency in raised:
-        deps.metrics.raised(urgency)
-    if sent:
-        deps.wake_scheduler()
+    announce(deps, *raised)
     return sent
 
 
@@ -262,7 +276,7 @@ async def _remind(
             connection, processed_events, str(event.event_id), deps.clock.now()
         ):
             return
-        alert_id = await raise_alert(
+        raised = await raise_alert(
             connection,
             deps,
             kind=kind,
@@ -273,9 +287,7 @@ async def _remind(
             case_references=(event.case_reference,),
             single_step=(target,),
         )
-    if alert_id:
-        deps.metrics.raised(Urgency.PRIORITY.value)
-    deps.wake_scheduler()
+    announce(deps, raised)
 
 
 async def raise_for_agenda(event: AgendaPublishedV1, deps: NotifierDeps) -> None:
@@ -286,7 +298,7 @@ async def raise_for_agenda(event: AgendaPublishedV1, deps: NotifierDeps) -> None
     async with deps.engine.begin() as connection:
         if not await claim_event(connection, processed_events, str(event.event_id), now):
             return
-        alert_id = await raise_alert(
+        raised = await raise_alert(
             connection,
             deps,
             kind="agenda",
@@ -302,9 +314,7 @@ async def raise_for_agenda(event: AgendaPublishedV1, deps: NotifierDeps) -> None
                 for item in event.attachments
             ),
         )  # fmt: skip
-    if alert_id:
-        deps.metrics.raised(Urgency.ROUTINE.value)
-        deps.wake_scheduler()
+    announce(deps, raised)
 
 
 def agenda_recipients(wanted: tuple[str, ...]) -> tuple[str, ...]:
@@ -328,10 +338,20 @@ async def raise_alert(
     first_targets: tuple[str, ...] = (),
     single_step: tuple[str, ...] | None = None,
     attachments: tuple[Attachment, ...] = (),
-) -> str | None:
-    """Record an alert and its steps; None if one exists for the same subject already."""
+) -> RaisedAlert | None:
+    """Record an alert, its steps and, if due now, its first step's notifications; None if one
+    exists for the same subject already. The caller announces it once committed (`announce`)."""
     now = deps.clock.now()
-    alert_id = str(uuid.uuid4())
+    facts = AlertFacts(
+        alert_id=str(uuid.uuid4()),
+        kind=kind,
+        urgency=urgency.value,
+        fields=json.dumps(fields, sort_keys=True),
+        # The consumer's span: each step's sends, the first now and the rest fired later by a
+        # timer, are spans inside it.
+        trace_context=capture_context(),
+    )
+    alert_id = facts.alert_id
     inserted = await connection.execute(
         insert_ignoring_duplicates(connection, alerts).values(
             alert_id=alert_id,
@@ -339,13 +359,12 @@ async def raise_alert(
             subject_key=subject_key,
             case_reference=case_references[0] if len(case_references) == 1 else None,
             operation_group=operation_group,
-            urgency=urgency.value,
+            urgency=facts.urgency,
             status="open",
-            fields=json.dumps(fields, sort_keys=True),
+            fields=facts.fields,
             correlation_id=correlation_id,
             raised_at=now,
-            # The referral consumer's span: the steps, fired later by a timer, send inside it.
-            trace_context=capture_context(),
+            trace_context=facts.trace_context,
         )
     )
     if not inserted.rowcount:
@@ -357,6 +376,7 @@ async def raise_alert(
             (p.step, p.due_at, p.targets)
             for p in plan_steps(deps.policy, urgency, now, first_targets)
         ]
+    fired = await fire_first_step(connection, deps, facts, steps)
     if steps:  # every step in one statement (a multi-row VALUES), not one per step
         await connection.execute(
             escalation_steps.insert().values(
@@ -366,7 +386,11 @@ async def raise_alert(
                         "step": number,
                         "due_at": due_at,
                         "targets": ",".join(targets),
-                        "status": "pending",
+                        **(
+                            {"status": "fired", "fired_at": now}
+                            if fired and number == 0
+                            else {"status": "pending", "fired_at": None}
+                        ),
                     }
                     for number, due_at, targets in steps
                 ]
@@ -397,4 +421,26 @@ async def raise_alert(
         ),
     )
     log.info("alert_raised", alert_id=alert_id, kind=kind, urgency=urgency.value, steps=len(steps))
-    return alert_id
+    pending = [due_at for number, due_at, _ in steps if not (fired and number == 0)]
+    return RaisedAlert(alert_id, urgency, fired, min(pending, default=None))
+
+
+@dataclass(frozen=True)
+class RaisedAlert:
+    alert_id: str
+    urgency: Urgency
+    first_step_fired: bool  # its notifications are waiting for the dispatcher
+    next_step_at: datetime | None  # when its first pending step falls due
+
+
+def announce(deps: NotifierDeps, *raised: RaisedAlert | None) -> None:
+    """After the raising transaction has committed (a rollback raised nothing to count or send):
+    count the alerts, start the first step's sends, and tell the clock when the next step is due.
+    None stands for an alert that already existed: nothing new."""
+    for alert in filter(None, raised):
+        deps.metrics.raised(alert.urgency.value)
+        if alert.first_step_fired:
+            deps.metrics.step_fired(0)
+            deps.wake_dispatch()
+        if alert.next_step_at is not None:
+            deps.timer_set(alert.next_step_at)

@@ -2,9 +2,11 @@
 console merged in (services/notifier/rota_changes.py).
 
 Paging decisions read `deps.rota` synchronously, so the merged rota is kept in memory and reloaded
-from the database before every pass of the notifier's clock (every escalation step fires inside
-one) and after every change made here. A change made through another notifier process is
-therefore used from this one's next pass, within one poll interval.
+from the database before every pass of the notifier's clock, which runs at least once a poll
+interval, and after every change made here. A later escalation step fires inside a pass, from the
+rota just reloaded; an alert's first step fires as it is raised, in the raising transaction, which
+reloads it first. A change made through another notifier process is therefore used from this
+one's next page.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier.adapters.rota_tables import rota_changes, staff_actions
 from services.notifier.rota_changes import (
@@ -38,17 +40,20 @@ class RotaBook:
         self.changes: tuple[RotaChange, ...] = ()
         self._engine = engine
 
-    async def refresh(self, now: datetime) -> Rota:
-        """Reload the stored changes still of use at `now` and merge them into the file's rota."""
+    async def refresh(self, now: datetime, connection: AsyncConnection | None = None) -> Rota:
+        """Reload the stored changes still of use at `now` and merge them into the file's rota;
+        on `connection` if given (a transaction about to page someone), else on one of its own."""
         since = london_wall_clock(now) - KEPT_AFTER_END
-        async with self._engine.connect() as connection:
-            rows = (
-                await connection.execute(
-                    sa.select(rota_changes)
-                    .where(rota_changes.c.removed_at.is_(None), rota_changes.c.ends_local > since)
-                    .order_by(rota_changes.c.starts_local, rota_changes.c.id)
-                )
-            ).all()
+        query = (
+            sa.select(rota_changes)
+            .where(rota_changes.c.removed_at.is_(None), rota_changes.c.ends_local > since)
+            .order_by(rota_changes.c.starts_local, rota_changes.c.id)
+        )
+        if connection is not None:
+            rows = (await connection.execute(query)).all()
+        else:
+            async with self._engine.connect() as own:
+                rows = (await own.execute(query)).all()
         self.changes = tuple(
             RotaChange(
                 id=row.id, kind=row.kind, person_id=row.person_id, starts=row.starts_local,

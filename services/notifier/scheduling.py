@@ -21,7 +21,7 @@ from services.notifier.deps import NotifierDeps
 from services.notifier.escalating import fire_due_steps
 from services.notifier.operations import send_due_operation_reminders
 from services.notifier.policy import Target
-from services.notifier.raising import flush_bursts, raise_alert
+from services.notifier.raising import announce, flush_bursts, raise_alert
 from shared.clock import LONDON
 from shared.db import insert_ignoring_duplicates
 from shared.events import Urgency
@@ -49,7 +49,7 @@ class NotifierClock:
         now = self._deps.clock.now()
         if due is not None and due <= now:
             await flush_bursts(self._deps)
-            await send_due_operation_reminders(self._deps)  # their alerts' steps fire just below
+            await send_due_operation_reminders(self._deps)  # their first steps fire as raised
             await fire_due_steps(self._deps)
             await self.dispatcher.deliver_due()
             # The next timer after now. Anything still due now (sends just started and not yet
@@ -120,7 +120,7 @@ async def warn_rota_gaps(deps: NotifierDeps) -> int:
             if not new.rowcount:
                 continue
             detail = f"from {start.astimezone(LONDON):%H:%M %a %d %b} to {end.astimezone(LONDON):%H:%M %a %d %b}"
-            alert_id = await raise_alert(
+            raised = await raise_alert(
                 connection,
                 deps,
                 kind="rota_gap",
@@ -132,9 +132,6 @@ async def warn_rota_gaps(deps: NotifierDeps) -> int:
                 case_references=(),
                 single_step=(Target.HEAD_OF_SERVICE.value,),
             )
-        if alert_id:  # counted after the commit above
-            deps.metrics.raised(Urgency.PRIORITY.value)
+        announce(deps, raised)  # after the commit above
         warned += 1
-    if warned:
-        deps.wake_scheduler()
     return warned

@@ -15,7 +15,7 @@ from datetime import timedelta
 from services.notifier.adapters.tables import processed_events
 from services.notifier.deps import NotifierDeps
 from services.notifier.policy import Target
-from services.notifier.raising import raise_alert
+from services.notifier.raising import announce, raise_alert
 from shared.db import claim_event
 from shared.events import TrainingPaceWarningV1, Urgency
 
@@ -35,7 +35,7 @@ async def raise_for_training_pace(event: TrainingPaceWarningV1, deps: NotifierDe
     async with deps.engine.begin() as connection:
         if not await claim_event(connection, processed_events, str(event.event_id), now):
             return
-        alert_id = await raise_alert(
+        raised = await raise_alert(
             connection,
             deps,
             kind="training_pace",
@@ -48,6 +48,4 @@ async def raise_for_training_pace(event: TrainingPaceWarningV1, deps: NotifierDe
             case_references=(),
             single_step=(Target.HEAD_OF_SERVICE.value,),
         )
-    if alert_id:
-        deps.metrics.raised(Urgency.ROUTINE.value)
-        deps.wake_scheduler()
+    announce(deps, raised)

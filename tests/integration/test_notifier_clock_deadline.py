@@ -1,9 +1,11 @@
-"""The notifier's clock acts on a timer when it falls due, not at its next poll: after each pass it
-reads when its earliest timer is due (services/notifier/scheduling.py `next_due`) and its loop
-wakes then (shared/background.py `wake_in`). Here the poll is 30 s and a raid's grouped follow-up
-batch closes a second after it opens: the follow-up must go out within a fraction of a second of
-the batch closing. The same run with the deadline switched off shows the test can fail: the batch
-is still collecting two seconds after it closed, waiting for the poll."""
+"""The notifier's clock acts on a timer when it falls due, not at its next poll: whatever commits a
+timer tells the clock's loop when it is due (`NotifierDeps.timer_set`, here the referral that opens
+a burst batch), after each pass the clock reads when its earliest timer is due
+(services/notifier/scheduling.py `next_due`), and its loop wakes then (shared/background.py
+`wake_in`). Here the poll is 30 s and a raid's grouped follow-up batch closes a second after it
+opens: the follow-up must go out within a fraction of a second of the batch closing. The same run
+with the deadlines switched off shows the test can fail: the batch is still collecting two seconds
+after it closed, waiting for the poll."""
 
 from __future__ import annotations
 
@@ -61,13 +63,16 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def deps_on(engine: AsyncEngine, policy: Path, wake: Any) -> NotifierDeps:
+def deps_on(
+    engine: AsyncEngine, policy: Path, wake: Any, wake_in: Any = lambda seconds: None
+) -> NotifierDeps:
     rota = load_rota(system.ROOT / "deploy" / "config" / "rota.yaml")
     return NotifierDeps(
         engine=engine, rota_book=RotaBook(rota, engine), policy=load_policy(policy),
         sender=Recorded(), clock=SystemClock(), alerts_topic="t.alerts", public_url="http://x",
         ack_secret=base64.b64decode(base64.b64encode(b"k" * 32)), lease=timedelta(seconds=60),
-        wake_scheduler=wake, wake_outbox=lambda: None, ack_code_ttl=timedelta(hours=24),
+        wake_scheduler=wake, wake_outbox=lambda: None, wake_dispatch=lambda: None,
+        wake_scheduler_in=wake_in, ack_code_ttl=timedelta(hours=24),
         ack_limiter=AckLimiter(engine, b"k" * 32, AckLimits(timedelta(minutes=10), 5, 5, 50)),
     )  # fmt: skip
 
@@ -85,8 +90,9 @@ async def batch_sent_after_close(
         await ticker.tick()
 
     scheduler = WakeableLoop("notifier_clock", tick, POLL)
-    deps = deps_on(engine, policy, scheduler.wake)
-    ticker = NotifierClock(deps, scheduler.wake_in if with_deadline else None)
+    deadline = scheduler.wake_in if with_deadline else None
+    deps = deps_on(engine, policy, scheduler.wake, deadline or (lambda seconds: None))
+    ticker = NotifierClock(deps, deadline)
     # A finished send would wake the clock (main.py gives it a loop of its own): not here, so
     # nothing but the deadline or the poll runs the clock once the first page is out.
     ticker.dispatcher.wake_on_free_slot = lambda: None

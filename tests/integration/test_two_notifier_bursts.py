@@ -56,7 +56,8 @@ def deps_on(engine: AsyncEngine, clock: FixedClock) -> NotifierDeps:
         policy=load_policy(system.ROOT / "deploy" / "config" / "alerting.yaml"),
         sender=NoSends(), clock=clock, alerts_topic="t.alerts", public_url="http://x",
         ack_secret=base64.b64decode(base64.b64encode(b"k" * 32)), lease=timedelta(seconds=60),
-        wake_scheduler=lambda: None, wake_outbox=lambda: None, ack_code_ttl=timedelta(hours=24),
+        wake_scheduler=lambda: None, wake_outbox=lambda: None, wake_dispatch=lambda: None,
+        wake_scheduler_in=lambda seconds: None, ack_code_ttl=timedelta(hours=24),
         ack_limiter=AckLimiter(engine, b"k" * 32, AckLimits(timedelta(minutes=10), 5, 5, 50)),
     )  # fmt: skip
 

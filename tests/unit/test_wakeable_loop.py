@@ -59,3 +59,27 @@ async def test_the_sooner_of_two_requests_wins_and_the_poll_caps_a_late_one() ->
         assert 0.3 < runs[2] - runs[1] < 1.5
     finally:
         await loop.stop()
+
+
+async def test_a_deadline_set_during_a_wait_shortens_it() -> None:
+    """A timer committed outside the job (a raised alert's next step) is set while the loop waits
+    for its poll: the wait ends at the timer, not at the poll it had already started."""
+    runs: list[float] = []
+    ran = asyncio.Event()
+
+    async def run_once() -> None:
+        runs.append(time.monotonic())
+        ran.set()
+
+    loop = WakeableLoop("test", run_once, poll_seconds=30.0)
+    await loop.start()
+    try:
+        await asyncio.sleep(0.1)  # waiting for the 30 s poll by now
+        asked = time.monotonic()
+        loop.wake_in(0.2)
+        loop.wake_in(5.0)  # a later timer does not move the sooner one
+        async with asyncio.timeout(5):
+            await ran.wait()
+        assert 0.15 < runs[0] - asked < 1.0
+    finally:
+        await loop.stop()
