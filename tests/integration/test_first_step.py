@@ -1,0 +1,169 @@
+"""An alert's first step fires in the transaction that raises it (services/notifier/escalating.py
+`fire_first_step`): its notifications are made with the alert, the sends alone are woken, and the
+clock is told when the next step is due instead of being run. What a clock pass used to do for
+the first step must still hold: the step is recorded as fired exactly once, a redelivered event
+makes nothing new, a routine alert raised out of hours waits for the clock, and a rolled-back
+raise leaves no notification behind."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notifier.ack_limits import AckLimiter, AckLimits
+from services.notifier.adapters.tables import escalation_steps, notifications
+from services.notifier.deps import NotifierDeps
+from services.notifier.escalating import fire_due_steps
+from services.notifier.main import MIGRATIONS
+from services.notifier.policy import load_policy
+from services.notifier.raising import raise_alert, raise_for_referral
+from services.notifier.rota_book import RotaBook
+from shared.clock import FixedClock
+from shared.db import create_engine, migrate
+from shared.events import Urgency
+from shared.rota import load_rota
+from tests.support import system
+from tests.support.events import referral
+
+pytestmark = pytest.mark.integration
+
+TUESDAY_NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # working hours (GMT = London)
+SATURDAY_NOON = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+MONDAY_OPENS = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # routine_hours start, London
+
+
+@dataclass
+class Wakes:
+    dispatch: int = 0
+    scheduler: int = 0
+    scheduler_in: list[float] = field(default_factory=list)
+
+
+class NoSends:
+    async def send(self, url: str, title: str, body: str, attachments: Any = ()) -> bool:
+        raise AssertionError("raising sends nothing itself: the dispatcher does")
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/notifier.sqlite3")
+    await migrate(engine, MIGRATIONS, version_table="alembic_version_notifier")
+    yield engine
+    await engine.dispose()
+
+
+def deps_on(engine: AsyncEngine, now: datetime, wakes: Wakes) -> NotifierDeps:
+    rota = load_rota(system.ROOT / "deploy" / "config" / "rota.yaml")
+
+    def dispatch() -> None:
+        wakes.dispatch += 1
+
+    def scheduler() -> None:
+        wakes.scheduler += 1
+
+    return NotifierDeps(
+        engine=engine, rota_book=RotaBook(rota, engine),
+        policy=load_policy(system.ROOT / "deploy" / "config" / "alerting.yaml"),
+        sender=NoSends(), clock=FixedClock(now), alerts_topic="t.alerts", public_url="http://x",
+        ack_secret=base64.b64decode(base64.b64encode(b"k" * 32)), lease=timedelta(seconds=60),
+        wake_scheduler=scheduler, wake_outbox=lambda: None, wake_dispatch=dispatch,
+        wake_scheduler_in=wakes.scheduler_in.append, ack_code_ttl=timedelta(hours=24),
+        ack_limiter=AckLimiter(engine, b"k" * 32, AckLimits(timedelta(minutes=10), 5, 5, 50)),
+    )  # fmt: skip
+
+
+async def steps_of(engine: AsyncEngine) -> list[tuple[int, str, datetime | None]]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            sa.select(
+                escalation_steps.c.step, escalation_steps.c.status, escalation_steps.c.fired_at
+            ).order_by(escalation_steps.c.step)
+        )
+        return [(row.step, row.status, row.fired_at) for row in rows]
+
+
+async def notifications_of(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as connection:
+        return list(await connection.execute(sa.select(notifications)))
+
+
+async def test_the_first_step_fires_with_the_alert_and_only_once(engine: AsyncEngine) -> None:
+    wakes = Wakes()
+    deps = deps_on(engine, TUESDAY_NOON, wakes)
+    event = referral("MS-2026-FIRST1", TUESDAY_NOON, urgency=Urgency.PRIORITY)
+
+    assert await raise_for_referral(event, deps) == "raised"
+
+    steps = await steps_of(engine)
+    assert steps[0] == (0, "fired", TUESDAY_NOON)
+    assert len(steps) > 1
+    assert all(status == "pending" for _, status, _ in steps[1:])
+    sent = await notifications_of(engine)
+    # The on-duty advisor by each of the priority channels they have (rota.yaml: e-mail, and SMS
+    # where a number is set), each with its own code, due now, and no "Reminder" on the first.
+    assert sent
+    assert {row.step for row in sent} == {0}
+    assert len({row.person_id for row in sent}) == 1
+    assert len({row.ack_code for row in sent}) == len(sent)
+    assert all(row.status == "pending" and row.next_attempt_at == TUESDAY_NOON for row in sent)
+    assert not any((row.title or "").startswith("Reminder") for row in sent)
+    # The sends are woken, not a whole clock pass; the clock is told of step 1, 30 minutes on.
+    assert (wakes.dispatch, wakes.scheduler) == (1, 0)
+    assert wakes.scheduler_in == [30 * 60]
+    # The clock finds nothing left to fire for step 0.
+    assert await fire_due_steps(deps) == 0
+    assert len(await notifications_of(engine)) == len(sent)
+
+    # Kafka delivers the event again: nothing new, nothing woken.
+    assert await raise_for_referral(event, deps) == "duplicate"
+    assert len(await notifications_of(engine)) == len(sent)
+    assert wakes.dispatch == 1
+
+
+async def test_a_routine_alert_out_of_hours_waits_for_the_clock(engine: AsyncEngine) -> None:
+    wakes = Wakes()
+    deps = deps_on(engine, SATURDAY_NOON, wakes)
+    event = referral("MS-2026-FIRST2", SATURDAY_NOON, urgency=Urgency.ROUTINE)
+
+    assert await raise_for_referral(event, deps) == "raised"
+
+    assert (await steps_of(engine))[0] == (0, "pending", None)
+    assert await notifications_of(engine) == []
+    assert wakes.dispatch == 0
+    assert wakes.scheduler_in == [(MONDAY_OPENS - SATURDAY_NOON).total_seconds()]
+
+
+async def test_a_raise_that_rolls_back_leaves_no_notification(engine: AsyncEngine) -> None:
+    """The notifications are made on the raising transaction's own connection: a failure later in
+    that transaction (here, on purpose) takes them back with the alert, so no message goes out
+    for an alert that was never recorded."""
+    wakes = Wakes()
+    deps = deps_on(engine, TUESDAY_NOON, wakes)
+    made_inside: list[int] = []
+
+    async def raise_then_fail() -> None:
+        async with engine.begin() as connection:
+            raised = await raise_alert(
+                connection, deps, kind="referral", subject_key="MS-2026-FIRST3",
+                urgency=Urgency.IMMEDIATE, fields={"case_reference": "MS-2026-FIRST3"},
+                correlation_id="c-first3", case_references=("MS-2026-FIRST3",),
+            )  # fmt: skip
+            assert raised is not None
+            assert raised.first_step_fired
+            made_inside.append(len(list(await connection.execute(sa.select(notifications)))))
+            raise RuntimeError("a failure after the raise, before the commit")
+
+    with pytest.raises(RuntimeError, match="after the raise"):
+        await raise_then_fail()
+    assert made_inside[0] > 0  # made in the transaction, then gone with it:
+    assert await notifications_of(engine) == []
+    assert await steps_of(engine) == []
+    assert wakes.dispatch == 0  # announced only after a commit, and there was none
