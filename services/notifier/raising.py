@@ -77,8 +77,10 @@ async def raise_for_referral(
                 first_targets=first_targets,
             )
     if joined is not None:
-        if joined.opened_until is not None:
-            deps.timer_set(joined.opened_until)  # a new batch: the clock closes it on time
+        # The clock closes the batch on time. Told on every join, not only when a batch opens:
+        # a batch the clock was closing as this case joined it (the close then matches nothing)
+        # is overdue, and is sent at once with this case rather than at the next poll.
+        deps.timer_set(joined.closes_at)
         return "grouped"
     announce(deps, raised)  # a redelivered event claimed nothing and raised nothing
     return "raised" if raised else "duplicate"
@@ -86,10 +88,9 @@ async def raise_for_referral(
 
 @dataclass(frozen=True)
 class Grouped:
-    """A case waiting in its operation's batch; `opened_until` is the send time of the batch it
-    opened (a new timer), None if it joined one already timed."""
+    """A case waiting in its operation's batch, which is sent at `closes_at`."""
 
-    opened_until: datetime | None
+    closes_at: datetime
 
 
 async def _join_burst(
@@ -145,9 +146,10 @@ async def _join_burst(
                 )
             )
         ).rowcount == 1
-    opened = None
-    if not joined:
-        opened = now + timedelta(minutes=bursts.batch_minutes)
+    if joined and batch is not None:  # (joined is only ever true with a batch)
+        closes_at: datetime = batch.send_at
+    else:
+        closes_at = now + timedelta(minutes=bursts.batch_minutes)
         await connection.execute(
             burst_batches.insert().values(
                 batch_id=str(uuid.uuid4()),
@@ -158,7 +160,7 @@ async def _join_burst(
                 operation=event.operation or "",
                 urgency=event.urgency.value,
                 correlation_id=event.correlation_id,
-                send_at=opened,
+                send_at=closes_at,
                 status="collecting",
             )
         )
@@ -167,7 +169,7 @@ async def _join_burst(
         case_reference=event.case_reference,
         operation_group=event.operation_group,
     )
-    return Grouped(opened)
+    return Grouped(closes_at)
 
 
 async def flush_bursts(deps: NotifierDeps) -> int:
@@ -435,10 +437,11 @@ class RaisedAlert:
 
 def announce(deps: NotifierDeps, *raised: RaisedAlert | None) -> None:
     """After the raising transaction has committed (a rollback raised nothing to count or send):
-    count the alerts, start the first step's sends, and tell the clock when the next step is due.
-    None stands for an alert that already existed: nothing new."""
+    count the alerts, publish their AlertRaisedV1, start the first step's sends, and tell the
+    clock when the next step is due. None stands for an alert that already existed: nothing new."""
     for alert in filter(None, raised):
         deps.metrics.raised(alert.urgency.value)
+        deps.wake_outbox()
         if alert.first_step_fired:
             deps.metrics.step_fired(0)
             deps.wake_dispatch()

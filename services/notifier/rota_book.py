@@ -39,10 +39,17 @@ class RotaBook:
         self.current = file_rota
         self.changes: tuple[RotaChange, ...] = ()
         self._engine = engine
+        # Refreshes run concurrently (each raise, each clock pass, each change made here): one that
+        # started earlier, and so may have read an older state, must not replace what a later one
+        # has already put in place.
+        self._started = 0
+        self._applied = 0
 
     async def refresh(self, now: datetime, connection: AsyncConnection | None = None) -> Rota:
         """Reload the stored changes still of use at `now` and merge them into the file's rota;
         on `connection` if given (a transaction about to page someone), else on one of its own."""
+        self._started += 1
+        mine = self._started
         since = london_wall_clock(now) - KEPT_AFTER_END
         query = (
             sa.select(rota_changes)
@@ -54,6 +61,9 @@ class RotaBook:
         else:
             async with self._engine.connect() as own:
                 rows = (await own.execute(query)).all()
+        if mine < self._applied:
+            return self.current  # a later refresh got here first: its reading is newer
+        self._applied = mine
         self.changes = tuple(
             RotaChange(
                 id=row.id, kind=row.kind, person_id=row.person_id, starts=row.starts_local,

@@ -22,16 +22,15 @@ from services.notifier.ack_limits import AckLimiter, AckLimits
 from services.notifier.adapters.tables import escalation_steps, notifications
 from services.notifier.deps import NotifierDeps
 from services.notifier.escalating import fire_due_steps
-from services.notifier.main import MIGRATIONS
 from services.notifier.policy import load_policy
 from services.notifier.raising import raise_alert, raise_for_referral
 from services.notifier.rota_book import RotaBook
 from shared.clock import FixedClock
-from shared.db import create_engine, migrate
 from shared.events import Urgency
 from shared.rota import load_rota
 from tests.support import system
-from tests.support.events import referral
+from tests.support.events import child_referral, referral
+from tests.support.notifier import migrated_sqlite
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +43,7 @@ MONDAY_OPENS = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # routine_hours start, L
 class Wakes:
     dispatch: int = 0
     scheduler: int = 0
+    outbox: int = 0
     scheduler_in: list[float] = field(default_factory=list)
 
 
@@ -54,10 +54,8 @@ class NoSends:
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/notifier.sqlite3")
-    await migrate(engine, MIGRATIONS, version_table="alembic_version_notifier")
-    yield engine
-    await engine.dispose()
+    async with migrated_sqlite(tmp_path) as engine:
+        yield engine
 
 
 def deps_on(engine: AsyncEngine, now: datetime, wakes: Wakes) -> NotifierDeps:
@@ -69,12 +67,15 @@ def deps_on(engine: AsyncEngine, now: datetime, wakes: Wakes) -> NotifierDeps:
     def scheduler() -> None:
         wakes.scheduler += 1
 
+    def outbox() -> None:
+        wakes.outbox += 1
+
     return NotifierDeps(
         engine=engine, rota_book=RotaBook(rota, engine),
         policy=load_policy(system.ROOT / "deploy" / "config" / "alerting.yaml"),
         sender=NoSends(), clock=FixedClock(now), alerts_topic="t.alerts", public_url="http://x",
         ack_secret=base64.b64decode(base64.b64encode(b"k" * 32)), lease=timedelta(seconds=60),
-        wake_scheduler=scheduler, wake_outbox=lambda: None, wake_dispatch=dispatch,
+        wake_scheduler=scheduler, wake_outbox=outbox, wake_dispatch=dispatch,
         wake_scheduler_in=wakes.scheduler_in.append, ack_code_ttl=timedelta(hours=24),
         ack_limiter=AckLimiter(engine, b"k" * 32, AckLimits(timedelta(minutes=10), 5, 5, 50)),
     )  # fmt: skip
@@ -115,8 +116,9 @@ async def test_the_first_step_fires_with_the_alert_and_only_once(engine: AsyncEn
     assert len({row.ack_code for row in sent}) == len(sent)
     assert all(row.status == "pending" and row.next_attempt_at == TUESDAY_NOON for row in sent)
     assert not any((row.title or "").startswith("Reminder") for row in sent)
-    # The sends are woken, not a whole clock pass; the clock is told of step 1, 30 minutes on.
-    assert (wakes.dispatch, wakes.scheduler) == (1, 0)
+    # The sends and the relay (AlertRaisedV1) are woken, not a whole clock pass; the clock is
+    # told of step 1, 30 minutes on.
+    assert (wakes.dispatch, wakes.outbox, wakes.scheduler) == (1, 1, 0)
     assert wakes.scheduler_in == [30 * 60]
     # The clock finds nothing left to fire for step 0.
     assert await fire_due_steps(deps) == 0
@@ -125,7 +127,40 @@ async def test_the_first_step_fires_with_the_alert_and_only_once(engine: AsyncEn
     # Kafka delivers the event again: nothing new, nothing woken.
     assert await raise_for_referral(event, deps) == "duplicate"
     assert len(await notifications_of(engine)) == len(sent)
-    assert wakes.dispatch == 1
+    assert (wakes.dispatch, wakes.outbox) == (1, 1)
+
+
+async def test_a_childs_first_step_reaches_childrens_safeguarding_at_once(
+    engine: AsyncEngine,
+) -> None:
+    """The first step's extra targets (a child's alert: children's safeguarding and the
+    coordinator, with whoever is on duty) are paged in the raising transaction too."""
+    deps = deps_on(engine, TUESDAY_NOON, Wakes())
+    event = child_referral("MS-2026-FIRST4", TUESDAY_NOON)
+
+    assert await raise_for_referral(event, deps) == "raised"
+
+    people = {row.person_id for row in await notifications_of(engine)}
+    assert {"childrens-safeguarding", "coordinator"} < people
+    assert len(people) == 3  # and the advisor on duty
+
+
+async def test_joining_a_batch_tells_the_clock_when_it_closes(engine: AsyncEngine) -> None:
+    """Every case that joins a raid's batch hands the clock the batch's closing time, the case
+    that opens it included: a batch the clock was closing as a case joined it is overdue, and
+    goes at once with that case instead of at the next poll."""
+    wakes = Wakes()
+    deps = deps_on(engine, TUESDAY_NOON, wakes)
+    first, second, third = (
+        referral(f"MS-2026-RAID{n}", TUESDAY_NOON, operation_group="NFK:op-first", operation="F")
+        for n in (1, 2, 3)
+    )
+    assert await raise_for_referral(first, deps) == "raised"
+    assert await raise_for_referral(second, deps) == "grouped"
+    assert await raise_for_referral(third, deps) == "grouped"
+    batch = timedelta(minutes=deps.policy.bursts.batch_minutes).total_seconds()
+    assert wakes.scheduler_in == [30 * 60, batch, batch]  # step 1, then the batch twice
+    assert wakes.dispatch == 1  # the grouped cases page nobody yet
 
 
 async def test_a_routine_alert_out_of_hours_waits_for_the_clock(engine: AsyncEngine) -> None:

@@ -24,18 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.notifier.ack_limits import AckLimiter, AckLimits
 from services.notifier.adapters.tables import burst_batches
 from services.notifier.deps import NotifierDeps
-from services.notifier.main import MIGRATIONS
 from services.notifier.policy import load_policy
 from services.notifier.raising import raise_for_referral
 from services.notifier.rota_book import RotaBook
 from services.notifier.scheduling import NotifierClock, next_due
 from shared.background import WakeableLoop
 from shared.clock import SystemClock
-from shared.db import create_engine, migrate
 from shared.rota import load_rota
 from tests.support import system
 from tests.support.events import referral
-from tests.support.notifier import write_policy
+from tests.support.notifier import migrated_sqlite, write_policy
 
 pytestmark = pytest.mark.integration
 
@@ -57,10 +55,8 @@ class Recorded:
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/notifier.sqlite3")
-    await migrate(engine, MIGRATIONS, version_table="alembic_version_notifier")
-    yield engine
-    await engine.dispose()
+    async with migrated_sqlite(tmp_path) as engine:
+        yield engine
 
 
 def deps_on(

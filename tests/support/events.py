@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.events import (
+    ChildReferralOpenedV1,
     District,
     ExploitationType,
     NrmConsent,
@@ -37,3 +38,9 @@ def referral(
         "support_needs": (SupportNeed.HEALTHCARE,),
     }
     return ReferralOpenedV1(**(fields | changes))
+
+
+def child_referral(reference: str, at: datetime, **changes: Any) -> ChildReferralOpenedV1:
+    """A child's referral opened at `at` (the child pathway); any field can be changed."""
+    fields = referral(reference, at, pathway=Pathway.CHILD).model_dump(exclude={"event_type"})
+    return ChildReferralOpenedV1(**(fields | changes))

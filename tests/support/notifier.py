@@ -3,14 +3,18 @@ escalation steps seconds apart, and referral events built by hand."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 import yaml
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters.tables import burst_batches, escalation_steps, notifications
+from shared.db import create_engine, migrate
 from shared.events import (
     District,
     ExploitationType,
@@ -26,6 +30,20 @@ from tests.support.system import ROOT
 from tests.support.waiting import eventually
 
 PEOPLE = ("advisor-a", "advisor-b", "head")
+
+
+@contextlib.asynccontextmanager
+async def migrated_sqlite(folder: Path) -> AsyncIterator[AsyncEngine]:
+    """A notifier database in `folder` at the latest migration, for tests that call the use cases
+    directly rather than run the service."""
+    from services.notifier.main import MIGRATIONS  # the composition root: only when needed
+
+    engine = create_engine(f"sqlite+aiosqlite:///{folder}/notifier.sqlite3")
+    try:
+        await migrate(engine, MIGRATIONS, version_table="alembic_version_notifier")
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 def write_rota(folder: Path, gateway: Gateway, smtp_port: int) -> Path:
