@@ -17,6 +17,7 @@ from shared.events import (
     OperationAnnouncedV1,
     ReferralTopicEvent,
 )
+from shared.kafka import UNHURRIED_FETCH_MAX_WAIT_MS, UNHURRIED_FETCH_MIN_BYTES
 
 
 def build_router(deps: CaseworkDeps, referrals_topic: str, alerts_topic: str) -> KafkaRouter:
@@ -40,6 +41,8 @@ def build_router(deps: CaseworkDeps, referrals_topic: str, alerts_topic: str) ->
     @router.subscriber(
         alerts_topic,
         group_id="casework.alerts",  # its own group: see services/notifier/router.py
+        fetch_min_bytes=UNHURRIED_FETCH_MIN_BYTES,  # shared/kafka.py: no haste needed here
+        fetch_max_wait_ms=UNHURRIED_FETCH_MAX_WAIT_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )

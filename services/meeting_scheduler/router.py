@@ -31,6 +31,7 @@ from shared.events import (
     TaskOverdueV1,
     TasksOpenedV1,
 )
+from shared.kafka import UNHURRIED_FETCH_MAX_WAIT_MS, UNHURRIED_FETCH_MIN_BYTES
 
 
 def build_router(
@@ -65,6 +66,8 @@ def build_router(
     @router.subscriber(
         tasks_topic,
         group_id="meeting_scheduler.tasks",  # its own group: see services/notifier/router.py
+        fetch_min_bytes=UNHURRIED_FETCH_MIN_BYTES,  # shared/kafka.py: no haste needed here
+        fetch_max_wait_ms=UNHURRIED_FETCH_MAX_WAIT_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
@@ -84,6 +87,8 @@ def build_router(
     @router.subscriber(
         alerts_topic,
         group_id="meeting_scheduler.alerts",  # its own group: see services/notifier/router.py
+        fetch_min_bytes=UNHURRIED_FETCH_MIN_BYTES,  # shared/kafka.py: no haste needed here
+        fetch_max_wait_ms=UNHURRIED_FETCH_MAX_WAIT_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )

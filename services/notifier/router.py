@@ -32,6 +32,7 @@ from shared.events import (
     TaskOverdueV1,
     TrainingPaceWarningV1,
 )
+from shared.kafka import UNHURRIED_FETCH_MAX_WAIT_MS, UNHURRIED_FETCH_MIN_BYTES
 
 
 def build_router(
@@ -66,6 +67,8 @@ def build_router(
     @router.subscriber(
         tasks,
         group_id="notifier.tasks",
+        fetch_min_bytes=UNHURRIED_FETCH_MIN_BYTES,  # shared/kafka.py: no haste needed here
+        fetch_max_wait_ms=UNHURRIED_FETCH_MAX_WAIT_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
@@ -83,6 +86,8 @@ def build_router(
     @router.subscriber(
         agenda,
         group_id="notifier.agenda",
+        fetch_min_bytes=UNHURRIED_FETCH_MIN_BYTES,  # shared/kafka.py: no haste needed here
+        fetch_max_wait_ms=UNHURRIED_FETCH_MAX_WAIT_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
