@@ -9,6 +9,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -53,6 +54,7 @@ class Dispatcher:
     def __init__(self, deps: NotifierDeps) -> None:
         self._deps = deps
         self._in_flight: dict[str, asyncio.Task[int]] = {}
+        self._claiming = asyncio.Lock()
         self._closing = False
         # What a finished send wakes. The whole clock by default; the composition root sets a
         # loop that runs only deliver_due (services/notifier/main.py): a freed slot needs no
@@ -61,42 +63,43 @@ class Dispatcher:
 
     async def deliver_due(self) -> int:
         """Start sends for as many due notifications as there are free slots; returns how many."""
-        if self._closing or len(self._in_flight) >= DELIVERY_CONCURRENCY:
-            return 0
-        now = self._deps.clock.now()
-        async with self._deps.engine.connect() as connection:
-            due = (
-                (
-                    await connection.execute(
-                        sa.select(notifications.c.notification_id)
-                        .where(
-                            notifications.c.status == "pending",
-                            notifications.c.next_attempt_at <= now,
+        # One pass at a time claims: the clock's pass and the slot-freed loop (services/notifier/
+        # main.py) may both be here, and the cap is counted before the claim, not after it.
+        async with self._claiming:
+            if self._closing or len(self._in_flight) >= DELIVERY_CONCURRENCY:
+                return 0
+            now = self._deps.clock.now()
+            async with self._deps.engine.connect() as connection:
+                due = (
+                    (
+                        await connection.execute(
+                            sa.select(notifications.c.notification_id)
+                            .where(
+                                notifications.c.status == "pending",
+                                notifications.c.next_attempt_at <= now,
+                            )
+                            .order_by(notifications.c.created_at)
+                            .limit(DELIVERY_CONCURRENCY + len(self._in_flight))
                         )
-                        .order_by(notifications.c.created_at)
-                        .limit(DELIVERY_CONCURRENCY + len(self._in_flight))
                     )
+                    .scalars()
+                    .all()
                 )
-                .scalars()
-                .all()
-            )
-        # A drain that began during the query has already taken its list of sends to wait for: a
-        # send started now would be cut off mid-way at exit, sent but not recorded, and sent again
-        # by another process when its lease ran out: a duplicate message from a clean stop.
-        if self._closing:
-            return 0
-        # Counted after the query: the clock's pass and the slot-freed loop may both be here, and
-        # the sends they started meanwhile take slots too.
-        free = DELIVERY_CONCURRENCY - len(self._in_flight)
-        started = 0
-        for notification_id in due:
-            if notification_id in self._in_flight or started >= free:
-                continue
-            task = asyncio.create_task(_deliver_one(self._deps, notification_id))
-            self._in_flight[notification_id] = task
-            task.add_done_callback(functools.partial(self._finished, notification_id))
-            started += 1
-        return started
+            # A drain that began during the query has already set `_closing`: a send started now
+            # could be cut off mid-way at exit, sent but not recorded, and sent again by another
+            # process when its lease ran out: a duplicate message from a clean stop. (A drain
+            # that begins during the claim below waits for this pass, then for its sends.)
+            if self._closing:
+                return 0
+            free = DELIVERY_CONCURRENCY - len(self._in_flight)
+            wanted = [n for n in due if n not in self._in_flight][:free]
+            claimed = await _claim(self._deps, wanted, now) if wanted else []
+            for one in claimed:
+                notification_id = str(one.row.notification_id)
+                task = asyncio.create_task(_send(self._deps, one))
+                self._in_flight[notification_id] = task
+                task.add_done_callback(functools.partial(self._finished, notification_id))
+            return len(claimed)
 
     def _finished(self, notification_id: str, task: asyncio.Task[int]) -> None:
         self._in_flight.pop(notification_id, None)
@@ -111,48 +114,74 @@ class Dispatcher:
         """On shutdown: start nothing new and let sends under way finish and be recorded, so a
         clean stop does not leave a message sent but unrecorded (which would be sent again)."""
         self._closing = True
+        async with self._claiming:  # a pass claiming now starts its sends: wait for those too
+            pass
         if self._in_flight:
             await asyncio.wait(list(self._in_flight.values()), timeout=DRAIN_SECONDS)
 
 
-async def _deliver_one(deps: NotifierDeps, notification_id: str) -> int:
-    now = deps.clock.now()
+@dataclass(frozen=True)
+class _Claimed:
+    """A notification whose lease this process now holds, with what its send needs."""
+
+    row: sa.Row[Any]
+    alert: sa.Row[Any]
+    files: tuple[Attachment, ...]
+
+
+async def _claim(deps: NotifierDeps, notification_ids: list[str], now: datetime) -> list[_Claimed]:
+    """Takes the lease of those still due, in one transaction for the lot: an alert's first step
+    makes its notifications together (one per person and channel), and a transaction each cost a
+    commit and two statements more per notification. The update's own condition is what makes a
+    claim exclusive: a notification another process claimed meanwhile no longer matches it."""
     async with deps.engine.begin() as connection:
-        # The claim returns the row it claimed (one statement, not an update and a select).
-        row = (
+        # The update returns the rows it claimed (one statement, not an update and a select).
+        rows = (
             await connection.execute(
                 notifications.update()
                 .where(
-                    notifications.c.notification_id == notification_id,
+                    notifications.c.notification_id.in_(notification_ids),
                     notifications.c.status == "pending",
                     notifications.c.next_attempt_at <= now,
                 )
                 .values(next_attempt_at=now + deps.lease)
                 .returning(*notifications.c)
             )
-        ).one_or_none()
-        if row is None:
-            return 0
-        # The alert, and whether it has files: most have none, so no query for them.
-        alert = (
-            await connection.execute(
+        ).all()
+        if not rows:
+            return []
+        # Their alerts, and whether each has files: most have none, so no query for them.
+        alert_of = {
+            alert.alert_id: alert
+            for alert in await connection.execute(
                 sa.select(
                     alerts,
                     sa.exists()
                     .where(alert_attachments.c.alert_id == alerts.c.alert_id)
                     .label("has_files"),
-                ).where(alerts.c.alert_id == row.alert_id)
+                ).where(alerts.c.alert_id.in_({row.alert_id for row in rows}))
             )
-        ).one()
-        files = (
-            (
-                await connection.execute(
-                    sa.select(alert_attachments).where(alert_attachments.c.alert_id == row.alert_id)
+        }
+        files_of: dict[str, list[Attachment]] = {}
+        with_files = [alert_id for alert_id, alert in alert_of.items() if alert.has_files]
+        if with_files:
+            for file in await connection.execute(
+                sa.select(alert_attachments).where(alert_attachments.c.alert_id.in_(with_files))
+            ):
+                files_of.setdefault(file.alert_id, []).append(
+                    Attachment(file.filename, file.content_type, file.content)
                 )
-            ).all()
-            if alert.has_files
-            else []
-        )
+    order = {notification_id: index for index, notification_id in enumerate(notification_ids)}
+    return [
+        _Claimed(row, alert_of[row.alert_id], tuple(files_of.get(row.alert_id, ())))
+        for row in sorted(rows, key=lambda row: order[row.notification_id])
+    ]
+
+
+async def _send(deps: NotifierDeps, claimed: _Claimed) -> int:
+    """Sends one claimed notification and records the attempt (delivered, or what comes next)."""
+    row, alert = claimed.row, claimed.alert
+    notification_id = str(row.notification_id)
     person = next((p for p in deps.rota.people if p.id == row.person_id), None)
     url = person.channels.get(ChannelKind(row.channel)) if person else None
     started = time.monotonic()
@@ -171,7 +200,7 @@ async def _deliver_one(deps: NotifierDeps, notification_id: str) -> int:
                     url,
                     row.title or "",
                     row.body or "",
-                    tuple(Attachment(f.filename, f.content_type, f.content) for f in files),
+                    claimed.files,
                 )
             except Exception as error:  # noqa: BLE001 - any provider failure is retried
                 log.warning(

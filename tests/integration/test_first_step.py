@@ -3,10 +3,12 @@
 clock is told when the next step is due instead of being run. What a clock pass used to do for
 the first step must still hold: the step is recorded as fired exactly once, a redelivered event
 makes nothing new, a routine alert raised out of hours waits for the clock, and a rolled-back
-raise leaves no notification behind."""
+raise leaves no notification behind. The step's notifications are then claimed together, in one
+transaction, and still each by one dispatcher only."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.notifier import delivering
 from services.notifier.ack_limits import AckLimiter, AckLimits
 from services.notifier.adapters.tables import escalation_steps, notifications
 from services.notifier.deps import NotifierDeps
@@ -58,7 +61,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         yield engine
 
 
-def deps_on(engine: AsyncEngine, now: datetime, wakes: Wakes) -> NotifierDeps:
+def deps_on(engine: AsyncEngine, now: datetime, wakes: Wakes, sender: Any = None) -> NotifierDeps:
     rota = load_rota(system.ROOT / "deploy" / "config" / "rota.yaml")
 
     def dispatch() -> None:
@@ -73,7 +76,7 @@ def deps_on(engine: AsyncEngine, now: datetime, wakes: Wakes) -> NotifierDeps:
     return NotifierDeps(
         engine=engine, rota_book=RotaBook(rota, engine),
         policy=load_policy(system.ROOT / "deploy" / "config" / "alerting.yaml"),
-        sender=NoSends(), clock=FixedClock(now), alerts_topic="t.alerts", public_url="http://x",
+        sender=sender or NoSends(), clock=FixedClock(now), alerts_topic="t.alerts", public_url="http://x",
         ack_secret=base64.b64decode(base64.b64encode(b"k" * 32)), lease=timedelta(seconds=60),
         wake_scheduler=scheduler, wake_outbox=outbox, wake_dispatch=dispatch,
         wake_scheduler_in=wakes.scheduler_in.append, ack_code_ttl=timedelta(hours=24),
@@ -202,3 +205,73 @@ async def test_a_raise_that_rolls_back_leaves_no_notification(engine: AsyncEngin
     assert await notifications_of(engine) == []
     assert await steps_of(engine) == []
     assert wakes.dispatch == 0  # announced only after a commit, and there was none
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.bodies: list[str] = []  # each with its notification's own acknowledgement code
+
+    async def send(self, url: str, title: str, body: str, attachments: Any = ()) -> bool:
+        await asyncio.sleep(0.01)  # a provider's answer takes a while: the other pass runs
+        self.bodies.append(body)
+        return True
+
+
+def commits_on(engine: AsyncEngine) -> list[int]:
+    """A list that grows by one at each commit on `engine`."""
+    commits: list[int] = []
+    sa.event.listen(engine.sync_engine, "commit", lambda connection: commits.append(1))
+    return commits
+
+
+async def test_the_first_steps_notifications_are_claimed_together_once(
+    engine: AsyncEngine,
+) -> None:
+    """One transaction takes the lease of every notification the step made (it was one each),
+    in the order asked, each with its alert; a second claim of the same finds them taken."""
+    deps = deps_on(engine, TUESDAY_NOON, Wakes())
+    assert (
+        await raise_for_referral(child_referral("MS-2026-CLAIM1", TUESDAY_NOON), deps) == "raised"
+    )
+    ids = [str(row.notification_id) for row in await notifications_of(engine)]
+    assert len(ids) >= 3  # the advisor, children's safeguarding and the coordinator
+    commits = commits_on(engine)
+
+    claimed = await delivering._claim(deps, list(reversed(ids)), TUESDAY_NOON)
+
+    assert [one.row.notification_id for one in claimed] == list(reversed(ids))
+    assert {one.alert.case_reference for one in claimed} == {"MS-2026-CLAIM1"}
+    assert all(one.files == () for one in claimed)
+    assert len(commits) == 1
+    leased = {row.next_attempt_at for row in await notifications_of(engine)}
+    assert leased == {TUESDAY_NOON + deps.lease}
+    assert await delivering._claim(deps, ids, TUESDAY_NOON) == []
+
+
+async def test_two_dispatchers_on_one_database_send_each_notification_once(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As two notifier processes would: both passes find the same notifications due (each
+    claims only once both have read them), and the claim's own condition leaves each
+    notification to one of them."""
+    both_read, claim = asyncio.Barrier(2), delivering._claim
+
+    async def claim_once_both_have_read(*args: Any) -> list[Any]:
+        await both_read.wait()
+        return await claim(*args)
+
+    monkeypatch.setattr(delivering, "_claim", claim_once_both_have_read)
+    sender = RecordingSender()
+    deps = deps_on(engine, TUESDAY_NOON, Wakes(), sender)
+    for number in range(2):  # six notifications: under the dispatcher's cap of eight
+        event = child_referral(f"MS-2026-CLAIM{number + 2}", TUESDAY_NOON)
+        assert await raise_for_referral(event, deps) == "raised"
+    made = await notifications_of(engine)
+    first, second = delivering.Dispatcher(deps), delivering.Dispatcher(deps)
+
+    started = await asyncio.gather(first.deliver_due(), second.deliver_due())
+    await asyncio.gather(first.drain(), second.drain())
+
+    assert sum(started) == len(made)
+    assert len(set(sender.bodies)) == len(sender.bodies) == len(made)  # none sent twice
+    assert {row.status for row in await notifications_of(engine)} == {"delivered"}

@@ -1,7 +1,8 @@
 """A clean stop of the notifier sends nothing twice: a send is not started once the dispatcher
 drains, even by a pass of `deliver_due` that was already reading the due notifications when the
 drain began (its sends would be cut off at exit, sent but not recorded, and sent again by another
-process when their lease ran out)."""
+process when their lease ran out); a pass already claiming its notifications when the drain began
+starts their sends, and the drain waits for those."""
 
 from __future__ import annotations
 
@@ -41,18 +42,30 @@ class HeldQuery:
 
 
 def dispatcher_on(
-    monkeypatch: pytest.MonkeyPatch, engine: HeldQuery, hold: asyncio.Event | None = None
+    monkeypatch: pytest.MonkeyPatch,
+    engine: HeldQuery,
+    hold: asyncio.Event | None = None,
+    claim_held: tuple[asyncio.Event, asyncio.Event] | None = None,
 ) -> tuple[Dispatcher, list[str]]:
-    """A dispatcher reading `engine`, whose sends only note their id (and wait for `hold`)."""
+    """A dispatcher reading `engine`, whose claims take every id asked for (`claim_held`: set the
+    first event on entering, wait for the second) and whose sends only note their id (and wait
+    for `hold`)."""
     started: list[str] = []
 
-    async def deliver_one(deps: Any, notification_id: str) -> int:
-        started.append(notification_id)
+    async def claim(deps: Any, notification_ids: list[str], now: datetime) -> list[Any]:
+        if claim_held is not None:
+            claim_held[0].set()
+            await claim_held[1].wait()
+        return [SimpleNamespace(row=SimpleNamespace(notification_id=n)) for n in notification_ids]
+
+    async def send(deps: Any, claimed: Any) -> int:
+        started.append(claimed.row.notification_id)
         if hold is not None:
             await hold.wait()  # still in flight meanwhile
         return 1
 
-    monkeypatch.setattr(delivering, "_deliver_one", deliver_one)
+    monkeypatch.setattr(delivering, "_claim", claim)
+    monkeypatch.setattr(delivering, "_send", send)
     deps = SimpleNamespace(
         engine=engine, clock=SimpleNamespace(now=lambda: datetime.now(UTC)),
         wake_scheduler=lambda: None,
@@ -68,10 +81,12 @@ async def test_a_pass_reading_when_the_drain_begins_starts_no_send(
 
     reading = asyncio.create_task(dispatcher.deliver_due())
     await engine.entered.wait()
-    await asyncio.wait_for(dispatcher.drain(), 1)  # nothing in flight yet: returns at once
+    draining = asyncio.create_task(dispatcher.drain())
+    await asyncio.sleep(0)
     engine.release.set()
 
     assert await reading == 0
+    await asyncio.wait_for(draining, 1)  # nothing was in flight: returns once the pass has
     await asyncio.sleep(0)
     assert started == []
     assert await dispatcher.deliver_due() == 0  # and no later pass starts one either
@@ -107,3 +122,25 @@ async def test_two_passes_reading_at_once_keep_to_the_cap_and_start_each_send_on
     assert len(started) == delivering.DELIVERY_CONCURRENCY
     hold.set()
     await asyncio.wait_for(dispatcher.drain(), 1)
+
+
+async def test_a_drain_beginning_during_a_claim_waits_for_the_sends_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The claim has taken the leases by the time the pass sees the drain: its sends start, and
+    the drain returns only once they have finished (recorded), not while they are under way."""
+    engine, hold = HeldQuery(["n-1", "n-2"]), asyncio.Event()
+    claim_entered, claim_released = asyncio.Event(), asyncio.Event()
+    engine.release.set()
+    dispatcher, started = dispatcher_on(monkeypatch, engine, hold, (claim_entered, claim_released))
+    claiming = asyncio.create_task(dispatcher.deliver_due())
+    await claim_entered.wait()
+    draining = asyncio.create_task(dispatcher.drain())
+    await asyncio.sleep(0)
+    claim_released.set()
+    assert await claiming == 2
+    await asyncio.sleep(0)
+    assert started == ["n-1", "n-2"]
+    assert not draining.done()  # the sends are under way
+    hold.set()
+    await asyncio.wait_for(draining, 1)
