@@ -22,6 +22,7 @@ from services.meeting_scheduler.adapters.tables import (
 from services.meeting_scheduler.agenda import AgendaItem, AssignedAdvisor, OtherBusiness
 from services.meeting_scheduler.calendar import MeetingCalendar, place_item
 from services.meeting_scheduler.metrics import SchedulerMetrics
+from services.meeting_scheduler.nasn import count_referral, record_referral
 from services.meeting_scheduler.referral_outcomes import onward_referrals_for
 from shared.clock import Clock
 from shared.db import claim_event, insert_ignoring_duplicates
@@ -57,8 +58,11 @@ class SchedulerDeps:
 
 
 async def add_to_agenda(referral: ReferralOpenedV1, deps: SchedulerDeps) -> bool:
-    """Adult referrals go to the case panel; a child's case goes to children's services instead."""
+    """Adult referrals go to the case panel; a child's case goes to children's services instead.
+    Either way the referral is counted for the NASN's summary, an adult's in the transaction that
+    adds its item (one commit a referral, not two)."""
     if referral.pathway is Pathway.CHILD:
+        await record_referral(referral, deps.engine)
         log.info("agenda_skipped_child_pathway", case_reference=referral.case_reference)
         return False
     now = deps.clock.now()
@@ -68,6 +72,9 @@ async def add_to_agenda(referral: ReferralOpenedV1, deps: SchedulerDeps) -> bool
         raise RuntimeError(f"series {series.id} has no upcoming meeting")
     added = False
     async with deps.engine.begin() as connection:
+        # Counted before the claim: a referral whose item an earlier delivery added is still
+        # counted (a second count of the same case adds nothing).
+        await count_referral(connection, referral)
         if not await claim_event(connection, processed_events, str(referral.event_id), now):
             return False
         result = await connection.execute(

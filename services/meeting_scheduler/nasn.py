@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.meeting_scheduler.adapters.tables import (
     casework_figures,
@@ -64,14 +64,22 @@ async def record_referral(
     event: ReferralOpenedV1 | ChildReferralOpenedV1, engine: AsyncEngine
 ) -> None:
     async with engine.begin() as connection:
-        await connection.execute(
-            insert_ignoring_duplicates(connection, referral_stats).values(
-                case_reference=event.case_reference, occurred_at=event.occurred_at,
-                district=event.district.value,
-                exploitation_types=",".join(item.value for item in event.exploitation_types),
-                operation=event.operation,
-            )
-        )  # fmt: skip
+        await count_referral(connection, event)
+
+
+async def count_referral(
+    connection: AsyncConnection, event: ReferralOpenedV1 | ChildReferralOpenedV1
+) -> None:
+    """The referral's line in the NASN's counts, in the caller's transaction (an adult's goes in
+    with its agenda item); a second delivery adds nothing."""
+    await connection.execute(
+        insert_ignoring_duplicates(connection, referral_stats).values(
+            case_reference=event.case_reference, occurred_at=event.occurred_at,
+            district=event.district.value,
+            exploitation_types=",".join(item.value for item in event.exploitation_types),
+            operation=event.operation,
+        )
+    )  # fmt: skip
 
 
 async def record_figures(event: CaseworkFiguresV1, engine: AsyncEngine) -> None:

@@ -56,11 +56,10 @@ def build_router(
             await record_operation(event, deps.engine, deps.calendar)
             return
         await record_operation_contact(event, deps.engine)  # only under an operation group
-        if isinstance(event, ReferralOpenedV1 | ChildReferralOpenedV1):
-            await record_referral(event, deps.engine)
         if isinstance(event, ReferralOpenedV1):
-            await add_to_agenda(event, deps)
+            await add_to_agenda(event, deps)  # counts it for the NASN too
         if isinstance(event, ChildReferralOpenedV1):
+            await record_referral(event, deps.engine)
             await withdraw_child_case(event, deps)
 
     @router.subscriber(

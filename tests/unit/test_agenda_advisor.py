@@ -40,11 +40,18 @@ from services.meeting_scheduler.handlers import (
     record_acknowledgement,
 )
 from services.meeting_scheduler.layout import Table
+from services.meeting_scheduler.nasn import summarise
 from services.meeting_scheduler.printing import to_pdf
 from services.meeting_scheduler.publishing import Publisher, latest_publication
 from shared.clock import LONDON, FixedClock
 from shared.db import alembic_config, create_engine
-from shared.events import AlertAcknowledgedV1, District, ExploitationType, SupportNeed
+from shared.events import (
+    AlertAcknowledgedV1,
+    District,
+    ExploitationType,
+    Pathway,
+    SupportNeed,
+)
 from shared.topics import AGENDA
 from tests.support.events import referral
 from tests.unit.builders import MEETINGS_FILE, ROOT
@@ -328,3 +335,28 @@ def test_the_pdf_table_fits_a4_with_no_word_broken_across_lines() -> None:
     expected |= {word for row in table.rows for cell in row for word in cell.split()}
     assert {"acknowledged", "head-of-service", "accommodation,", "MS-2026-WWWWWW"} <= expected
     assert expected - words == set()
+
+
+async def test_an_adult_referral_is_listed_and_counted_in_one_commit(
+    engine: AsyncEngine, calendar: MeetingCalendar
+) -> None:
+    """The agenda item and the NASN's count go in together (one commit a referral); a child's
+    referral is counted with no item; a second delivery of either adds nothing."""
+    clock = FixedClock(BEFORE_CUTOFF)
+    deps = _deps(engine, calendar, clock)
+    adult = referral("MS-2026-CNT001", clock.now())
+    child = referral("MS-2026-CNT002", clock.now(), pathway=Pathway.CHILD)
+    commits: list[int] = []
+    sa.event.listen(engine.sync_engine, "commit", lambda connection: commits.append(1))
+
+    assert await add_to_agenda(adult, deps)
+    assert len(commits) == 1
+    assert not await add_to_agenda(child, deps)
+    assert not await add_to_agenda(adult, deps)  # Kafka delivers it again
+    assert not await add_to_agenda(child, deps)
+
+    counted = await summarise(engine, clock.now() - timedelta(days=1), clock.now() + timedelta(1))
+    assert counted.referrals == 2
+    listed = {item.case_reference for item in await items_for(engine, CASE_PANEL.id, MEETING)}
+    assert "MS-2026-CNT001" in listed
+    assert "MS-2026-CNT002" not in listed
