@@ -46,7 +46,7 @@ GRACEFUL_STOP_SECONDS = 10.0
 # half a second's delay on those groups only; a referral and a police contact are still fetched
 # the moment they arrive (aiokafka's default: 1 byte).
 UNHURRIED_FETCH_MIN_BYTES = 256 * 1024
-UNHURRIED_FETCH_MAX_WAIT_MS = 500
+UNHURRIED_FETCH_MAX_WAIT_MS = 500  # aiokafka's default, stated because the pair depends on it
 
 
 class MissingTopicsError(RuntimeError):

@@ -69,6 +69,9 @@ async def add_to_agenda(referral: ReferralOpenedV1, deps: SchedulerDeps) -> bool
     series = deps.calendar.case_panel()
     placement = place_item(series, referral.occurred_at, referral.urgency is Urgency.IMMEDIATE)
     if placement is None:
+        # Counted even so (the record is retried, and may end as a dead letter until the
+        # calendar is extended): the NASN's and the funder's figures must not miss the case.
+        await record_referral(referral, deps.engine)
         raise RuntimeError(f"series {series.id} has no upcoming meeting")
     added = False
     async with deps.engine.begin() as connection:

@@ -47,9 +47,9 @@ class Dispatcher:
     Providers answer in tens of milliseconds (an SMTP exchange nearer a hundred). Sending one at a
     time capped a raid at about ten people a second; sending a batch and waiting for all of it made
     a new SMS wait behind the slowest email. Here a finished send frees its slot and wakes
-    `wake_on_free_slot`, so the next due notification goes at once. Each send still claims its
-    notification with a lease first, so a notification is never sent by two tasks (or two
-    processes)."""
+    `wake_on_free_slot`, so the next due notification goes at once. A pass claims the
+    notifications it starts with a lease first, all in one transaction, so a notification is
+    never sent by two tasks (or two processes)."""
 
     def __init__(self, deps: NotifierDeps) -> None:
         self._deps = deps
@@ -93,13 +93,19 @@ class Dispatcher:
                 return 0
             free = DELIVERY_CONCURRENCY - len(self._in_flight)
             wanted = [n for n in due if n not in self._in_flight][:free]
-            claimed = await _claim(self._deps, wanted, now) if wanted else []
+            if not wanted:
+                return 0
+            claimed = await _claim(self._deps, wanted, self._deps.clock.now())
             for one in claimed:
                 notification_id = str(one.row.notification_id)
                 task = asyncio.create_task(_send(self._deps, one))
                 self._in_flight[notification_id] = task
                 task.add_done_callback(functools.partial(self._finished, notification_id))
-            return len(claimed)
+        if len(claimed) < len(wanted):
+            # Another process leased some meanwhile (or they were acknowledged): their slots are
+            # free, so look again at once rather than at the clock's next poll.
+            self.wake_on_free_slot()
+        return len(claimed)
 
     def _finished(self, notification_id: str, task: asyncio.Task[int]) -> None:
         self._in_flight.pop(notification_id, None)
@@ -114,10 +120,16 @@ class Dispatcher:
         """On shutdown: start nothing new and let sends under way finish and be recorded, so a
         clean stop does not leave a message sent but unrecorded (which would be sent again)."""
         self._closing = True
-        async with self._claiming:  # a pass claiming now starts its sends: wait for those too
-            pass
-        if self._in_flight:
-            await asyncio.wait(list(self._in_flight.values()), timeout=DRAIN_SECONDS)
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):  # the pass's claim and the sends together
+                async with self._claiming:  # a pass claiming now starts its sends: wait for those
+                    pass
+                if self._in_flight:
+                    await asyncio.wait(list(self._in_flight.values()))
+        except TimeoutError:
+            # Those still under way are cut off at exit; each keeps its lease, and is sent again
+            # (perhaps a second time) once the lease runs out.
+            log.warning("drain_timed_out", in_flight=len(self._in_flight))
 
 
 @dataclass(frozen=True)
@@ -134,16 +146,28 @@ async def _claim(deps: NotifierDeps, notification_ids: list[str], now: datetime)
     makes its notifications together (one per person and channel), and a transaction each cost a
     commit and two statements more per notification. The update's own condition is what makes a
     claim exclusive: a notification another process claimed meanwhile no longer matches it."""
+    due = (
+        notifications.c.notification_id.in_(notification_ids),
+        notifications.c.status == "pending",
+        notifications.c.next_attempt_at <= now,
+    )
+    # On PostgreSQL the rows are locked first, in one order, skipping any another transaction
+    # holds (an acknowledgement cancelling them, another process's claim): several rows locked
+    # by one update in scan order could deadlock with an acknowledgement locking the same alert's
+    # rows in another order. A skipped row is left to that transaction. (SQLite has no row locks
+    # and no FOR UPDATE; its writers take turns.)
+    locked = (
+        sa.select(notifications.c.notification_id)
+        .where(*due)
+        .order_by(notifications.c.notification_id)
+        .with_for_update(skip_locked=True)
+    )
     async with deps.engine.begin() as connection:
         # The update returns the rows it claimed (one statement, not an update and a select).
         rows = (
             await connection.execute(
                 notifications.update()
-                .where(
-                    notifications.c.notification_id.in_(notification_ids),
-                    notifications.c.status == "pending",
-                    notifications.c.next_attempt_at <= now,
-                )
+                .where(notifications.c.notification_id.in_(locked), *due[1:])
                 .values(next_attempt_at=now + deps.lease)
                 .returning(*notifications.c)
             )

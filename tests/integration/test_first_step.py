@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -25,15 +26,18 @@ from services.notifier.ack_limits import AckLimiter, AckLimits
 from services.notifier.adapters.tables import escalation_steps, notifications
 from services.notifier.deps import NotifierDeps
 from services.notifier.escalating import fire_due_steps
+from services.notifier.main import MIGRATIONS
 from services.notifier.policy import load_policy
 from services.notifier.raising import raise_alert, raise_for_referral
 from services.notifier.rota_book import RotaBook
 from shared.clock import FixedClock
+from shared.db import create_engine, migrate
 from shared.events import Urgency
 from shared.rota import load_rota
 from tests.support import system
 from tests.support.events import child_referral, referral
 from tests.support.notifier import migrated_sqlite
+from tests.support.postgres import Cluster, create_database
 
 pytestmark = pytest.mark.integration
 
@@ -248,8 +252,47 @@ async def test_the_first_steps_notifications_are_claimed_together_once(
     assert await delivering._claim(deps, ids, TUESDAY_NOON) == []
 
 
+@pytest.fixture
+async def pg_engine(postgres_cluster: Cluster) -> AsyncIterator[AsyncEngine]:
+    name = f"notifier_claims_{uuid.uuid4().hex[:8]}"  # one database a test
+    engine = create_engine(await create_database(postgres_cluster.admin_url, name))
+    await migrate(engine, MIGRATIONS, version_table="alembic_version_notifier")
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    fixture = {"sqlite": "engine", "postgresql": "pg_engine"}[request.param]
+    return cast(AsyncEngine, request.getfixturevalue(fixture))
+
+
+async def test_a_claim_on_postgresql_skips_a_row_another_transaction_holds(
+    pg_engine: AsyncEngine,
+) -> None:
+    """One update locking several rows in its own order could deadlock with an acknowledgement
+    locking the same alert's rows in another; the claim takes the rows it can lock, at once, and
+    leaves a row another transaction holds to that transaction."""
+    deps = deps_on(pg_engine, TUESDAY_NOON, Wakes())
+    assert (
+        await raise_for_referral(child_referral("MS-2026-CLAIM9", TUESDAY_NOON), deps) == "raised"
+    )
+    ids = sorted(str(row.notification_id) for row in await notifications_of(pg_engine))
+    async with pg_engine.connect() as holder:
+        await holder.execute(
+            sa.select(notifications.c.notification_id)
+            .where(notifications.c.notification_id == ids[0])
+            .with_for_update()
+        )
+        claimed = await asyncio.wait_for(delivering._claim(deps, ids, TUESDAY_NOON), 5)
+        assert [one.row.notification_id for one in claimed] == ids[1:]
+        await holder.rollback()
+    later = await delivering._claim(deps, ids, TUESDAY_NOON)
+    assert [one.row.notification_id for one in later] == ids[:1]
+
+
 async def test_two_dispatchers_on_one_database_send_each_notification_once(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    either_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As two notifier processes would: both passes find the same notifications due (each
     claims only once both have read them), and the claim's own condition leaves each
@@ -262,6 +305,7 @@ async def test_two_dispatchers_on_one_database_send_each_notification_once(
 
     monkeypatch.setattr(delivering, "_claim", claim_once_both_have_read)
     sender = RecordingSender()
+    engine = either_engine
     deps = deps_on(engine, TUESDAY_NOON, Wakes(), sender)
     for number in range(2):  # six notifications: under the dispatcher's cap of eight
         event = child_referral(f"MS-2026-CLAIM{number + 2}", TUESDAY_NOON)

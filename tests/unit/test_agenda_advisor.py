@@ -360,3 +360,25 @@ async def test_an_adult_referral_is_listed_and_counted_in_one_commit(
     listed = {item.case_reference for item in await items_for(engine, CASE_PANEL.id, MEETING)}
     assert "MS-2026-CNT001" in listed
     assert "MS-2026-CNT002" not in listed
+
+
+async def test_a_referral_with_no_meeting_to_go_to_is_still_counted(
+    engine: AsyncEngine, calendar: MeetingCalendar
+) -> None:
+    """The case panel's series has ended (its calendar not yet extended): the referral is retried
+    for its item, and perhaps dead-lettered, but the NASN's figures count it all the same."""
+    ended = calendar.model_copy(
+        update={
+            "series": tuple(
+                item.model_copy(update={"rrule": "FREQ=WEEKLY;COUNT=1"})
+                if item.id == CASE_PANEL.id
+                else item
+                for item in calendar.series
+            )
+        }
+    )
+    clock = FixedClock(BEFORE_CUTOFF)
+    with pytest.raises(RuntimeError, match="no upcoming meeting"):
+        await add_to_agenda(referral("MS-2026-CNT003", clock.now()), _deps(engine, ended, clock))
+    counted = await summarise(engine, clock.now() - timedelta(days=1), clock.now() + timedelta(1))
+    assert counted.referrals == 1

@@ -7,6 +7,7 @@ starts their sends, and the drain waits for those."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -144,3 +145,22 @@ async def test_a_drain_beginning_during_a_claim_waits_for_the_sends_it_starts(
     assert not draining.done()  # the sends are under way
     hold.set()
     await asyncio.wait_for(draining, 1)
+
+
+async def test_a_drain_waits_no_longer_than_its_limit_for_a_stuck_claim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The graceful stop's budget covers the claim too: a claim that never ends (a database that
+    stopped answering) does not hold the stop past DRAIN_SECONDS."""
+    monkeypatch.setattr(delivering, "DRAIN_SECONDS", 0.2)
+    engine = HeldQuery(["n-1"])
+    engine.release.set()
+    claim_entered, never = asyncio.Event(), asyncio.Event()
+    dispatcher, started = dispatcher_on(monkeypatch, engine, None, (claim_entered, never))
+    stuck = asyncio.create_task(dispatcher.deliver_due())
+    await claim_entered.wait()
+    await asyncio.wait_for(dispatcher.drain(), 2)
+    assert started == []
+    stuck.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await stuck
