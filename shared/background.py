@@ -41,6 +41,11 @@ class WakeableLoop:
             self._deadline = deadline
             self._changed.set()
 
+    @property
+    def pending(self) -> bool:
+        """A run was asked for (a wake, or a deadline) and has not started yet."""
+        return self._woken or self._deadline is not None
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self._name)
 
@@ -50,6 +55,7 @@ class WakeableLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._woken, self._deadline = False, None  # what was asked of this run is over
 
     async def _run(self) -> None:
         while True:

@@ -22,8 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.background import WakeableLoop
 from shared.db import UtcDateTime, advisory_lock_key
 from shared.events import Event
+from shared.logging import get_logger
 from shared.partition_batches import HandOver, Outgoing
 from shared.tracing import Tracing, capture_context, trace_headers
+
+log = get_logger(__name__)
+
+FINAL_FLUSH_SECONDS = 1.0  # within the broker's 10 s graceful stop, after the notifier's 8 s drain
 
 # Hands one record (topic, key, value, correlation id) to the producer. Returns its
 # acknowledgement to await (with acks=all: every in-sync replica has it), or None when handing it
@@ -162,6 +167,15 @@ class OutboxRelay:
 
     def wake(self) -> None:
         self._loop.wake()
+
+    def wake_within(self, seconds: float) -> None:
+        """Publish within `seconds` rather than at once: rows committed meanwhile go in the same
+        flush (one read, one hand-over, one mark and one commit for the lot). For events nobody
+        waits on within that time; 0 is `wake()`."""
+        if seconds <= 0:
+            self.wake()
+        else:
+            self._loop.wake_in(seconds)
 
     async def flush(self) -> int:
         """Publish everything pending now; returns how many rows were published. Raises the first
@@ -336,4 +350,15 @@ class OutboxRelay:
         await self._loop.start()
 
     async def stop(self) -> None:
+        """Stops the loop; a flush that was asked for (`wake`, `wake_within`) and had not run yet
+        runs now, for at most FINAL_FLUSH_SECONDS, so a clean stop does not leave committed
+        events for the next start. Whatever it does not publish stays pending, as after a crash."""
+        asked = self._loop.pending
         await self._loop.stop()
+        if not asked:
+            return
+        try:
+            async with asyncio.timeout(FINAL_FLUSH_SECONDS):
+                await self.flush()
+        except Exception as error:  # noqa: BLE001 - the rows stay pending for the next start
+            log.warning("outbox_final_flush_failed", error_type=type(error).__name__)

@@ -32,7 +32,7 @@ class NotifierDeps:
     ack_secret: bytes
     lease: timedelta
     wake_scheduler: Callable[[], None]  # the whole clock: bursts, reminders, steps, sends
-    wake_outbox: Callable[[], None]
+    wake_outbox: Callable[[], None]  # within the outbox linger (settings.outbox_linger_seconds)
     wake_dispatch: Callable[[], None]  # the sends alone: a raised alert's first messages
     wake_scheduler_in: Callable[[float], None]  # the clock runs within this many seconds
     ack_code_ttl: timedelta  # how long a code in a message can acknowledge its alert

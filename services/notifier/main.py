@@ -6,6 +6,7 @@ faststream run services.notifier.main:create_app --factory --host 127.0.0.1 --po
 from __future__ import annotations
 
 import base64
+import functools
 from datetime import timedelta
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def create_app(
         ack_secret=base64.b64decode(settings.ack_secret.get_secret_value()),
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         wake_scheduler=scheduler.wake,
-        wake_outbox=infra.relay.wake,
+        wake_outbox=functools.partial(infra.relay.wake_within, settings.outbox_linger_seconds),
         wake_dispatch=dispatch.wake,
         wake_scheduler_in=scheduler.wake_in,
         ack_code_ttl=timedelta(hours=settings.ack_code_hours),

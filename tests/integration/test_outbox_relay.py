@@ -202,3 +202,57 @@ async def test_a_key_is_never_in_flight_twice_so_a_failure_cannot_reorder_it(
             firsts = [producer.handed.index(n) for n in numbers]
             assert firsts == sorted(firsts), (key, producer.handed)
         assert await published(engine) == [str(n) for n in range(6)]
+
+
+async def add_row(engine: AsyncEngine, number: int) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            OUTBOX.insert().values(
+                event_id=uuid.uuid4().hex, topic="t", message_key=f"late{number}",
+                payload=str(number), correlation_id="c", created_at=NOW,
+            )
+        )  # fmt: skip
+
+
+async def test_rows_committed_within_the_linger_share_one_flush(
+    database_urls: DatabaseUrls,
+) -> None:
+    # The notifier's events: an alert raised, then its two first sends' delivered events tens of
+    # milliseconds later. Woken with a linger, the relay reads, hands over and marks them once.
+    async with outbox(database_urls, []) as engine:
+        producer = Producer()
+        relayed = OutboxRelay(engine, OUTBOX, producer.publish, lambda: NOW, poll_seconds=30)
+        await relayed.start()
+        try:
+            with updates(engine) as seen:
+                for number in range(3):
+                    await add_row(engine, number)
+                    relayed.wake_within(0.4)
+                    await asyncio.sleep(0.05)
+                assert producer.handed == []  # still lingering (0.15 s of the 0.4 s)
+                async with asyncio.timeout(5):
+                    while len(producer.handed) < 3 or await published(engine) != ["0", "1", "2"]:
+                        await asyncio.sleep(0.02)
+            assert len(seen) == 1, seen  # one flush: one mark for the three
+        finally:
+            await relayed.stop()
+
+
+async def test_a_stop_publishes_what_was_waiting_out_its_linger(
+    database_urls: DatabaseUrls,
+) -> None:
+    async with outbox(database_urls, []) as engine:
+        producer = Producer()
+        relayed = OutboxRelay(engine, OUTBOX, producer.publish, lambda: NOW, poll_seconds=30)
+        await relayed.start()
+        await add_row(engine, 0)
+        relayed.wake_within(60)
+        await asyncio.sleep(0.05)
+        assert producer.handed == []
+        await relayed.stop()
+        assert await published(engine) == ["0"]
+        # A stop with nothing asked for publishes nothing (the rows are the next start's).
+        await relayed.start()
+        await add_row(engine, 1)
+        await relayed.stop()
+        assert producer.handed == ["0"]
