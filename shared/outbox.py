@@ -28,7 +28,9 @@ from shared.tracing import Tracing, capture_context, trace_headers
 
 log = get_logger(__name__)
 
-FINAL_FLUSH_SECONDS = 1.0  # within the broker's 10 s graceful stop, after the notifier's 8 s drain
+# The last step of a service's shutdown hook, which FastStream runs before it stops the broker
+# (still connected here); after the notifier's drain of up to 8 s, within its stop grace period.
+FINAL_FLUSH_SECONDS = 1.0
 
 # Hands one record (topic, key, value, correlation id) to the producer. Returns its
 # acknowledgement to await (with acks=all: every in-sync replica has it), or None when handing it
@@ -353,7 +355,8 @@ class OutboxRelay:
         """Stops the loop; a flush that was asked for (`wake`, `wake_within`) and had not run yet
         runs now, for at most FINAL_FLUSH_SECONDS, so a clean stop does not leave committed
         events for the next start. Whatever it does not publish stays pending, as after a crash."""
-        asked = self._loop.pending
+        # A pass under way is cut off by the loop's stop: what it handed over is not yet marked.
+        asked = self._loop.pending or self._lock.locked()
         await self._loop.stop()
         if not asked:
             return

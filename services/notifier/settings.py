@@ -29,9 +29,10 @@ class NotifierSettings(ServiceSettings):
     # The clock's safety net (timers written by another notifier, work left by a crash): a timer
     # this notifier knows of fires when it falls due, not at the poll (scheduling.py).
     dispatch_poll_seconds: float = Field(default=1.0, gt=0, le=60)
-    # The notifier's events (raised, delivered, acknowledged) feed casework's records and the
-    # console, which nobody reads within a second; an alert's raised event and its first sends'
-    # delivered events, tens of milliseconds apart, go to Kafka in one relay flush, not three.
+    # The notifier's events (raised, delivered, failed over, escalated, acknowledged) feed
+    # casework's and the meeting scheduler's records, which nobody reads within a second; an
+    # alert's raised event and its first sends' delivered events, tens of milliseconds apart, go
+    # to Kafka in one relay flush, not three.
     outbox_linger_seconds: float = Field(
         default=0.25,
         ge=0,
