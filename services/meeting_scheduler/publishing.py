@@ -145,7 +145,7 @@ class Publisher:
                 (
                     f"agenda-{series_id}-{day}-v{version}.pdf",
                     "application/pdf",
-                    documents.pdf(),
+                    await documents.pdf(),
                 ),
                 (
                     f"{series_id}-{day}.ics",
