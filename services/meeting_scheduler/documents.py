@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.meeting_scheduler.agenda import case_panel_layout, render_ics
 from services.meeting_scheduler.calendar import MeetingKind, MeetingSeries
-from services.meeting_scheduler.drawing import drawn_apart
 from services.meeting_scheduler.handlers import items_for, other_business_for
 from services.meeting_scheduler.layout import DRAFT, Layout, Revision
 from services.meeting_scheduler.minutes import attendance_for, open_actions_before
@@ -46,8 +45,8 @@ class AgendaDocuments:
     def html(self) -> str:
         return to_html(self.layout)
 
-    async def pdf(self) -> bytes:
-        return await drawn_apart(to_pdf, self.layout)  # out of this process (drawing.py)
+    def pdf(self) -> bytes:
+        return to_pdf(self.layout)
 
     def as_version(self, version: int, sent_at: datetime) -> AgendaDocuments:
         return replace(self, revision=Revision(version, sent_at))

@@ -21,6 +21,7 @@ same transaction as the row."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from dataclasses import asdict, dataclass
@@ -38,7 +39,6 @@ from services.meeting_scheduler.adapters.tables import (
     training_sessions,
 )
 from services.meeting_scheduler.calendar import MeetingKind
-from services.meeting_scheduler.drawing import drawn_apart
 from services.meeting_scheduler.funder_report import (
     Figure,
     SchedulerFigures,
@@ -160,9 +160,8 @@ async def publish_quarter(event: CaseworkQuarterV1, deps: SchedulerDeps) -> bool
         to_date = await scheduler_figures(
             connection, nasn, event.project_starts, event.ends_on, now
         )
-    # matplotlib and fpdf2 take a second or so, and tens of megabytes that would stay: in a child
-    # process (drawing.py), while the event loop keeps consuming.
-    rendered = await drawn_apart(_render, event, quarter, to_date)
+    # matplotlib and fpdf2 take a second or so: off the event loop, which keeps consuming.
+    rendered = await asyncio.to_thread(_render, event, quarter, to_date)
     stem = file_stem(event.quarter, event.version)
     async with deps.engine.begin() as connection:
         inserted = await connection.execute(

@@ -211,7 +211,7 @@ def build_http_app(
         if fmt == "md":
             content = documents.markdown
         elif fmt == "pdf":
-            content = await documents.pdf()
+            content = documents.pdf()
         else:
             content = invitation(series, starts_at, created_at=clock.now())
         disposition = "attachment" if fmt == "ics" else "inline"

@@ -145,7 +145,7 @@ class Publisher:
                 (
                     f"agenda-{series_id}-{day}-v{version}.pdf",
                     "application/pdf",
-                    await documents.pdf(),
+                    documents.pdf(),
                 ),
                 (
                     f"{series_id}-{day}.ics",
