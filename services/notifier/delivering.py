@@ -46,8 +46,9 @@ class Dispatcher:
 
     Providers answer in tens of milliseconds (an SMTP exchange nearer a hundred). Sending one at a
     time capped a raid at about ten people a second; sending a batch and waiting for all of it made
-    a new SMS wait behind the slowest email. Here a finished send frees its slot and wakes
-    `wake_on_free_slot`, so the next due notification goes at once. A pass claims the
+    a new SMS wait behind the slowest email. Here a finished send frees its slot and, when due
+    notifications were left waiting for one (or the send failed, and may have made a fallback),
+    wakes `wake_on_free_slot`, so the next due notification goes at once. A pass claims the
     notifications it starts with a lease first, all in one transaction, so a notification is
     never sent by two tasks (or two processes)."""
 
@@ -56,6 +57,10 @@ class Dispatcher:
         self._in_flight: dict[str, asyncio.Task[int]] = {}
         self._claiming = asyncio.Lock()
         self._closing = False
+        # Whether the last pass left due notifications for want of a slot. Only then does a
+        # finished send look again at once: with none left, a freed slot has nothing to start
+        # (new work comes with its own wake: a raised alert, the clock's steps and timers).
+        self._backlog = False
         # What a finished send wakes. The whole clock by default; the composition root sets a
         # loop that runs only deliver_due (services/notifier/main.py): a freed slot needs no
         # rota reload, burst flush or step scan, and those cost most of a tick's CPU.
@@ -66,7 +71,10 @@ class Dispatcher:
         # One pass at a time claims: the clock's pass and the slot-freed loop (services/notifier/
         # main.py) may both be here, and the cap is counted before the claim, not after it.
         async with self._claiming:
-            if self._closing or len(self._in_flight) >= DELIVERY_CONCURRENCY:
+            if self._closing:
+                return 0
+            if len(self._in_flight) >= DELIVERY_CONCURRENCY:
+                self._backlog = True  # asked to send with every slot taken: look when one frees
                 return 0
             now = self._deps.clock.now()
             async with self._deps.engine.connect() as connection:
@@ -92,7 +100,9 @@ class Dispatcher:
             if self._closing:
                 return 0
             free = DELIVERY_CONCURRENCY - len(self._in_flight)
-            wanted = [n for n in due if n not in self._in_flight][:free]
+            waiting = [n for n in due if n not in self._in_flight]
+            self._backlog = len(waiting) > free
+            wanted = waiting[:free]
             if not wanted:
                 return 0
             claimed = await _claim(self._deps, wanted, self._deps.clock.now())
@@ -113,7 +123,9 @@ class Dispatcher:
             # The notification stays pending; its lease runs out and it is tried again.
             log.warning("send_task_failed", notification_id=notification_id,
                         error_type=type(error).__name__)  # fmt: skip
-        if not self._closing:
+        # A failed send may have made its fallback notification, due now: look for it at once.
+        failed = task.cancelled() or task.exception() is not None or not task.result()
+        if not self._closing and (self._backlog or failed):
             self.wake_on_free_slot()
 
     async def drain(self) -> None:
