@@ -30,6 +30,13 @@ METADATA = sa.MetaData()
 OUTBOX = outbox_table(METADATA)
 
 
+def row_values(number: int, key: str) -> sa.Insert:
+    return OUTBOX.insert().values(
+        event_id=uuid.uuid4().hex, topic="t", message_key=key, payload=str(number),
+        correlation_id="c", created_at=NOW,
+    )  # fmt: skip
+
+
 @asynccontextmanager
 async def outbox(database_urls: DatabaseUrls, keys: list[str]) -> AsyncIterator[AsyncEngine]:
     """A fresh outbox holding one pending row per key, in order; payload i is the row's number."""
@@ -38,12 +45,7 @@ async def outbox(database_urls: DatabaseUrls, keys: list[str]) -> AsyncIterator[
         async with engine.begin() as connection:
             await connection.run_sync(METADATA.create_all)
             for number, key in enumerate(keys):
-                await connection.execute(
-                    OUTBOX.insert().values(
-                        event_id=uuid.uuid4().hex, topic="t", message_key=key,
-                        payload=str(number), correlation_id="c", created_at=NOW,
-                    )
-                )  # fmt: skip
+                await connection.execute(row_values(number, key))
         yield engine
     finally:
         await engine.dispose()
@@ -118,8 +120,27 @@ async def published(engine: AsyncEngine) -> list[str]:
         )
 
 
-def relay(engine: AsyncEngine, producer: Producer, batch: int = 100) -> OutboxRelay:
-    return OutboxRelay(engine, OUTBOX, producer.publish, lambda: NOW, batch=batch)
+def relay(
+    engine: AsyncEngine, producer: Producer, batch: int = 100, poll_seconds: float = 1.0
+) -> OutboxRelay:
+    return OutboxRelay(
+        engine, OUTBOX, producer.publish, lambda: NOW, batch=batch, poll_seconds=poll_seconds
+    )
+
+
+@asynccontextmanager
+async def running_relay(
+    database_urls: DatabaseUrls,
+) -> AsyncIterator[tuple[AsyncEngine, Producer, OutboxRelay]]:
+    """An empty outbox and its relay, started, polling only every 30 s (wakes do the work)."""
+    async with outbox(database_urls, []) as engine:
+        producer = Producer()
+        relayed = relay(engine, producer, poll_seconds=30)
+        await relayed.start()
+        try:
+            yield engine, producer, relayed
+        finally:
+            await relayed.stop()
 
 
 async def test_a_batch_is_handed_over_together_in_order_and_marked_in_one_statement(
@@ -207,12 +228,7 @@ async def test_a_key_is_never_in_flight_twice_so_a_failure_cannot_reorder_it(
 
 async def add_row(engine: AsyncEngine, number: int) -> None:
     async with engine.begin() as connection:
-        await connection.execute(
-            OUTBOX.insert().values(
-                event_id=uuid.uuid4().hex, topic="t", message_key=f"late{number}",
-                payload=str(number), correlation_id="c", created_at=NOW,
-            )
-        )  # fmt: skip
+        await connection.execute(row_values(number, f"late{number}"))
 
 
 async def test_rows_committed_within_the_linger_share_one_flush(
@@ -220,32 +236,23 @@ async def test_rows_committed_within_the_linger_share_one_flush(
 ) -> None:
     # The notifier's events: an alert raised, then its two first sends' delivered events tens of
     # milliseconds later. Woken with a linger, the relay reads, hands over and marks them once.
-    async with outbox(database_urls, []) as engine:
-        producer = Producer()
-        relayed = OutboxRelay(engine, OUTBOX, producer.publish, lambda: NOW, poll_seconds=30)
-        await relayed.start()
-        try:
-            with updates(engine) as seen:
-                for number in range(3):
-                    await add_row(engine, number)
-                    relayed.wake_within(2.0)
-                    await asyncio.sleep(0.05)
-                assert producer.handed == []  # still lingering (a few tenths of the 2 s)
-                await eventually(
-                    lambda: published(engine), ["0", "1", "2"].__eq__, within=10, what="flush"
-                )
-            assert len(seen) == 1, seen  # one flush: one mark for the three
-        finally:
-            await relayed.stop()
+    async with running_relay(database_urls) as (engine, producer, relayed):
+        with updates(engine) as seen:
+            for number in range(3):
+                await add_row(engine, number)
+                relayed.wake_within(2.0)
+                await asyncio.sleep(0.05)
+            assert producer.handed == []  # still lingering (a few tenths of the 2 s)
+            await eventually(
+                lambda: published(engine), ["0", "1", "2"].__eq__, within=10, what="flush"
+            )
+        assert len(seen) == 1, seen  # one flush: one mark for the three
 
 
 async def test_a_stop_publishes_what_was_waiting_out_its_linger(
     database_urls: DatabaseUrls,
 ) -> None:
-    async with outbox(database_urls, []) as engine:
-        producer = Producer()
-        relayed = OutboxRelay(engine, OUTBOX, producer.publish, lambda: NOW, poll_seconds=30)
-        await relayed.start()
+    async with running_relay(database_urls) as (engine, producer, relayed):
         await add_row(engine, 0)
         relayed.wake_within(60)
         await asyncio.sleep(0.05)
