@@ -57,10 +57,14 @@ class Dispatcher:
         self._in_flight: dict[str, asyncio.Task[int]] = {}
         self._claiming = asyncio.Lock()
         self._closing = False
-        # Whether the last pass left due notifications for want of a slot. Only then does a
-        # finished send look again at once: with none left, a freed slot has nothing to start
-        # (new work comes with its own wake: a raised alert, the clock's steps and timers).
+        # Whether the last pass left due notifications for want of a slot (or may have: it
+        # failed part-way). Only then does a finished send look again at once: with none left, a
+        # freed slot has nothing to start (new work comes with its own wake: a raised alert, the
+        # clock's steps and timers). Known for this process only: with several notifiers on one
+        # PostgreSQL database another's alerts may be waiting for any slot, so there a finished
+        # send always looks, as it did before (`_solo`).
         self._backlog = False
+        self._solo = deps.engine.dialect.name == "sqlite"  # one instance (shared/instance_lock.py)
         # What a finished send wakes. The whole clock by default; the composition root sets a
         # loop that runs only deliver_due (services/notifier/main.py): a freed slot needs no
         # rota reload, burst flush or step scan, and those cost most of a tick's CPU.
@@ -76,6 +80,9 @@ class Dispatcher:
             if len(self._in_flight) >= DELIVERY_CONCURRENCY:
                 self._backlog = True  # asked to send with every slot taken: look when one frees
                 return 0
+            # Until this pass has claimed, assume work waits: a query or claim that fails leaves
+            # its notifications due, and the next freed slot should look for them at once.
+            self._backlog = True
             now = self._deps.clock.now()
             async with self._deps.engine.connect() as connection:
                 due = (
@@ -101,11 +108,12 @@ class Dispatcher:
                 return 0
             free = DELIVERY_CONCURRENCY - len(self._in_flight)
             waiting = [n for n in due if n not in self._in_flight]
-            self._backlog = len(waiting) > free
             wanted = waiting[:free]
             if not wanted:
+                self._backlog = False
                 return 0
             claimed = await _claim(self._deps, wanted, self._deps.clock.now())
+            self._backlog = len(waiting) > free
             for one in claimed:
                 notification_id = str(one.row.notification_id)
                 task = asyncio.create_task(_send(self._deps, one))
@@ -125,7 +133,7 @@ class Dispatcher:
                         error_type=type(error).__name__)  # fmt: skip
         # A failed send may have made its fallback notification, due now: look for it at once.
         failed = task.cancelled() or task.exception() is not None or not task.result()
-        if not self._closing and (self._backlog or failed):
+        if not self._closing and (self._backlog or failed or not self._solo):
             self.wake_on_free_slot()
 
     async def drain(self) -> None:

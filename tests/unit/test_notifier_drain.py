@@ -22,6 +22,8 @@ from services.notifier.deps import NotifierDeps
 class HeldQuery:
     """An engine whose one query waits until released, then answers `due`."""
 
+    dialect = SimpleNamespace(name="sqlite")
+
     def __init__(self, due: list[str]) -> None:
         self.due = due
         self.entered = asyncio.Event()
