@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -145,11 +146,37 @@ def fetch_jars() -> Path:
     return libs
 
 
+# Every port this process has handed out. A caller often binds its port later, in a child process
+# (a LiveSystem picks a port for each service, then starts them), and until then the kernel may
+# give the same port to the next bind(0): CI once gave casework and the meeting scheduler one
+# port, and the meeting scheduler answered casework's readiness probe while casework had exited.
+# So no port is handed out twice in one process; the ephemeral range (about 28,000 ports) is far
+# larger than a test session's few thousand.
+_ISSUED: set[int] = set()
+_ISSUED_LOCK = threading.Lock()
+_ATTEMPTS = 500  # each attempt holds a socket (a file descriptor) until the call returns
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports that this process has not handed out before. Every
+    socket stays bound until all are chosen, so one call cannot get the same port twice either."""
+    with _ISSUED_LOCK, contextlib.ExitStack() as stack:
+        chosen: list[int] = []
+        for _ in range(_ATTEMPTS):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+            if port in _ISSUED:
+                continue  # held until the end, so the kernel offers another next time
+            chosen.append(port)
+            if len(chosen) == count:
+                _ISSUED.update(chosen)
+                return chosen
+        raise RuntimeError(f"no {count} unissued free ports in {_ATTEMPTS} attempts")
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def _server_properties(

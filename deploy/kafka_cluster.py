@@ -17,7 +17,6 @@ import json
 import logging
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -33,6 +32,7 @@ from aiokafka.errors import KafkaError
 from deploy.kafka_broker import (
     BrokerError,
     format_storage,
+    free_ports,
     java_command,
     kafka_uuid,
     launch_broker,
@@ -45,16 +45,6 @@ MIN_INSYNC_REPLICAS = 2
 # Kafka's default is 9 s; a little shorter keeps a failover quick without fencing a node that is
 # merely slow on a busy two-core machine.
 BROKER_SESSION_TIMEOUT_MS = 6000
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free loopback ports: every socket stays bound until all are chosen, so the
-    kernel cannot hand out the same port twice."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 @dataclass(frozen=True)

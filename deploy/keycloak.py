@@ -92,12 +92,19 @@ def _local_repository() -> Path:
     return Path(configured) if configured else Path.home() / ".m2" / "repository"
 
 
+_ISSUED_BELOW_32768: set[int] = set()
+
+
 def free_ports_below_32768(count: int) -> list[int]:
     """Listening ports outside Linux's ephemeral range (32768-60999, docs TOOLS.md), held until
-    all are found so they differ from each other."""
+    all are found so they differ from each other. The scan is the same on every call, so a port is
+    never handed out twice in one process (as deploy.kafka_broker.free_ports): a second call before
+    the first caller binds would otherwise return the very same ports."""
     held: list[socket.socket] = []
     try:
         for port in range(20000 + os.getpid() % 5000, 32768, 7):
+            if port in _ISSUED_BELOW_32768:
+                continue
             sock = socket.socket()
             try:
                 sock.bind(("127.0.0.1", port))
@@ -106,7 +113,9 @@ def free_ports_below_32768(count: int) -> list[int]:
                 continue
             held.append(sock)
             if len(held) == count:
-                return [s.getsockname()[1] for s in held]
+                chosen = [int(s.getsockname()[1]) for s in held]
+                _ISSUED_BELOW_32768.update(chosen)
+                return chosen
     finally:
         for sock in held:
             sock.close()

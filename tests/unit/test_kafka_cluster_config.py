@@ -1,5 +1,6 @@
-"""The local three-node cluster's pure parts (deploy/kafka_cluster.py): port allocation, node
-planning, each node's server.properties; and how a service reads a list of bootstrap servers."""
+"""The local three-node cluster's pure parts (deploy/kafka_cluster.py): port allocation (and the
+other allocators of test ports), node planning, each node's server.properties; and how a service
+reads a list of bootstrap servers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.kafka_cluster import NodeAddress, free_ports, node_properties, plan_nodes
+from deploy.kafka_broker import free_port, free_ports
+from deploy.kafka_cluster import NodeAddress, node_properties, plan_nodes
+from deploy.keycloak import free_ports_below_32768
 from shared.kafka import bootstrap_addresses, create_broker
 
 
@@ -23,6 +26,24 @@ def test_free_ports_are_distinct_and_bindable() -> None:
     for port in ports:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))  # free again once chosen
+
+
+def test_no_port_is_handed_out_twice_in_one_process() -> None:
+    """A LiveSystem takes a port for each service before any of them binds it. The kernel's bind(0)
+    happily re-offers a port nobody holds: CI once gave casework and the meeting scheduler the same
+    one. With a few hundred unbound picks a repeat is all but certain unless the allocator
+    remembers what it handed out."""
+    singles = [free_port() for _ in range(300)]
+    groups = [port for _ in range(50) for port in free_ports(3)]
+    assert len(set(singles + groups)) == len(singles) + len(groups)
+
+
+def test_ports_below_the_ephemeral_range_are_not_handed_out_twice_either() -> None:
+    # Its scan starts at the same port every call, so without a memory two calls before anyone
+    # binds return the very same ports (the Prometheus test takes five this way).
+    first, second = free_ports_below_32768(3), free_ports_below_32768(3)
+    assert not set(first) & set(second)
+    assert all(port < 32768 for port in first + second)
 
 
 def test_plan_gives_each_node_its_own_two_ports() -> None:
