@@ -21,7 +21,12 @@ import pytest
 from deploy.kafka_broker import start_and_wait, wait_until_ready
 from shared.kafka import ensure_topics
 from tests.fault.conftest import Sinks, fault_scale, generator, report, settled
-from tests.support.ground_truth import Fault, summary, unacknowledged_owed
+from tests.support.ground_truth import (
+    Fault,
+    assert_no_message_duplicates,
+    summary,
+    unacknowledged_owed,
+)
 from tests.support.live import LiveSystem
 
 pytestmark = pytest.mark.fault
@@ -101,4 +106,4 @@ async def test_broker_killed_mid_stream_loses_and_duplicates_nothing(
     )
     assert found.problems(contacts) == {}
     assert found.missing_messages(contacts) == 0
-    assert found.message_duplicates() == 0  # no process of ours died mid-send
+    await assert_no_message_duplicates(service_databases, found)  # none of ours died mid-send

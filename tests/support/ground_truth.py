@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.casework.adapters.tables import tasks
 from services.intake.adapters.tables import cases
 from services.meeting_scheduler.adapters.tables import agenda_items
-from services.notifier.adapters.tables import alerts, notifications
+from services.notifier.adapters.tables import alerts, delivery_attempts, notifications
 from shared.kafka import PRODUCER_SAFETY
 from tests.support import system
 from tests.support.signing import police_record_headers
@@ -320,6 +320,91 @@ async def tally(
         for case in set(CASE_REFERENCE.findall(subject)):
             result.emails[case] += 1
     return result
+
+
+# The notifier's provider timeout: apprise's 4 s socket read (json:// SMS and voice), and the same
+# 4 s per SMTP command (services/notifier/adapters/smtp_sender.py). A failed attempt that lasted
+# this long waited out the timeout: the provider may have taken the message and answered late.
+PROVIDER_TIMEOUT_MS = 4000
+
+
+async def duplicate_evidence(database_urls: dict[str, str], found: Tally) -> list[str]:
+    """For each case messaged more than once, its SMS and email counts and every attempt of each of
+    its notifications (kind, step, person, channel, status; attempt, outcome, latency, time), so a
+    failure shows how it came about: an attempt recorded as failed after a slow provider answer
+    and then retried, or one notification delivered twice (two processes sent it)."""
+    cases = sorted(
+        {c for c, n in found.sms.items() if n > 1} | {c for c, n in found.emails.items() if n > 1}
+    )
+    if not cases:
+        return []
+    query = (
+        sa.select(
+            alerts.c.case_reference, alerts.c.kind, notifications.c.notification_id,
+            notifications.c.step, notifications.c.person_id, notifications.c.channel,
+            notifications.c.status, delivery_attempts.c.attempt, delivery_attempts.c.outcome,
+            delivery_attempts.c.latency_ms, delivery_attempts.c.attempted_at,
+        )
+        .join(notifications, notifications.c.alert_id == alerts.c.alert_id)
+        .outerjoin(
+            delivery_attempts,
+            delivery_attempts.c.notification_id == notifications.c.notification_id,
+        )
+        .where(alerts.c.case_reference.in_(cases))
+        .order_by(delivery_attempts.c.attempted_at)
+    )  # fmt: skip
+    lines = [f"{case}: {found.sms[case]} SMS, {found.emails[case]} emails" for case in cases]
+    for row in await _rows(database_urls["notifier"], query):
+        lines.append(
+            f"{row.case_reference} {row.kind} step {row.step} {row.person_id} {row.channel} "
+            f"({row.status}, {row.notification_id[:8]}): attempt {row.attempt} {row.outcome} "
+            f"in {row.latency_ms} ms at {row.attempted_at}"
+        )
+    return lines
+
+
+async def late_answers(database_urls: dict[str, str]) -> Counter[tuple[str, str]]:
+    """(case, channel) → attempts the notifier recorded as failed after waiting out the provider
+    timeout: each may have reached the provider, and its retry then sent the message again."""
+    query = (
+        sa.select(alerts.c.case_reference, notifications.c.channel, sa.func.count().label("n"))
+        .join(notifications, notifications.c.alert_id == alerts.c.alert_id)
+        .join(
+            delivery_attempts,
+            delivery_attempts.c.notification_id == notifications.c.notification_id,
+        )
+        .where(
+            delivery_attempts.c.outcome == "failed",
+            delivery_attempts.c.latency_ms >= PROVIDER_TIMEOUT_MS,
+        )
+        .group_by(alerts.c.case_reference, notifications.c.channel)
+    )
+    rows = await _rows(database_urls["notifier"], query)
+    return Counter({(row.case_reference, row.channel): int(row.n) for row in rows})
+
+
+async def assert_no_message_duplicates(database_urls: dict[str, str], found: Tally) -> int:
+    """No SMS or email sent twice for one case unless the notifier recorded, for that case and
+    channel, an earlier attempt that waited out the provider timeout (it cannot know whether the
+    provider took the message, so it sends again: at least once, README "What it cannot
+    promise"). Returns how many duplicates that explains; any other fails, with how it came
+    about."""
+    if not (duplicates := found.message_duplicates()):
+        return 0
+    late = await late_answers(database_urls)
+    unexplained = sum(
+        max(0, sent - 1 - late[case, channel])
+        for channel, counts in (("sms", found.sms), ("email", found.emails))
+        for case, sent in counts.items()
+    )
+    if unexplained:
+        evidence = await duplicate_evidence(database_urls, found)
+        raise AssertionError(
+            f"provider duplicates {duplicates}, {unexplained} not after a provider timeout:\n"
+            + "\n".join(evidence)
+        )
+    print(f"\nprovider duplicates {duplicates}, each after an attempt that outlasted the timeout")
+    return duplicates
 
 
 @dataclass(frozen=True)

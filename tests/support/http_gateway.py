@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +68,15 @@ class Gateway:
 
 
 class RunningGateway:
-    """`async with RunningGateway() as gateway:` serves on 127.0.0.1 until the block ends."""
+    """`async with RunningGateway() as gateway:` serves on 127.0.0.1 until the block ends.
+
+    The server runs on its own thread and event loop, as a real provider runs apart from the
+    test: on the test's loop, any stretch the test spends busy (a fault scenario's generator,
+    its polling of four databases) would hold back the gateway's answer, and an answer later than
+    the notifier's 4 s provider timeout makes it record the SMS as failed and send it again. (An
+    overloaded machine can still delay an answer that long; the fault tests allow exactly those
+    duplicates: tests/support/ground_truth.py, assert_no_message_duplicates.) The gateway's
+    state is plain attributes and a list, which both threads may touch."""
 
     def __init__(self) -> None:
         self.gateway = Gateway()
@@ -76,21 +85,24 @@ class RunningGateway:
             app, host="127.0.0.1", port=self.gateway.port, log_level="warning", lifespan="off"
         )
         self._server = uvicorn.Server(config)
-        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
 
     async def __aenter__(self) -> Gateway:
-        self._task = asyncio.create_task(self._server.serve())
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(self._server.serve(),), name="sms-gateway", daemon=True
+        )
+        self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
-            if time.monotonic() > deadline:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("gateway did not start")
             await asyncio.sleep(0.02)
         return self.gateway
 
     async def __aexit__(self, exc_type: object, *exc: object) -> None:
         self._server.should_exit = True
-        if self._task is not None:
-            await self._task
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)
         if exc_type is None:  # every message the notifier sent in the test must be allow-listed
             check_messages(
                 [text for item in self.gateway.received for text in (item.title, item.message)]
