@@ -18,8 +18,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +95,14 @@ def _local_repository() -> Path:
 
 
 _ISSUED_BELOW_32768: set[int] = set()
+_ISSUED_BELOW_32768_LOCK = threading.Lock()
+
+
+def reserve_ports(ports: Iterable[int]) -> None:
+    """Ports this process will bind itself later (the launcher's services): never handed out by
+    free_ports_below_32768, so its Keycloak cannot take one of them first."""
+    with _ISSUED_BELOW_32768_LOCK:
+        _ISSUED_BELOW_32768.update(ports)
 
 
 def free_ports_below_32768(count: int) -> list[int]:
@@ -102,20 +112,21 @@ def free_ports_below_32768(count: int) -> list[int]:
     the first caller binds would otherwise return the very same ports."""
     held: list[socket.socket] = []
     try:
-        for port in range(20000 + os.getpid() % 5000, 32768, 7):
-            if port in _ISSUED_BELOW_32768:
-                continue
-            sock = socket.socket()
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                sock.close()
-                continue
-            held.append(sock)
-            if len(held) == count:
-                chosen = [int(s.getsockname()[1]) for s in held]
-                _ISSUED_BELOW_32768.update(chosen)
-                return chosen
+        with _ISSUED_BELOW_32768_LOCK:  # the launcher starts Keycloak from a worker thread
+            for port in range(20000 + os.getpid() % 5000, 32768, 7):
+                if port in _ISSUED_BELOW_32768:
+                    continue
+                sock = socket.socket()
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    sock.close()
+                    continue
+                held.append(sock)
+                if len(held) == count:
+                    chosen = [int(s.getsockname()[1]) for s in held]
+                    _ISSUED_BELOW_32768.update(chosen)
+                    return chosen
     finally:
         for sock in held:
             sock.close()

@@ -90,6 +90,10 @@ class Launcher:
                 f"port(s) {', '.join(map(str, taken))} already in use: is the system already "
                 "running? Choose others with --port-base / --mail-port."
             )
+        # Keycloak's ports are chosen below 32768 as well, before these are bound.
+        local_oidc.reserve_ports(
+            [self.mail_port, *(s.port for s in self.services), self.console_port]
+        )
         env = dict(os.environ)
         env.setdefault("SAFEGUARDING_ENV", "dev")
         if "KAFKA_BOOTSTRAP_SERVERS" not in env:

@@ -365,7 +365,9 @@ async def duplicate_evidence(database_urls: dict[str, str], found: Tally) -> lis
 
 async def late_answers(database_urls: dict[str, str]) -> Counter[tuple[str, str]]:
     """(case, channel) → attempts the notifier recorded as failed after waiting out the provider
-    timeout: each may have reached the provider, and its retry then sent the message again."""
+    timeout and then tried again on the same notification: each may have reached the provider,
+    and its retry then sent the message again."""
+    later = delivery_attempts.alias("later")
     query = (
         sa.select(alerts.c.case_reference, notifications.c.channel, sa.func.count().label("n"))
         .join(notifications, notifications.c.alert_id == alerts.c.alert_id)
@@ -376,6 +378,10 @@ async def late_answers(database_urls: dict[str, str]) -> Counter[tuple[str, str]
         .where(
             delivery_attempts.c.outcome == "failed",
             delivery_attempts.c.latency_ms >= PROVIDER_TIMEOUT_MS,
+            sa.exists().where(
+                later.c.notification_id == delivery_attempts.c.notification_id,
+                later.c.attempt > delivery_attempts.c.attempt,
+            ),
         )
         .group_by(alerts.c.case_reference, notifications.c.channel)
     )
@@ -383,9 +389,23 @@ async def late_answers(database_urls: dict[str, str]) -> Counter[tuple[str, str]
     return Counter({(row.case_reference, row.channel): int(row.n) for row in rows})
 
 
+async def delivered_twice(database_urls: dict[str, str], cases: Iterable[str]) -> list[str]:
+    """The cases' notifications recorded as delivered by more than one attempt: sent by two
+    processes (a lease that ran out while its send was under way), whatever else the ledger says."""
+    query = (
+        sa.select(delivery_attempts.c.notification_id)
+        .join(notifications, notifications.c.notification_id == delivery_attempts.c.notification_id)
+        .join(alerts, alerts.c.alert_id == notifications.c.alert_id)
+        .where(delivery_attempts.c.outcome == "delivered", alerts.c.case_reference.in_(cases))
+        .group_by(delivery_attempts.c.notification_id)
+        .having(sa.func.count() > 1)
+    )
+    return [row.notification_id for row in await _rows(database_urls["notifier"], query)]
+
+
 async def assert_no_message_duplicates(database_urls: dict[str, str], found: Tally) -> int:
     """No SMS or email sent twice for one case unless the notifier recorded, for that case and
-    channel, an earlier attempt that waited out the provider timeout (it cannot know whether the
+    channel, an attempt that waited out the provider timeout and was retried (it cannot know if the
     provider took the message, so it sends again: at least once, README "What it cannot
     promise"). Returns how many duplicates that explains; any other fails, with how it came
     about."""
@@ -397,11 +417,13 @@ async def assert_no_message_duplicates(database_urls: dict[str, str], found: Tal
         for channel, counts in (("sms", found.sms), ("email", found.emails))
         for case, sent in counts.items()
     )
-    if unexplained:
+    repeated = {case for counts in (found.sms, found.emails) for case, n in counts.items() if n > 1}
+    twice = await delivered_twice(database_urls, repeated)
+    if unexplained or twice:
         evidence = await duplicate_evidence(database_urls, found)
         raise AssertionError(
-            f"provider duplicates {duplicates}, {unexplained} not after a provider timeout:\n"
-            + "\n".join(evidence)
+            f"provider duplicates {duplicates}, {unexplained} not after a provider timeout, "
+            f"notifications delivered twice {twice}:\n" + "\n".join(evidence)
         )
     print(f"\nprovider duplicates {duplicates}, each after an attempt that outlasted the timeout")
     return duplicates

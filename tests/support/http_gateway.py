@@ -103,6 +103,8 @@ class RunningGateway:
         self._server.should_exit = True
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 10)
+            if self._thread.is_alive():
+                raise RuntimeError("gateway did not stop in 10 s")
         if exc_type is None:  # every message the notifier sent in the test must be allow-listed
             check_messages(
                 [text for item in self.gateway.received for text in (item.title, item.message)]

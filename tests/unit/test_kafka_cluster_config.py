@@ -11,7 +11,7 @@ import pytest
 
 from deploy.kafka_broker import free_port, free_ports
 from deploy.kafka_cluster import NodeAddress, node_properties, plan_nodes
-from deploy.keycloak import free_ports_below_32768
+from deploy.keycloak import free_ports_below_32768, reserve_ports
 from shared.kafka import bootstrap_addresses, create_broker
 
 
@@ -44,6 +44,10 @@ def test_ports_below_the_ephemeral_range_are_not_handed_out_twice_either() -> No
     first, second = free_ports_below_32768(3), free_ports_below_32768(3)
     assert not set(first) & set(second)
     assert all(port < 32768 for port in first + second)
+    # Ports the launcher will bind for its services are never offered to its Keycloak either.
+    following = free_ports_below_32768(1)[0] + 7  # the scan's next candidate
+    reserve_ports([following])
+    assert free_ports_below_32768(1)[0] != following
 
 
 def test_plan_gives_each_node_its_own_two_ports() -> None:
