@@ -1,9 +1,9 @@
 """Delivering notifications: per-channel retries with backoff, fallback to the person's next
 channel, and a ledger of every attempt. A notification is claimed with a lease before it is sent,
-so two dispatchers (or one restarted after a crash) do not both send it. Two duplicates are left
+so two dispatchers (or one restarted after a crash) do not both send it. Duplicates are left
 possible (delivery is at least once): a process dying after the provider accepted a message and
-before the commit, and a provider that took a message but answered after the timeout (the
-attempt is recorded as failed and retried)."""
+before the commit; a provider that took a message but answered after the timeout (the attempt is
+recorded as failed and retried); and, with several processes, a send that outlasts its lease."""
 
 from __future__ import annotations
 

@@ -15,7 +15,9 @@ from services.notifier.adapters.tables import alerts, delivery_attempts, metadat
 from tests.support.ground_truth import Tally, assert_no_message_duplicates, duplicate_evidence
 
 AT = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
-LATE, TWICE, EMAIL_LATE, JUST_UNDER, NOT_RETRIED = (f"MSA-2026-00000{n}" for n in range(1, 6))
+LATE, TWICE, EMAIL_LATE, JUST_UNDER, NOT_RETRIED, AT_TIMEOUT, LATE_AND_TWICE = (
+    f"MSA-2026-00000{n}" for n in range(1, 8)
+)
 # Per case, its notifications: channel → (outcome, latency ms) of each attempt, in order.
 LEDGER: dict[str, dict[str, list[tuple[str, int]]]] = {
     LATE: {"sms": [("failed", 4012), ("delivered", 31)]},
@@ -23,6 +25,8 @@ LEDGER: dict[str, dict[str, list[tuple[str, int]]]] = {
     EMAIL_LATE: {"sms": [("delivered", 30)], "email": [("failed", 4100), ("delivered", 90)]},
     JUST_UNDER: {"sms": [("failed", 3999), ("delivered", 30)]},
     NOT_RETRIED: {"sms": [("failed", 4012)], "email": [("delivered", 80)]},  # fell back instead
+    AT_TIMEOUT: {"sms": [("failed", 4000), ("delivered", 30)]},
+    LATE_AND_TWICE: {"sms": [("failed", 4012), ("delivered", 30), ("delivered", 33)]},
 }
 
 
@@ -65,6 +69,7 @@ def sent_twice(*cases: str, channel: str = "sms") -> Tally:
 async def test_a_duplicate_after_a_retried_provider_timeout_is_allowed(tmp_path: Path) -> None:
     urls = await notifier_database(tmp_path)
     assert await assert_no_message_duplicates(urls, sent_twice(LATE)) == 1
+    assert await assert_no_message_duplicates(urls, sent_twice(AT_TIMEOUT)) == 1
     assert await assert_no_message_duplicates(urls, sent_twice(EMAIL_LATE, channel="email")) == 1
 
 
@@ -75,6 +80,8 @@ async def test_a_duplicate_after_a_retried_provider_timeout_is_allowed(tmp_path:
         (EMAIL_LATE, "1 not after a provider timeout"),  # a late email excuses no SMS
         (JUST_UNDER, "1 not after a provider timeout"),  # 3,999 ms: answered, not timed out
         (NOT_RETRIED, "1 not after a provider timeout"),  # no retry on that channel
+        # The late answer would explain the second SMS; being recorded delivered twice does not.
+        (LATE_AND_TWICE, r"0 not after a provider timeout, notifications delivered twice \['sms-6"),
     ],
 )
 async def test_any_other_duplicate_fails(tmp_path: Path, case: str, why: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy import keycloak
 from deploy.kafka_broker import free_port, free_ports
 from deploy.kafka_cluster import NodeAddress, node_properties, plan_nodes
 from deploy.keycloak import free_ports_below_32768, reserve_ports
@@ -44,8 +45,10 @@ def test_ports_below_the_ephemeral_range_are_not_handed_out_twice_either() -> No
     first, second = free_ports_below_32768(3), free_ports_below_32768(3)
     assert not set(first) & set(second)
     assert all(port < 32768 for port in first + second)
-    # Ports the launcher will bind for its services are never offered to its Keycloak either.
-    following = free_ports_below_32768(1)[0] + 7  # the scan's next candidate
+    # Ports the launcher will bind for its services are never offered to its Keycloak either:
+    # take the scan's next port, hand it back (so unreserved it would come again), reserve it.
+    (following,) = free_ports_below_32768(1)
+    keycloak._ISSUED_BELOW_32768.discard(following)
     reserve_ports([following])
     assert free_ports_below_32768(1)[0] != following
 
