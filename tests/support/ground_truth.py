@@ -425,7 +425,11 @@ async def assert_no_message_duplicates(database_urls: dict[str, str], found: Tal
             f"provider duplicates {duplicates}, {unexplained} not after a provider timeout, "
             f"notifications delivered twice {twice}:\n" + "\n".join(evidence)
         )
-    print(f"\nprovider duplicates {duplicates}, each after an attempt that outlasted the timeout")
+    evidence = await duplicate_evidence(database_urls, found)
+    print(
+        f"\nprovider duplicates {duplicates}, each after an attempt that outlasted the timeout:\n"
+        + "\n".join(evidence)
+    )
     return duplicates
 
 

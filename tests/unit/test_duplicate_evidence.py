@@ -66,9 +66,12 @@ def sent_twice(*cases: str, channel: str = "sms") -> Tally:
     return found
 
 
-async def test_a_duplicate_after_a_retried_provider_timeout_is_allowed(tmp_path: Path) -> None:
+async def test_a_duplicate_after_a_retried_provider_timeout_is_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     urls = await notifier_database(tmp_path)
     assert await assert_no_message_duplicates(urls, sent_twice(LATE)) == 1
+    assert "attempt 1 failed in 4012 ms" in capsys.readouterr().out  # shown, though allowed
     assert await assert_no_message_duplicates(urls, sent_twice(AT_TIMEOUT)) == 1
     assert await assert_no_message_duplicates(urls, sent_twice(EMAIL_LATE, channel="email")) == 1
 
