@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+from bisect import bisect_left
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
+from dateutil.rrule import rrule as Rule
+from dateutil.rrule import rruleset as RuleSet
 from dateutil.rrule import rrulestr
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,11 +21,27 @@ from shared.clock import LONDON
 from shared.working_days import is_bank_holiday, is_working_day, subtract_working_days
 
 SEARCH_LIMIT = 200  # occurrences looked at before giving up (about four years of weekly meetings)
+# Occurrences of a series kept in memory from its first meeting: 38 years of weekly meetings, about
+# 100 KB. Later moments (the API accepts days up to 9999) are walked to without being kept.
+KEPT_OCCURRENCES = 2000
 
 
 class MeetingKind(StrEnum):
     CASE_PANEL = "case_panel"
     NASN = "nasn"
+
+
+@lru_cache(maxsize=32)
+def _parsed(rule: str, starts: datetime) -> tuple[Rule | RuleSet, tuple[datetime, ...]]:
+    """A series' rule and its first KEPT_OCCURRENCES occurrences, made once for each rule and
+    first meeting. Each referral places its item from `now`, and a walk of the rule always starts
+    at the series' first meeting, so without these every placement walked the whole history again,
+    costing more the older the series (`python -m bench.profile` put those walks at 8 % of the
+    scheduler's CPU in late 2026). Kept here rather than on the model, which `model_copy` would
+    copy with a changed rule. Not dateutil's `cache=True`: it keeps whatever was walked, so one
+    request for a meeting day in 9999 would hold 400,000 weekly occurrences for good."""
+    parsed = rrulestr(rule, dtstart=starts)
+    return parsed, tuple(itertools.islice(parsed, KEPT_OCCURRENCES))
 
 
 class MeetingSeries(BaseModel):
@@ -54,13 +76,9 @@ class MeetingSeries(BaseModel):
         each result is then placed in Europe/London, so DST never shifts a meeting's hour. A
         meeting falling on an English bank holiday moves to the next working day (same time), is
         skipped, or kept, as the series says."""
-        rule = rrulestr(self.rrule, dtstart=self.starts.replace(tzinfo=None))
         local_moment = moment.astimezone(LONDON).replace(tzinfo=None) - timedelta(days=7)
         found: list[datetime] = []
-        start = rule.after(local_moment, inc=True)
-        looked = 0
-        while start is not None and looked < SEARCH_LIMIT:
-            looked += 1
+        for start in itertools.islice(self._from(local_moment), SEARCH_LIMIT):
             placed = self._on_working_day(start)
             # Two occurrences may move onto one day (Fri 25 and Mon 28 Dec onto Tue 29): count
             # distinct meetings only.
@@ -70,8 +88,33 @@ class MeetingSeries(BaseModel):
                     found.append(aware)
                 if len(found) >= 3:
                     break
-            start = rule.after(start)
         return sorted(found)
+
+    @property
+    def _rule(self) -> Rule | RuleSet:
+        """The rule, parsed once for the series, on naive wall-clock times."""
+        return _parsed(self.rrule, self.starts.replace(tzinfo=None))[0]
+
+    @property
+    def _kept(self) -> tuple[datetime, ...]:
+        """The series' first occurrences, generated once (`_parsed`)."""
+        return _parsed(self.rrule, self.starts.replace(tzinfo=None))[1]
+
+    def _complete(self) -> bool:
+        """The rule ends within the kept occurrences (a COUNT or UNTIL): they are all of them."""
+        return len(self._kept) < KEPT_OCCURRENCES
+
+    def _from(self, local: datetime) -> Iterator[datetime]:
+        """Occurrences at or after `local` (naive wall-clock), in order."""
+        kept = self._kept
+        at = bisect_left(kept, local)
+        if at < len(kept):
+            for index in range(at, len(kept)):  # not a slice: that would copy up to 2,000 items
+                yield kept[index]
+            if not self._complete():
+                yield from self._rule.xafter(kept[-1], inc=False)
+        elif not self._complete():
+            yield from self._rule.xafter(local, inc=True)
 
     def _on_working_day(self, local: datetime) -> datetime | None:
         if self.on_bank_holiday == "keep" or not is_bank_holiday(local.date()):
@@ -85,8 +128,12 @@ class MeetingSeries(BaseModel):
 
     def previous_before(self, starts_at: datetime) -> datetime | None:
         """The series' occurrence before `starts_at` (by the rule), for a period's start."""
-        rule = rrulestr(self.rrule, dtstart=self.starts.replace(tzinfo=None))
-        before = rule.before(starts_at.astimezone(LONDON).replace(tzinfo=None))
+        local = starts_at.astimezone(LONDON).replace(tzinfo=None)
+        kept = self._kept
+        if (at := bisect_left(kept, local)) < len(kept) or self._complete():
+            before = kept[at - 1] if at else None
+        else:
+            before = self._rule.before(local)
         return before.replace(tzinfo=LONDON) if before is not None else None
 
     def publish_at(self, starts_at: datetime) -> datetime:
