@@ -16,6 +16,12 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
+# After a failed pass the job tries again in half a second, then in twice the time after each
+# further failure, up to its poll: a passing fault (a busy or restarting database) costs a
+# moment, not a whole poll (the notifier's send loop polls once a minute), and a lasting one is
+# retried, and logged, no more often than that.
+FIRST_RETRY_SECONDS = 0.5
+
 
 class WakeableLoop:
     def __init__(
@@ -58,15 +64,23 @@ class WakeableLoop:
         self._woken, self._deadline = False, None  # what was asked of this run is over
 
     async def _run(self) -> None:
+        failures = 0  # passes failed in a row
         while True:
             await self._wait()
             self._woken = False
             self._deadline = None  # this pass sets the next one, if it has a timer
             try:
                 await self._run_once()
+                failures = 0
             except Exception as error:  # noqa: BLE001 - the work waits in the database; retry
-                log.warning(f"{self._name}_failed", error_type=type(error).__name__)
-                await asyncio.sleep(self._poll)
+                failures += 1
+                pause = min(self._poll, FIRST_RETRY_SECONDS * 2 ** min(failures - 1, 16))
+                log.warning(f"{self._name}_failed", error_type=type(error).__name__,
+                            failures=failures, retry_in_seconds=pause)  # fmt: skip
+                # Not cut short by a wake: whatever woke the job meets the same fault. Then the
+                # retry runs at once, not at the next poll.
+                await asyncio.sleep(pause)
+                self._woken = True
 
     async def _wait(self) -> None:
         """Until woken, the deadline or the poll, whichever comes first; a deadline set during

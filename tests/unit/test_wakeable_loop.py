@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 from shared.background import WakeableLoop
@@ -81,5 +82,36 @@ async def test_a_deadline_set_during_a_wait_shortens_it() -> None:
         async with asyncio.timeout(5):
             await ran.wait()
         assert 0.15 < runs[0] - asked < 1.0
+    finally:
+        await loop.stop()
+
+
+async def test_a_failed_pass_is_retried_soon_then_less_often_up_to_the_poll() -> None:
+    """A passing fault costs half a second, not the poll (a minute for the notifier's sends);
+    a lasting one backs off, doubling, and a success starts the count again."""
+    runs: list[float] = []
+    done = asyncio.Event()
+    outcomes = iter([False, False, False, True, False, True])  # False: the pass fails
+
+    async def run_once() -> None:
+        runs.append(time.monotonic())
+        ok = next(outcomes, True)
+        if len(runs) == 6:
+            done.set()
+        if not ok:
+            raise ConnectionError("database restarting")
+
+    loop = WakeableLoop("test", run_once, poll_seconds=1.5)
+    await loop.start()
+    try:
+        loop.wake()
+        async with asyncio.timeout(10):
+            await done.wait()
+        gaps = [b - a for a, b in itertools.pairwise(runs)]
+        assert 0.4 < gaps[0] < 0.8, gaps  # 0.5 s after the first failure
+        assert 0.9 < gaps[1] < 1.3, gaps  # 1 s after the second
+        assert 1.4 < gaps[2] < 1.8, gaps  # 2 s after the third, capped at the 1.5 s poll
+        assert 1.4 < gaps[3] < 1.8, gaps  # a success: the next run is the poll's
+        assert 0.4 < gaps[4] < 0.8, gaps  # the count started again
     finally:
         await loop.stop()
