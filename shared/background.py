@@ -74,7 +74,8 @@ class WakeableLoop:
                 failures = 0
             except Exception as error:  # noqa: BLE001 - the work waits in the database; retry
                 failures += 1
-                pause = min(self._poll, FIRST_RETRY_SECONDS * 2 ** min(failures - 1, 16))
+                # The exponent's cap only keeps the float finite: 0.5 s × 2³⁰ is past any poll.
+                pause = min(self._poll, FIRST_RETRY_SECONDS * 2 ** min(failures - 1, 30))
                 log.warning(f"{self._name}_failed", error_type=type(error).__name__,
                             failures=failures, retry_in_seconds=pause)  # fmt: skip
                 # Not cut short by a wake: whatever woke the job meets the same fault. Then the

@@ -181,7 +181,8 @@ class OutboxRelay:
 
     async def flush(self) -> int:
         """Publish everything pending now; returns how many rows were published. Raises the first
-        failure after marking what was published before it (the loop retries at its next poll)."""
+        failure after marking what was published before it (the loop retries, backing off to its
+        poll: shared/background.py)."""
         async with self._lock:
             total = 0
             while True:

@@ -1364,8 +1364,8 @@ async def test_an_agenda_with_typographic_punctuation_renders_as_pdf(
     (a typographic apostrophe and an en dash, as word processors and phones type them) under any
     other business. The Markdown and HTML agendas show it; the PDF fails, and keeps failing for
     that meeting. The publisher (services/meeting_scheduler/publishing.py) builds the same PDF as
-    an attachment of AgendaPublishedV1: its loop logs `agenda_publisher_failed` and retries each
-    poll, so that agenda is never sent to the coordinator. The fix: a Unicode TTF font in
+    an attachment of AgendaPublishedV1: its loop logs `agenda_publisher_failed` and retries (up
+    to each poll), so that agenda is never sent to the coordinator. The fix: a Unicode TTF font in
     markdown_to_pdf (fpdf2 `add_font`), or a transliteration before rendering."""
     auth = {"authorization": f"Bearer {COORDINATOR_TOKEN}"} | CLOSE
     async with (

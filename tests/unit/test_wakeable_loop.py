@@ -7,6 +7,9 @@ import asyncio
 import itertools
 import time
 
+import pytest
+
+from shared import background
 from shared.background import WakeableLoop
 
 
@@ -86,32 +89,38 @@ async def test_a_deadline_set_during_a_wait_shortens_it() -> None:
         await loop.stop()
 
 
-async def test_a_failed_pass_is_retried_soon_then_less_often_up_to_the_poll() -> None:
-    """A passing fault costs half a second, not the poll (a minute for the notifier's sends);
-    a lasting one backs off, doubling, and a success starts the count again."""
+async def test_a_failed_pass_is_retried_soon_then_less_often_up_to_the_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A passing fault costs the first retry's pause, not the poll (a minute for the notifier's
+    sends); a lasting one backs off, doubling, to the poll; a success starts the count again.
+    Scaled down (first retry 0.1 s, poll 1 s). Each gap has its lower bound (a sleep is never
+    short) and an upper bound only where a slow machine cannot reach it but the wrong rule does."""
+    monkeypatch.setattr(background, "FIRST_RETRY_SECONDS", 0.1)
     runs: list[float] = []
     done = asyncio.Event()
-    outcomes = iter([False, False, False, True, False, True])  # False: the pass fails
+    outcomes = iter([False] * 5 + [True, False])  # False: the pass fails
 
     async def run_once() -> None:
         runs.append(time.monotonic())
         ok = next(outcomes, True)
-        if len(runs) == 6:
+        if len(runs) == 8:
             done.set()
         if not ok:
             raise ConnectionError("database restarting")
 
-    loop = WakeableLoop("test", run_once, poll_seconds=1.5)
+    loop = WakeableLoop("test", run_once, poll_seconds=1.0)
     await loop.start()
     try:
         loop.wake()
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(20):
             await done.wait()
         gaps = [b - a for a, b in itertools.pairwise(runs)]
-        assert 0.4 < gaps[0] < 0.8, gaps  # 0.5 s after the first failure
-        assert 0.9 < gaps[1] < 1.3, gaps  # 1 s after the second
-        assert 1.4 < gaps[2] < 1.8, gaps  # 2 s after the third, capped at the 1.5 s poll
-        assert 1.4 < gaps[3] < 1.8, gaps  # a success: the next run is the poll's
-        assert 0.4 < gaps[4] < 0.8, gaps  # the count started again
+        # 0.1, 0.2, 0.4, 0.8, then 1.6 capped at the 1 s poll; the poll after the success; 0.1.
+        for gap, least in zip(gaps, [0.09, 0.19, 0.39, 0.79, 0.95, 0.95, 0.09], strict=True):
+            assert gap >= least, gaps
+        assert gaps[0] < 0.7, gaps  # the old loop: a poll's sleep, then a poll's wait (2 s)
+        assert gaps[4] < 1.5, gaps  # capped at the poll (1.6 s without the cap)
+        assert gaps[6] < 0.7, gaps  # the count restarted (1.6 s, capped to 1, without)
     finally:
         await loop.stop()
