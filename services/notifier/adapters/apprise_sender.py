@@ -3,18 +3,22 @@ E-mail goes through services/notifier/adapters/smtp_sender.py instead (shared TL
 
 from __future__ import annotations
 
-import copy
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from copy import deepcopy
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import apprise
 from apprise import plugins
+from apprise.utils.parse import parse_urls
 
 from services.notifier.ports import Attachment
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 
 @contextmanager
@@ -34,37 +38,57 @@ def attachment_files(
         yield attach
 
 
-# Channel URLs in use at once: the rota's people and the settings' extra channels. A URL's secrets
-# are held here as they already are in the rota and the settings.
+# Channel strings in use at once: the rota's people and the settings' extra channels. Each holds
+# its credentials, in this process's memory already (the rota, the settings); nothing here logs it.
 PARSED_URLS = 256
 
 
 @lru_cache(maxsize=PARSED_URLS)
-def parsed_url(url: str) -> dict[str, Any] | None:
-    """apprise's reading of a channel URL, made once for each URL: parsing it was 0.3-0.45 ms of
-    every send (`python -m bench.profile`). None for a URL apprise cannot read. Shared, so never
-    handed to apprise itself, which adds to the dictionary it is given: `new_plugin` copies it."""
-    results: dict[str, Any] | None = plugins.url_to_dict(  # type: ignore[no-untyped-call]
-        url, secure_logging=True
-    )
-    return results
+def parsed_urls(channel: str) -> tuple[dict[str, Any], ...] | None:
+    """apprise's reading of a channel string, made once for each: parsing it was 0.3-0.45 ms of
+    every send (`python -m bench.profile`). One entry for each URL the string holds, split as
+    `Apprise.add` splits it; None when it holds none or one apprise cannot read, which
+    `Apprise.add` refuses too. Shared, so never handed to apprise itself, which writes into the
+    dictionary it is given: `new_plugins` copies it."""
+    urls: list[str] = parse_urls(channel)  # type: ignore[no-untyped-call]
+    readings = [plugins.url_to_dict(url, secure_logging=True) for url in urls]  # type: ignore[no-untyped-call]
+    if not readings or any(reading is None for reading in readings):
+        return None
+    return tuple(readings)
 
 
-def new_plugin(url: str) -> apprise.NotifyBase | None:
-    """A new plugin instance for the URL, as `Apprise.instantiate(url)` would make, from the
-    URL's cached reading. New each time: apprise throttles consecutive sends through one plugin
-    instance, which would add seconds to every alert after the first."""
-    results = parsed_url(url)
-    return None if results is None else apprise.Apprise.instantiate(copy.deepcopy(results))
+def new_plugins(channel: str) -> list[apprise.NotifyBase] | None:
+    """New plugin instances for the channel string's URLs, as `Apprise.add` makes them, from its
+    cached reading; None when apprise would refuse one. New each time: apprise throttles
+    consecutive sends through one plugin instance, which would add seconds to every alert after
+    the first."""
+    made = []
+    for reading in parsed_urls(channel) or ():
+        try:
+            # A deep copy, though no plugin in use changes the nested values: 25 us is cheap
+            # insurance for the next plugin that does.
+            plugin = apprise.Apprise.instantiate(deepcopy(reading), suppress_exceptions=False)
+        # Any plugin's refusal of its settings, whatever its type. apprise's own handling would
+        # log the reading it was given, password and tokens unmasked (its masking reads URL
+        # strings only): logged here by scheme alone.
+        except Exception as error:  # noqa: BLE001
+            log.warning(
+                "channel_url_refused", scheme=reading.get("schema"), error=type(error).__name__
+            )
+            return None
+        if plugin is None:
+            return None
+        made.append(plugin)
+    return made or None
 
 
 class AppriseSender:
     async def send(
         self, url: str, title: str, body: str, attachments: tuple[Attachment, ...] = ()
     ) -> bool:
-        plugin = new_plugin(url)
+        made = new_plugins(url)
         notifier = apprise.Apprise()
-        if plugin is None or not notifier.add(plugin):
+        if made is None or not notifier.add(made):
             return False
         with attachment_files(attachments) as attach:
             result = await notifier.async_notify(

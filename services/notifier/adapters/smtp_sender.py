@@ -6,14 +6,15 @@ apprise 2.2.0 builds `ssl.create_default_context()` for every e-mail it sends (i
 system CA bundle each time: a quarter of the notifier's CPU under a steady load. apprise has no
 option to pass a context in, so the transport is aiosmtplib's, which takes one (`tls_context`).
 apprise still does the rest, through its public entry points, so a channel URL means exactly
-what it meant: `Apprise.instantiate` reads the URL (host, port, `mode=ssl|starttls|insecure`,
-credentials, from and to, provider defaults such as Gmail's) and the static
+what it meant: apprise reads the URL once, into a plugin kept for it (`email_plugin`: host, port,
+`mode=ssl|starttls|insecure`, credentials, from and to, provider defaults such as Gmail's) and the static
 `NotifyEmail.prepare_emails` writes the message (subject, text body, attachments, headers).
 """
 
 from __future__ import annotations
 
 import ssl
+from datetime import tzinfo
 from functools import cache, lru_cache
 
 import aiosmtplib
@@ -21,7 +22,7 @@ import apprise
 from apprise.plugins.email import NotifyEmail, SecureMailMode
 from apprise.plugins.email.common import AppriseEmailException
 
-from services.notifier.adapters.apprise_sender import PARSED_URLS, attachment_files, new_plugin
+from services.notifier.adapters.apprise_sender import PARSED_URLS, attachment_files, new_plugins
 from services.notifier.ports import Attachment
 
 EMAIL_SCHEMES = frozenset({"mailto", "mailtos"})
@@ -33,11 +34,21 @@ def is_email_url(url: str) -> bool:
 
 @lru_cache(maxsize=PARSED_URLS)
 def email_plugin(url: str) -> NotifyEmail | None:
-    """apprise's e-mail plugin for the URL, made once for each URL: reading the URL and building
-    the plugin was 0.8 ms of every e-mail. Only its settings are read here, never its own
-    sending, so one instance serves every message (no apprise throttle applies)."""
-    plugin = new_plugin(url)
-    return plugin if isinstance(plugin, NotifyEmail) else None
+    """apprise's e-mail plugin for a single e-mail URL, made once for each URL: reading the URL
+    and building the plugin was 0.8 ms of every e-mail. Only its settings are read here, never
+    its own sending, so one instance serves every message (no apprise throttle applies)."""
+    made = new_plugins(url)
+    if made is None or len(made) != 1 or not isinstance(made[0], NotifyEmail):
+        return None
+    return made[0]
+
+
+def message_zone(plugin: NotifyEmail) -> tzinfo | None:
+    """The zone a message's Date is written in: the URL's `tz=`, or None for the machine's zone
+    at the moment of sending (apprise's default). Not the plugin's own default, which is the
+    machine's offset when the kept plugin was built and would be an hour out after a change to
+    or from summer time."""
+    return None if plugin.tzinfo is plugin.asset.tzinfo else plugin.tzinfo
 
 
 @cache
@@ -74,7 +85,7 @@ class SmtpSender:
                         attach=attach,
                         headers={"X-Application": plugin.app_id, **plugin.headers},
                         names=plugin.names,
-                        tzinfo=plugin.tzinfo,
+                        tzinfo=message_zone(plugin),
                     )
                 )
         except AppriseEmailException:
