@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -98,7 +99,7 @@ async def enqueue_many(
         return
     context = trace_context or capture_context()
     await connection.execute(
-        table.insert(),
+        _plain_insert(table),
         [
             {
                 "event_id": str(event.event_id),
@@ -112,6 +113,12 @@ async def enqueue_many(
             for topic, key, event in events
         ],
     )
+
+
+@lru_cache(maxsize=16)  # one outbox table per service
+def _plain_insert(table: sa.Table) -> sa.Insert:
+    """The table's INSERT, built once: the values go as parameters (an executemany)."""
+    return table.insert()
 
 
 async def prune_published(connection: AsyncConnection, table: sa.Table, before: datetime) -> int:
@@ -164,6 +171,15 @@ class OutboxRelay:
         self._lock_key = advisory_lock_key(f"{lock_name}:{table.name}")
         self._tracing = tracing or Tracing("outbox", None)
         self._batch = batch
+        # Built once, as they run on every flush; the ids and the time go as parameters.
+        self._pending_query = (
+            sa.select(table).where(table.c.published_at.is_(None)).order_by(table.c.id).limit(batch)
+        )
+        self._mark_statement = (
+            table.update()
+            .where(table.c.id.in_(sa.bindparam("ids", expanding=True)))
+            .values(published_at=sa.bindparam("marked_at", type_=table.c.published_at.type))
+        )
         self._lock = asyncio.Lock()
         self._loop = WakeableLoop("outbox_relay", self.flush, poll_seconds)
 
@@ -216,26 +232,19 @@ class OutboxRelay:
             yield connection
 
     async def _pending(self, held: AsyncConnection | None) -> Sequence[sa.Row[Any]]:
-        query = (
-            sa.select(self._table)
-            .where(self._table.c.published_at.is_(None))
-            .order_by(self._table.c.id)
-            .limit(self._batch)
-        )
+        query = self._pending_query
         if held is not None:
             return (await held.execute(query)).all()
         async with self._engine.connect() as connection:
             return (await connection.execute(query)).all()
 
     async def _mark(self, held: AsyncConnection | None, ids: list[int]) -> None:
-        statement = (
-            self._table.update().where(self._table.c.id.in_(ids)).values(published_at=self._now())
-        )
+        parameters = {"ids": ids, "marked_at": self._now()}
         if held is not None:
-            await held.execute(statement)
+            await held.execute(self._mark_statement, parameters)
             return
         async with self._engine.begin() as connection:
-            await connection.execute(statement)
+            await connection.execute(self._mark_statement, parameters)
 
     async def _relay(self, rows: Sequence[sa.Row[Any]]) -> tuple[list[int], BaseException | None]:
         """Hand `rows` to the producer and await their acknowledgements; returns the ids to mark
