@@ -26,7 +26,7 @@ from services.casework.domain import CHILD_HANDOVER, DeadlinePolicy, plan_tasks
 from services.casework.lifecycle import ACTIVE, Change, ChasePolicy, Status, check_transition
 from services.casework.metrics import CaseworkMetrics
 from shared.clock import LONDON, Clock
-from shared.db import claim_event, insert_ignoring_duplicates
+from shared.db import claim_event, insert_ignoring_duplicates, insert_row_ignoring_duplicates
 from shared.events import (
     MAX_TASKS_PER_EVENT,
     AlertAcknowledgedV1,
@@ -71,12 +71,13 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
     async with deps.engine.begin() as connection:
         if not await claim_event(connection, processed_events, str(referral.event_id), now):
             return 0
-        await connection.execute(
-            insert_ignoring_duplicates(connection, cases).values(
-                case_reference=referral.case_reference, pathway=referral.pathway.value,
-                recorded_at=referral.recorded_at, opened_at=referral.occurred_at,
-                district=referral.district.value, nrm_consent=referral.nrm_consent.value,
-            )
+        await insert_row_ignoring_duplicates(
+            connection, cases,
+            {
+                "case_reference": referral.case_reference, "pathway": referral.pathway.value,
+                "recorded_at": referral.recorded_at, "opened_at": referral.occurred_at,
+                "district": referral.district.value, "nrm_consent": referral.nrm_consent.value,
+            },
         )  # fmt: skip
         # An update may move the case (and a case from before casework_0006 gains its district):
         # the directory suggests by the latest. The latest consent splits the funder's figures.
@@ -217,10 +218,10 @@ async def assign_to_acknowledger(event: AlertAcknowledgedV1, deps: CaseworkDeps)
             return 0
         # For the funder's "acknowledged within target": the first acknowledgement of the alert.
         if len(event.alert_id) <= ALERT_ID_MAX:
-            await connection.execute(
-                insert_ignoring_duplicates(connection, alert_acknowledgements).values(
-                    alert_id=event.alert_id, acknowledged_at=event.occurred_at
-                )
+            await insert_row_ignoring_duplicates(
+                connection,
+                alert_acknowledgements,
+                {"alert_id": event.alert_id, "acknowledged_at": event.occurred_at},
             )
         # Sorted: two instances handling alerts that share cases lock their rows in one order
         # (opposite orders deadlock, and PostgreSQL aborts one).
@@ -277,11 +278,12 @@ async def record_alert_raised(event: AlertRaisedV1, deps: CaseworkDeps) -> int:
     recorded = 0
     async with deps.engine.begin() as connection:
         for reference in dict.fromkeys(event.case_references):
-            result = await connection.execute(
-                insert_ignoring_duplicates(connection, case_alerts).values(
-                    case_reference=reference, alert_id=event.alert_id,
-                    urgency=event.urgency.value, raised_at=event.occurred_at,
-                )
+            result = await insert_row_ignoring_duplicates(
+                connection, case_alerts,
+                {
+                    "case_reference": reference, "alert_id": event.alert_id,
+                    "urgency": event.urgency.value, "raised_at": event.occurred_at,
+                },
             )  # fmt: skip
             recorded += result.rowcount or 0
     return recorded

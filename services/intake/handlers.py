@@ -24,7 +24,7 @@ from services.intake.domain import (
 )
 from services.intake.metrics import IntakeMetrics
 from shared.clock import Clock
-from shared.db import insert_ignoring_duplicates
+from shared.db import insert_row_ignoring_duplicates
 from shared.events import ChildReferralOpenedV1, Pathway, ReferralOpenedV1, ReferralUpdatedV1
 from shared.logging import get_logger
 from shared.outbox import enqueue
@@ -83,10 +83,10 @@ async def remember_request_id(
     """False if the id was seen before from another `source`: a replayed signed request. A Kafka
     record read again from its own place (a redelivery after a restart) is not a replay."""
     async with engine.begin() as connection:
-        result = await connection.execute(
-            insert_ignoring_duplicates(connection, request_ids).values(
-                request_id=request_id, key_id=key_id, seen_at=now, source=source
-            )
+        result = await insert_row_ignoring_duplicates(
+            connection,
+            request_ids,
+            {"request_id": request_id, "key_id": key_id, "seen_at": now, "source": source},
         )
         if result.rowcount or source == "http":
             return bool(result.rowcount)

@@ -25,7 +25,7 @@ from services.meeting_scheduler.metrics import SchedulerMetrics
 from services.meeting_scheduler.nasn import count_referral, record_referral
 from services.meeting_scheduler.referral_outcomes import onward_referrals_for
 from shared.clock import Clock
-from shared.db import claim_event, insert_ignoring_duplicates
+from shared.db import claim_event, insert_ignoring_duplicates, insert_row_ignoring_duplicates
 from shared.events import (
     AgendaItemAddedV1,
     AlertAcknowledgedV1,
@@ -80,22 +80,24 @@ async def add_to_agenda(referral: ReferralOpenedV1, deps: SchedulerDeps) -> bool
         await count_referral(connection, referral)
         if not await claim_event(connection, processed_events, str(referral.event_id), now):
             return False
-        result = await connection.execute(
-            insert_ignoring_duplicates(connection, agenda_items).values(
-                item_id=str(uuid.uuid4()),
-                case_reference=referral.case_reference,
-                meeting_series=series.id,
-                meeting_starts_at=placement.starts_at,
-                district=referral.district.value,
-                exploitation_types=",".join(item.value for item in referral.exploitation_types),
-                urgency=referral.urgency.value,
-                open_needs=",".join(need.value for need in referral.support_needs),
-                late=placement.late,
-                added_at=now,
-                pathway=referral.pathway.value,
-                contacted_at=referral.recorded_at,
-                advisor_recorded=True,
-            )
+        result = await insert_row_ignoring_duplicates(
+            connection,
+            agenda_items,
+            {
+                "item_id": str(uuid.uuid4()),
+                "case_reference": referral.case_reference,
+                "meeting_series": series.id,
+                "meeting_starts_at": placement.starts_at,
+                "district": referral.district.value,
+                "exploitation_types": ",".join(item.value for item in referral.exploitation_types),
+                "urgency": referral.urgency.value,
+                "open_needs": ",".join(need.value for need in referral.support_needs),
+                "late": placement.late,
+                "added_at": now,
+                "pathway": referral.pathway.value,
+                "contacted_at": referral.recorded_at,
+                "advisor_recorded": True,
+            },
         )
         if result.rowcount:
             added = True
@@ -264,10 +266,8 @@ async def record_acknowledgement(event: AlertAcknowledgedV1, deps: SchedulerDeps
         # Sorted: two instances handling alerts that share cases lock their rows in one order
         # (opposite orders deadlock, and PostgreSQL aborts one).
         for reference in sorted(set(event.case_references)):
-            inserted = await connection.execute(
-                insert_ignoring_duplicates(connection, case_advisors).values(
-                    case_reference=reference, **advisor
-                )
+            inserted = await insert_row_ignoring_duplicates(
+                connection, case_advisors, {"case_reference": reference, **advisor}
             )
             if not inserted.rowcount:
                 inserted = await connection.execute(

@@ -31,7 +31,7 @@ from services.notifier.domain import (
     resolve_targets,
 )
 from services.notifier.policy import TemplateKind
-from shared.db import insert_ignoring_duplicates
+from shared.db import insert_row_ignoring_duplicates
 from shared.events import AlertEscalatedV1, Urgency
 from shared.logging import get_logger
 from shared.outbox import enqueue
@@ -219,10 +219,8 @@ async def _insert_notification(
     dropped. Checking which conflict it was, rather than naming one constraint, keeps the
     transaction usable on PostgreSQL (a failed INSERT would abort it)."""
     for _ in range(CODE_ATTEMPTS):
-        inserted = await connection.execute(
-            insert_ignoring_duplicates(connection, notifications).values(
-                **notification_values(deps, alert, step, person, kind, notice)
-            )
+        inserted = await insert_row_ignoring_duplicates(
+            connection, notifications, notification_values(deps, alert, step, person, kind, notice)
         )
         if inserted.rowcount:
             return

@@ -27,7 +27,7 @@ from services.notifier.escalating import AlertFacts, fire_first_step
 from services.notifier.policy import Target
 from services.notifier.ports import Attachment
 from shared.clock import LONDON
-from shared.db import claim_event, insert_ignoring_duplicates
+from shared.db import claim_event, insert_row_ignoring_duplicates
 from shared.events import (
     AgendaPublishedV1,
     AlertRaisedV1,
@@ -354,20 +354,22 @@ async def raise_alert(
         trace_context=capture_context(),
     )
     alert_id = facts.alert_id
-    inserted = await connection.execute(
-        insert_ignoring_duplicates(connection, alerts).values(
-            alert_id=alert_id,
-            kind=kind,
-            subject_key=subject_key,
-            case_reference=case_references[0] if len(case_references) == 1 else None,
-            operation_group=operation_group,
-            urgency=facts.urgency,
-            status="open",
-            fields=facts.fields,
-            correlation_id=correlation_id,
-            raised_at=now,
-            trace_context=facts.trace_context,
-        )
+    inserted = await insert_row_ignoring_duplicates(
+        connection,
+        alerts,
+        {
+            "alert_id": alert_id,
+            "kind": kind,
+            "subject_key": subject_key,
+            "case_reference": case_references[0] if len(case_references) == 1 else None,
+            "operation_group": operation_group,
+            "urgency": facts.urgency,
+            "status": "open",
+            "fields": facts.fields,
+            "correlation_id": correlation_id,
+            "raised_at": now,
+            "trace_context": facts.trace_context,
+        },
     )
     if not inserted.rowcount:
         return None
