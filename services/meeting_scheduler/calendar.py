@@ -22,7 +22,8 @@ from shared.working_days import is_bank_holiday, is_working_day, subtract_workin
 
 SEARCH_LIMIT = 200  # occurrences looked at before giving up (about four years of weekly meetings)
 # Occurrences of a series kept in memory from its first meeting: 38 years of weekly meetings, about
-# 100 KB. Later moments (the API accepts days up to 9999) are walked to without being kept.
+# 100 KB. Later moments are walked to without being kept (the API answers 404 for a meeting day
+# more than five years ahead before walking; nothing in a series itself bounds a walk).
 KEPT_OCCURRENCES = 2000
 
 
@@ -39,7 +40,7 @@ def _parsed(rule: str, starts: datetime) -> tuple[Rule | RuleSet, tuple[datetime
     costing more the older the series (`python -m bench.profile` put those walks at 8 % of the
     scheduler's CPU in late 2026). Kept here rather than on the model, which `model_copy` would
     copy with a changed rule. Not dateutil's `cache=True`: it keeps whatever was walked, so one
-    request for a meeting day in 9999 would hold 400,000 weekly occurrences for good."""
+    walk to a meeting day in 9999 would hold 400,000 weekly occurrences for good."""
     parsed = rrulestr(rule, dtstart=starts)
     return parsed, tuple(itertools.islice(parsed, KEPT_OCCURRENCES))
 
