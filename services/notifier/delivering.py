@@ -39,6 +39,19 @@ from shared.tracing import capture_context
 log = get_logger(__name__)
 
 DELIVERY_CONCURRENCY = 8
+# The two statements every send runs, built once (a statement built for each send paid its
+# construction and its cache key again: about 0.3 ms of CPU each, shared/db.py). Parameter names
+# differ from the columns', which SQLAlchemy keeps for its own SET and VALUES parameters.
+RECORD_ATTEMPT = delivery_attempts.insert()
+MARK_DELIVERED = (
+    notifications.update()
+    .where(notifications.c.notification_id == sa.bindparam("delivered_id"))
+    .values(
+        status="delivered",
+        attempts=sa.bindparam("attempts_made"),
+        delivered_at=sa.bindparam("finished_at", type_=notifications.c.delivered_at.type),
+    )
+)
 DRAIN_SECONDS = 8.0  # within the broker's 10 s graceful stop
 
 
@@ -262,20 +275,24 @@ async def _send(deps: NotifierDeps, claimed: _Claimed) -> int:
     after: AfterFailure | None = None
     async with deps.engine.begin() as connection:
         await connection.execute(
-            delivery_attempts.insert().values(
-                notification_id=notification_id,
-                channel=row.channel,
-                attempt=attempts,
-                outcome="delivered" if accepted else "failed",
-                latency_ms=latency_ms,
-                attempted_at=finished,
-            )
+            RECORD_ATTEMPT,
+            {
+                "notification_id": notification_id,
+                "channel": row.channel,
+                "attempt": attempts,
+                "outcome": "delivered" if accepted else "failed",
+                "latency_ms": latency_ms,
+                "attempted_at": finished,
+            },
         )
         if accepted:
             await connection.execute(
-                notifications.update()
-                .where(notifications.c.notification_id == notification_id)
-                .values(status="delivered", attempts=attempts, delivered_at=finished)
+                MARK_DELIVERED,
+                {
+                    "delivered_id": notification_id,
+                    "attempts_made": attempts,
+                    "finished_at": finished,
+                },
             )
             await enqueue(
                 connection, outbox, deps.alerts_topic, alert.subject_key,
