@@ -19,5 +19,6 @@ need_root_install pdftoppm poppler-utils
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy (strict)"; mypy .
 echo "== pytest"
-# Exit code 5 ("no tests ran") is a failure here like any other non-zero code.
-python -m pytest -ra "$@"
+# Exit code 5 ("no tests ran") is a failure here like any other non-zero code. The 40 slowest
+# steps are listed at the end, so every CI log shows where the suite's time goes.
+python -m pytest -ra --durations=40 "$@"
