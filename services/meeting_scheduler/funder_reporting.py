@@ -21,7 +21,6 @@ same transaction as the row."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from dataclasses import asdict, dataclass
@@ -39,6 +38,7 @@ from services.meeting_scheduler.adapters.tables import (
     training_sessions,
 )
 from services.meeting_scheduler.calendar import MeetingKind
+from services.meeting_scheduler.drawing import drawn
 from services.meeting_scheduler.funder_report import (
     Figure,
     SchedulerFigures,
@@ -161,7 +161,7 @@ async def publish_quarter(event: CaseworkQuarterV1, deps: SchedulerDeps) -> bool
             connection, nasn, event.project_starts, event.ends_on, now
         )
     # matplotlib and fpdf2 take a second or so: off the event loop, which keeps consuming.
-    rendered = await asyncio.to_thread(_render, event, quarter, to_date)
+    rendered = await drawn(_render, event, quarter, to_date)
     stem = file_stem(event.quarter, event.version)
     async with deps.engine.begin() as connection:
         inserted = await connection.execute(

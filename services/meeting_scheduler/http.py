@@ -7,7 +7,6 @@ the meeting scheduler, so none can appear here.
 No `from __future__ import annotations`: FastAPI must see the `Coordinator` dependency alias,
 defined inside build_http_app, as an object."""
 
-import asyncio
 import re
 import uuid
 from datetime import date, datetime, timedelta
@@ -40,6 +39,7 @@ from services.meeting_scheduler.coordinating import (
     withdraw,
 )
 from services.meeting_scheduler.documents import agenda_documents, invitation
+from services.meeting_scheduler.drawing import drawn
 from services.meeting_scheduler.handlers import items_for, other_business_for
 from services.meeting_scheduler.minutes import (
     DueOutOfRange,
@@ -212,9 +212,7 @@ def build_http_app(
         if fmt == "md":
             content = documents.markdown
         elif fmt == "pdf":
-            # Drawing takes 0.2-1.2 s on the 2-core machine: off the event loop, which keeps
-            # consuming and answering health checks meanwhile (as funder reports do).
-            content = await asyncio.to_thread(documents.pdf)
+            content = await drawn(documents.pdf)  # off the event loop (drawing.py)
         else:
             content = invitation(series, starts_at, created_at=clock.now())
         disposition = "attachment" if fmt == "ics" else "inline"

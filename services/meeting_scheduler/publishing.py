@@ -11,7 +11,7 @@ import asyncio
 import base64
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.meeting_scheduler.adapters.tables import agenda_publications, outbox
 from services.meeting_scheduler.calendar import MeetingCalendar
 from services.meeting_scheduler.documents import agenda_documents, invitation
+from services.meeting_scheduler.drawing import drawn
 from services.meeting_scheduler.handlers import PRODUCER
 from shared.audit import Actor
 from shared.clock import LONDON, Clock
@@ -76,6 +77,11 @@ class Publisher:
     clock: Clock
     agenda_topic: str
     on_commit: Callable[[], None]
+    # One publication at a time in this process. On PostgreSQL `one_at_a_time` orders them across
+    # instances too; on SQLite (one instance) it does nothing, and the automatic pass and the
+    # coordinator's button could otherwise both read version N and both write N + 1 while a PDF
+    # is drawn, with the event loop free between the read and the write.
+    _turn: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False, compare=False)
 
     async def publish_due(self) -> int:
         now = self.clock.now()
@@ -108,6 +114,12 @@ class Publisher:
     async def _publish_if_changed(
         self, series_id: str, starts_at: datetime, actor: Actor | None = None
     ) -> int:
+        async with self._turn:
+            return await self._publish_in_turn(series_id, starts_at, actor)
+
+    async def _publish_in_turn(
+        self, series_id: str, starts_at: datetime, actor: Actor | None
+    ) -> int:
         series = next(item for item in self.calendar.series if item.id == series_id)
         async with self.engine.begin() as connection:
             # Several instances (and the coordinator's button) publish a meeting one at a time,
@@ -130,10 +142,9 @@ class Publisher:
             documents = drafted.as_version(version, now)
             markdown = documents.markdown
             digest = digest_of(markdown)
-            # Drawn off the event loop (0.2-1.2 s on the 2-core machine), so the service keeps
-            # consuming meanwhile, and before this transaction's first write, so SQLite's write
-            # lock is not held while it draws.
-            pdf = await asyncio.to_thread(documents.pdf)
+            # Drawn off the event loop (drawing.py), and before this transaction's first write,
+            # so SQLite's write lock is not held while it draws.
+            pdf = await drawn(documents.pdf)
             await connection.execute(
                 agenda_publications.insert().values(
                     meeting_series=series_id, meeting_starts_at=starts_at, version=version,
