@@ -43,6 +43,7 @@ from shared.problems import document_problems, install_problem_handlers, problem
 from shared.reliability import RetryPolicy, dead_letter_middleware
 from shared.replay import ReplayCheck
 from shared.settings import Environment, ServiceSettings
+from shared.startup_heap import freeze_startup_heap
 from shared.topics import DEAD_LETTERS, POLICE_CONTACTS, TopicSpec
 from shared.tracing import Tracing, build_tracing, trace_headers
 
@@ -359,6 +360,9 @@ def build_service_app(
             check_producer_safety(infra.broker)
 
     async def start_jobs() -> None:
+        # Started: what start-up made stays for the process's life; full collections stop
+        # walking it (0.15-0.4 s pauses of the whole process before; shared/startup_heap.py).
+        freeze_startup_heap()
         for job in jobs:
             await job.start()
 

@@ -14,6 +14,7 @@ from deploy.kafka_broker import KAFKA_VERSION, start_and_wait
 from deploy.keycloak import KEYCLOAK_VERSION, LocalKeycloak
 from deploy.keycloak import start_and_wait as start_keycloak
 from shared.kafka import ensure_topics
+from shared.startup_heap import keep_heap_unfrozen
 from tests.support.databases import DatabaseUrls
 from tests.support.postgres import Cluster, start_cluster
 
@@ -28,6 +29,12 @@ USED: dict[str, str] = {}
 # What each fault scenario printed (its counts), repeated at the end of the run so CI's log shows
 # them without -s.
 FAULT_FIGURES: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # This process starts many apps in turn; each service process freezes its own heap once
+    # started (shared/startup_heap.py, tested in a process of its own).
+    keep_heap_unfrozen()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -38,6 +38,7 @@ from shared.app import add_metrics_route
 from shared.http_guards import LocalClientsOnly, RefuseNulCharacters, SecurityHeaders
 from shared.logging import configure_logging, route_library_loggers
 from shared.staff_auth import StaffAuth
+from shared.startup_heap import freeze_startup_heap
 
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
 
@@ -90,6 +91,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        freeze_startup_heap()  # as every service does once started (shared/startup_heap.py)
         yield
         await backends.close()
 
