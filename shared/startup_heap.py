@@ -1,14 +1,15 @@
 """Once a service has started, the objects it made while starting are taken out of the garbage
 collector's walks (`gc.freeze`).
 
-Why: a service's start leaves about 250,000 tracked objects that live as long as the process
-(modules, classes, SQLAlchemy tables, pydantic validators, routes). CPython's full collection
-(generation 2) walks every tracked object, so each one stopped the whole process, event loop
-included, for 0.1-0.35 s on the 2-core machine (measured with `gc.callbacks`, in the services
-as the bench starts them and while the meeting scheduler drew an agenda: 0.38 s). Walking those
-objects frees nothing. Frozen, a full collection walks only what was made since: 0.05 s in the
-same drawing. Full collections then come more often (CPython starts one when the objects that
-survived since the last reach a quarter of those it walks), each much shorter.
+Why: a service's imports alone leave 155,000-175,000 tracked objects that live as long as the
+process (modules, classes, SQLAlchemy tables, pydantic validators), and building the app adds
+more. CPython's full collection (generation 2) walks every tracked object, so each one stopped
+the whole process, event loop included: 80-356 ms in the services' start-ups as the bench starts
+them, and 0.38 s while the meeting scheduler drew an agenda in a test process (about 250,000
+objects; `gc.callbacks`, the 2-core machine). Walking those objects frees nothing. Frozen, a full
+collection walks only what was made since: 0.05 s in the same drawing. Full collections then
+come more often (CPython starts one when the objects that survived since the last reach a quarter
+of those it walks), each much shorter.
 
 What it costs: a frozen object that later becomes unreachable in a reference cycle is never freed,
 nor what only that cycle still refers to. So the heap is collected first (nothing already garbage
