@@ -5,7 +5,8 @@ a funder report with its charts about a second (fpdf2, matplotlib). Drawn on the
 service stops consuming and answering health checks meanwhile (tests/service/test_agenda_drawing.py).
 On asyncio's default executor several could be drawn at once: each holds its own memory, and
 every one of them competes with the event loop for the GIL. One thread for every drawing of the
-process keeps drawings in order and the loop free.
+process keeps drawings in order and the loop nearly free (it still takes the GIL in turns with
+the drawing: pauses of hundredths of a second).
 """
 
 from __future__ import annotations
