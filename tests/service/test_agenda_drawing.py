@@ -14,6 +14,7 @@ import gc
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -69,13 +70,23 @@ async def longest_pause() -> AsyncIterator[list[float]]:
         await ticker
 
 
-@pytest.mark.usefixtures("startup_heap_frozen")
-async def test_the_loop_keeps_turning_while_an_agenda_is_drawn(tmp_path: Path) -> None:
+@dataclass
+class Scheduler:
+    client: httpx.AsyncClient
+    clock: FixedClock
+    versions: list[int]  # the agenda versions published, as the probe consumer read them
+
+
+@asynccontextmanager
+async def scheduler_with(
+    tmp_path: Path, references: list[str], publish_poll_seconds: float
+) -> AsyncIterator[Scheduler]:
+    """The meeting scheduler in-process, with these cases on its next case panel's agenda."""
     clock = FixedClock(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
     app = create_scheduler(
         SchedulerSettings(SAFEGUARDING_ENV="test", verify_topics_on_start=False, outbox_poll_seconds=0.1,
-                          publish_poll_seconds=0.1, database_url=f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3",
-                          **TEST_SETTINGS_MEETINGS),
+                          publish_poll_seconds=publish_poll_seconds,
+                          database_url=f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3", **TEST_SETTINGS_MEETINGS),
         clock,
     )  # fmt: skip
     broker = app.kafka_broker
@@ -90,15 +101,21 @@ async def test_the_loop_keeps_turning_while_an_agenda_is_drawn(tmp_path: Path) -
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app.http_app), base_url="http://m", headers=AUTH
         )
-        references = [f"MS-2026-DRAW{number:02d}" for number in range(CASES)]
         for reference in references:
             await publish_signed(broker, referral(reference, clock.now()), REFERRALS.name)
         await eventually(
             lambda: client.get(f"{MEETING}/agenda.md"),
             lambda answer: all(reference in answer.text for reference in references),
-            what=f"the {CASES} cases on the agenda",
+            what=f"the {len(references)} cases on the agenda",
         )
+        yield Scheduler(client, clock, versions)
 
+
+@pytest.mark.usefixtures("startup_heap_frozen")
+async def test_the_loop_keeps_turning_while_an_agenda_is_drawn(tmp_path: Path) -> None:
+    references = [f"MS-2026-DRAW{number:02d}" for number in range(CASES)]
+    async with scheduler_with(tmp_path, references, publish_poll_seconds=0.1) as running:
+        client, clock, versions = running.client, running.clock, running.versions
         drawings: list[tuple[float, float]] = []  # (how long the request took, longest pause)
         for _ in range(2):  # the first draw loads the fonts as well
             async with longest_pause() as pause:
@@ -127,14 +144,6 @@ async def test_two_presses_of_publish_write_one_version(tmp_path: Path) -> None:
     """The button pressed twice at once (or pressed as the automatic pass runs): the drawing
     leaves the event loop free between reading the last version and writing the next, so without
     one publication at a time both would read "none yet" and both try to write version 1."""
-    clock = FixedClock(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
-    app = create_scheduler(
-        SchedulerSettings(SAFEGUARDING_ENV="test", verify_topics_on_start=False, outbox_poll_seconds=0.1,
-                          publish_poll_seconds=3600, database_url=f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3",
-                          **TEST_SETTINGS_MEETINGS),
-        clock,
-    )  # fmt: skip
-    broker = app.kafka_broker
     writes: list[str] = []
 
     def count_writes(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -143,16 +152,10 @@ async def test_two_presses_of_publish_write_one_version(tmp_path: Path) -> None:
 
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", count_writes)
     try:
-        async with TestKafkaBroker(broker), TestApp(app):
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app.http_app), base_url="http://m", headers=AUTH
-            )
-            await publish_signed(broker, referral("MS-2026-PRESS1", clock.now()), REFERRALS.name)
-            await eventually(
-                lambda: client.get(f"{MEETING}/agenda.md"),
-                lambda answer: "MS-2026-PRESS1" in answer.text,
-                what="the case on the agenda",
-            )
+        async with scheduler_with(
+            tmp_path, ["MS-2026-PRESS1"], publish_poll_seconds=3600
+        ) as running:
+            client = running.client
             answers = await asyncio.gather(*(client.post(f"{MEETING}/publish") for _ in range(2)))
     finally:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", count_writes)
