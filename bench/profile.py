@@ -87,10 +87,26 @@ def summarise(stacks_file: Path, top: int, seconds: float) -> list[str]:
     return lines
 
 
-async def profile(args: argparse.Namespace) -> None:
+def find_py_spy() -> str:
     py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if py_spy is None:
         raise SystemExit("py-spy is missing: run deploy/bootstrap.sh (it is a dev dependency)")
+    return py_spy
+
+
+async def start_sampler(
+    py_spy: str, pid: int, seconds: int, stacks: Path
+) -> asyncio.subprocess.Process:
+    """py-spy recording `pid` for `seconds` into `stacks` (raw collapsed stacks), from outside."""
+    return await asyncio.create_subprocess_exec(
+        py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", str(RATE),
+        "--format", "raw", "--nonblocking", "--output", str(stacks),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def profile(args: argparse.Namespace) -> None:
+    py_spy = find_py_spy()
     args.out.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     broker = await start_and_wait(folder / "kafka")
@@ -108,12 +124,9 @@ async def profile(args: argparse.Namespace) -> None:
             for name in SERVICES:
                 process = live[name].process
                 assert process is not None
-                samplers[name] = await asyncio.create_subprocess_exec(
-                    py_spy, "record", "--pid", str(process.pid), "--duration", str(duration),
-                    "--rate", str(RATE), "--format", "raw", "--nonblocking",
-                    "--output", str(args.out / f"{name}.stacks.txt"),
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
+                samplers[name] = await start_sampler(
+                    py_spy, process.pid, duration, args.out / f"{name}.stacks.txt"
+                )
             await asyncio.sleep(0.5)
             generator = Generator(
                 live["intake"].url, broker.bootstrap_servers, POLICE_CONTACTS.full_name(""), "prof"
