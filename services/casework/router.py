@@ -17,7 +17,11 @@ from shared.events import (
     OperationAnnouncedV1,
     ReferralTopicEvent,
 )
-from shared.kafka import UNHURRIED_FETCH_MAX_WAIT_MS, UNHURRIED_FETCH_MIN_BYTES
+from shared.kafka import (
+    FETCH_LOOP_FALLBACK_MS,
+    UNHURRIED_FETCH_MAX_WAIT_MS,
+    UNHURRIED_FETCH_MIN_BYTES,
+)
 
 
 def build_router(deps: CaseworkDeps, referrals_topic: str, alerts_topic: str) -> KafkaRouter:
@@ -26,6 +30,7 @@ def build_router(deps: CaseworkDeps, referrals_topic: str, alerts_topic: str) ->
     @router.subscriber(
         referrals_topic,
         group_id="casework",
+        consumer_timeout_ms=FETCH_LOOP_FALLBACK_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
@@ -43,6 +48,7 @@ def build_router(deps: CaseworkDeps, referrals_topic: str, alerts_topic: str) ->
         group_id="casework.alerts",  # its own group: see services/notifier/router.py
         fetch_min_bytes=UNHURRIED_FETCH_MIN_BYTES,  # shared/kafka.py: no haste needed here
         fetch_max_wait_ms=UNHURRIED_FETCH_MAX_WAIT_MS,
+        consumer_timeout_ms=FETCH_LOOP_FALLBACK_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )

@@ -20,6 +20,7 @@ from services.intake.heartbeat import is_marked, queue_heartbeat, read_heartbeat
 from shared.errors import PermanentError
 from shared.event_signing import EventVerifier
 from shared.events import HeartbeatV1, trusted_correlation_id
+from shared.kafka import FETCH_LOOP_FALLBACK_MS
 from shared.replay import origin_of
 
 
@@ -86,6 +87,7 @@ def build_router(
     @router.subscriber(
         contacts_topic,
         group_id="intake",
+        consumer_timeout_ms=FETCH_LOOP_FALLBACK_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
         decoder=decode_contact,

@@ -31,7 +31,11 @@ from shared.events import (
     TaskOverdueV1,
     TasksOpenedV1,
 )
-from shared.kafka import UNHURRIED_FETCH_MAX_WAIT_MS, UNHURRIED_FETCH_MIN_BYTES
+from shared.kafka import (
+    FETCH_LOOP_FALLBACK_MS,
+    UNHURRIED_FETCH_MAX_WAIT_MS,
+    UNHURRIED_FETCH_MIN_BYTES,
+)
 
 
 def build_router(
@@ -42,6 +46,7 @@ def build_router(
     @router.subscriber(
         referrals_topic,
         group_id="meeting_scheduler",
+        consumer_timeout_ms=FETCH_LOOP_FALLBACK_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
@@ -67,6 +72,7 @@ def build_router(
         group_id="meeting_scheduler.tasks",  # its own group: see services/notifier/router.py
         fetch_min_bytes=UNHURRIED_FETCH_MIN_BYTES,  # shared/kafka.py: no haste needed here
         fetch_max_wait_ms=UNHURRIED_FETCH_MAX_WAIT_MS,
+        consumer_timeout_ms=FETCH_LOOP_FALLBACK_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
@@ -88,6 +94,7 @@ def build_router(
         group_id="meeting_scheduler.alerts",  # its own group: see services/notifier/router.py
         fetch_min_bytes=UNHURRIED_FETCH_MIN_BYTES,  # shared/kafka.py: no haste needed here
         fetch_max_wait_ms=UNHURRIED_FETCH_MAX_WAIT_MS,
+        consumer_timeout_ms=FETCH_LOOP_FALLBACK_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )

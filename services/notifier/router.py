@@ -32,7 +32,11 @@ from shared.events import (
     TaskOverdueV1,
     TrainingPaceWarningV1,
 )
-from shared.kafka import UNHURRIED_FETCH_MAX_WAIT_MS, UNHURRIED_FETCH_MIN_BYTES
+from shared.kafka import (
+    FETCH_LOOP_FALLBACK_MS,
+    UNHURRIED_FETCH_MAX_WAIT_MS,
+    UNHURRIED_FETCH_MIN_BYTES,
+)
 
 
 def build_router(
@@ -49,6 +53,7 @@ def build_router(
     @router.subscriber(
         referrals,
         group_id="notifier",
+        consumer_timeout_ms=FETCH_LOOP_FALLBACK_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
@@ -69,6 +74,7 @@ def build_router(
         group_id="notifier.tasks",
         fetch_min_bytes=UNHURRIED_FETCH_MIN_BYTES,  # shared/kafka.py: no haste needed here
         fetch_max_wait_ms=UNHURRIED_FETCH_MAX_WAIT_MS,
+        consumer_timeout_ms=FETCH_LOOP_FALLBACK_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
@@ -88,6 +94,7 @@ def build_router(
         group_id="notifier.agenda",
         fetch_min_bytes=UNHURRIED_FETCH_MIN_BYTES,  # shared/kafka.py: no haste needed here
         fetch_max_wait_ms=UNHURRIED_FETCH_MAX_WAIT_MS,
+        consumer_timeout_ms=FETCH_LOOP_FALLBACK_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
     )
