@@ -7,8 +7,13 @@ accepts a topic's records only from the producer that owns the topic (`PRODUCERS
 bytes bind the topic, the key id, the record key and the value: a genuine event moved to another
 topic, re-keyed or edited no longer verifies.
 
-Ed25519 and its encodings come from `cryptography`; this module only decides what is signed and
-who may sign for which topic.
+Ed25519 comes from libsodium through PyNaCl; this module only decides what is signed and who may
+sign for which topic. libsodium rather than `cryptography` (OpenSSL), which the rest of the project
+uses: every consumed record is verified, and on this project's machine libsodium verified a
+signature in 65-92 µs against OpenSSL's 123-174 µs, and signed in 32-43 µs against 41-57 µs
+(medians of nine rounds, in one process, quiet and busy moments). Both implement
+RFC 8032, so a seed gives the same public key and the same signatures with either (the unit test
+checks it), and keys already deployed keep working.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.exceptions import CryptoError
+from nacl.signing import SigningKey, VerifyKey
 
 from shared.errors import PermanentError
 from shared.safety import SERVICES
@@ -60,21 +65,21 @@ def signed_bytes(topic: str, key_id: str, key: bytes | None, value: bytes) -> by
 class EventSigner:
     producer: str
     key_id: str
-    private_key: Ed25519PrivateKey
+    private_key: SigningKey
 
     @classmethod
     def from_seed(cls, producer: str, key_id: str, seed: bytes) -> EventSigner:
-        return cls(producer, key_id, Ed25519PrivateKey.from_private_bytes(seed))
+        return cls(producer, key_id, SigningKey(seed))
 
     def headers(self, topic: str, key: bytes | None, value: bytes) -> dict[str, str]:
-        signature = self.private_key.sign(signed_bytes(topic, self.key_id, key, value))
+        signature = self.private_key.sign(signed_bytes(topic, self.key_id, key, value)).signature
         return {KEY_ID_HEADER: self.key_id, SIGNATURE_HEADER: base64.b64encode(signature).decode()}
 
 
 @dataclass(frozen=True)
 class PublicKey:
     producer: str
-    key: Ed25519PublicKey
+    key: VerifyKey
 
 
 class EventVerifier:
@@ -93,7 +98,7 @@ class EventVerifier:
         for producer, by_id in public_keys.items():
             for key_id, encoded in by_id.items():
                 raw = base64.b64decode(encoded, validate=True)
-                keys[key_id] = PublicKey(producer, Ed25519PublicKey.from_public_bytes(raw))
+                keys[key_id] = PublicKey(producer, VerifyKey(raw))
         return cls(keys, topic_prefix)
 
     def verify(
@@ -112,9 +117,9 @@ class EventVerifier:
         if holder.producer not in allowed:
             raise ForgedEvent(f"{holder.producer} may not publish on this topic")
         try:
-            holder.key.verify(base64.b64decode(signature, validate=True),
-                              signed_bytes(topic, key_id, key, value))  # fmt: skip
-        except (InvalidSignature, binascii.Error, ValueError):
+            holder.key.verify(signed_bytes(topic, key_id, key, value),
+                              base64.b64decode(signature, validate=True))  # fmt: skip
+        except (CryptoError, binascii.Error, ValueError):  # a bad length is nacl's ValueError
             raise ForgedEvent("signature does not verify") from None
         claimed = _claimed_producer(value)
         if claimed is not None and claimed != holder.producer:
@@ -141,11 +146,4 @@ def _claimed_producer(value: bytes) -> object:
 
 def public_key_of(seed: bytes) -> str:
     """base64 of the raw public key for a private seed, for configuring consumers."""
-    from cryptography.hazmat.primitives import serialization
-
-    raw = (
-        Ed25519PrivateKey.from_private_bytes(seed)
-        .public_key()
-        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    )
-    return base64.b64encode(raw).decode()
+    return base64.b64encode(SigningKey(seed).verify_key.encode()).decode()

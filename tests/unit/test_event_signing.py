@@ -15,6 +15,7 @@ from shared.event_signing import (
     EventVerifier,
     ForgedEvent,
     public_key_of,
+    signed_bytes,
 )
 
 SEEDS = {name: bytes([n]) * 32 for n, name in enumerate(("intake", "notifier", "casework"), 1)}
@@ -127,3 +128,30 @@ def test_deploy_keys_prints_keys_that_sign_and_verify(capsys: pytest.CaptureFixt
         verifier.verify(topic, KEY, VALUE, headers(signed.headers(topic, KEY, VALUE))) == "intake"
     )
     assert printed["NOTIFIER_EVENT_SIGNING_KEY"] != printed["INTAKE_EVENT_SIGNING_KEY"]
+
+
+def test_signatures_are_standard_ed25519_as_openssl_makes_and_checks_them() -> None:
+    """The signing library (libsodium) and OpenSSL, through `cryptography`, derive the same public
+    key from a seed and make the same signature (RFC 8032's are deterministic), and each verifies
+    the other's: keys already deployed keep working, and any Ed25519 implementation can check
+    the events."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    openssl_key = Ed25519PrivateKey.from_private_bytes(SEEDS["intake"])
+    openssl_public = openssl_key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    assert base64.b64decode(public_key_of(SEEDS["intake"])) == openssl_public
+
+    ours = signer("intake").headers(REFERRALS, KEY, VALUE)
+    signed_by_openssl = openssl_key.sign(signed_bytes(REFERRALS, "intake-1", KEY, VALUE))
+    assert base64.b64decode(ours[SIGNATURE_HEADER]) == signed_by_openssl
+    openssl_key.public_key().verify(
+        signed_by_openssl, signed_bytes(REFERRALS, "intake-1", KEY, VALUE)
+    )
+    from_openssl = {
+        KEY_ID_HEADER: "intake-1",
+        SIGNATURE_HEADER: base64.b64encode(signed_by_openssl).decode(),
+    }
+    assert VERIFIER.verify(REFERRALS, KEY, VALUE, headers(from_openssl)) == "intake"
