@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,6 +30,7 @@ from shared.working_days import is_bank_holiday
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "bank_holiday"]
 _NAME = re.compile(r"[A-Z0-9_]+")
+LONDON = ZoneInfo("Europe/London")
 
 
 class Role(StrEnum):
@@ -94,8 +95,12 @@ class Shift(_Frozen):
 
 
 class Override(_Frozen):
-    """`cover`: `person` is on duty from `start` to `end` (local wall-clock times), whatever the
-    weekly pattern says. `leave`: `person` is away; their shifts in that time are uncovered."""
+    """`cover`: `person` is on duty from `start` to `end` (London wall-clock times), whatever the
+    weekly pattern says. `leave`: `person` is away; their shifts in that time are uncovered.
+
+    On the last Sunday of October London's 01:00-02:00 happens twice. A time written with an
+    offset names one of them (01:30+00:00 is the second) and keeps it, as `fold` 1 on the wall-clock
+    time; a time written without one means the first (`fold` 0, as zoneinfo reads it)."""
 
     kind: Literal["cover", "leave"]
     person: str
@@ -105,13 +110,21 @@ class Override(_Frozen):
     @field_validator("start", "end")
     @classmethod
     def _london_wall_clock(cls, value: datetime) -> datetime:
-        """Overrides compare with London wall-clock time; one written with an offset is converted."""
+        """London wall-clock time; `astimezone` sets `fold` on the second of a repeated hour and
+        dropping the zone keeps it."""
         if value.tzinfo is not None:
-            return value.astimezone(ZoneInfo("Europe/London")).replace(tzinfo=None)
+            return value.astimezone(LONDON).replace(tzinfo=None)
         return value
 
-    def active(self, local_naive: datetime) -> bool:
-        return self.start <= local_naive < self.end
+    def active(self, now: datetime) -> bool:
+        """Whether the aware instant `now` falls in the override. Compared as instants: naive
+        times, and aware ones sharing a zone, compare without their `fold`, so either would
+        count 01:45 GMT as inside an override of 01:00-02:00 BST."""
+        return _instant(self.start) <= now.astimezone(UTC) < _instant(self.end)
+
+
+def _instant(wall_clock: datetime) -> datetime:
+    return wall_clock.replace(tzinfo=LONDON).astimezone(UTC)
 
 
 class Rota(_Frozen):
@@ -144,11 +157,10 @@ def scheduled(rota: Rota, now: datetime) -> Person | None:
     """Who the rota puts on duty at `now`: a cover override first, then the first weekly shift
     covering the time whose person is not on leave. None is a gap."""
     local = now.astimezone(ZoneInfo(rota.timezone))
-    naive = local.replace(tzinfo=None)
     for override in rota.overrides:
-        if override.kind == "cover" and override.active(naive):
+        if override.kind == "cover" and override.active(now):
             return rota.person(override.person)
-    away = {o.person for o in rota.overrides if o.kind == "leave" and o.active(naive)}
+    away = {o.person for o in rota.overrides if o.kind == "leave" and o.active(now)}
     for shift in rota.weekly:
         if shift.covers(local) and shift.person not in away:
             return rota.person(shift.person)
@@ -162,8 +174,7 @@ def on_duty(rota: Rota, now: datetime) -> Person:
 
 def backups(rota: Rota, now: datetime) -> tuple[Person, ...]:
     """Advisors other than the one on duty and not on leave: the escalation's backup step."""
-    naive = now.astimezone(ZoneInfo(rota.timezone)).replace(tzinfo=None)
-    away = {o.person for o in rota.overrides if o.kind == "leave" and o.active(naive)}
+    away = {o.person for o in rota.overrides if o.kind == "leave" and o.active(now)}
     duty = on_duty(rota, now).id
     return tuple(
         person

@@ -78,6 +78,14 @@ def check_change(
         # The rota's gaps and duty periods are sampled every quarter hour (shared.rota.find_gaps):
         # a change between the marks would page someone the rota views and warnings do not show.
         raise ChangeRefused("starts_at and ends_at must be on the quarter hour (London time)")
+    if any(moment.fold for moment in (starts, ends)):
+        # `fold` 1 is the second 01:xx of the night the clocks go back (shared.rota.Override). A
+        # change is stored as wall-clock time, which reads back as the first: refused, not moved.
+        raise ChangeRefused(
+            "starts_at and ends_at may not fall in the second 01:00-02:00 of the night the clocks "
+            "go back: a stored change keeps London wall-clock time, which cannot tell the two "
+            "apart; use the rota file, where an override may give its offset"
+        )
     if ends <= starts:
         raise ChangeRefused("ends_at must be after starts_at")
     local_now = london_wall_clock(now)

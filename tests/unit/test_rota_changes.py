@@ -81,6 +81,18 @@ def test_a_change_that_could_not_work_is_refused(
     assert refused.value.conflict is conflict
 
 
+def test_a_change_in_the_second_repeated_hour_is_refused_not_moved() -> None:
+    """Stored as wall-clock time, 01:30 GMT on the night the clocks go back would read back as
+    01:30 BST, an hour early: refused. The first 01:30 (BST), and wall-clock times, are taken."""
+    second = london_wall_clock(datetime(2026, 10, 25, 1, 30, tzinfo=UTC))  # 01:30 GMT
+    first = london_wall_clock(datetime(2026, 10, 25, 0, 30, tzinfo=UTC))  # 01:30 BST
+    assert second == first == datetime(2026, 10, 25, 1, 30)  # equal as wall-clock times
+    with pytest.raises(ChangeRefused, match="second 01:00-02:00"):
+        check_change(rota(), "leave", "night", datetime(2026, 10, 24, 20), second, NOW)
+    check_change(rota(), "leave", "night", datetime(2026, 10, 24, 20), first, NOW)
+    check_change(rota(), "leave", "night", first, datetime(2026, 10, 25, 8), NOW)
+
+
 def test_a_change_that_can_work_passes() -> None:
     standing = rota([{"kind": "leave", "person": "night", "start": "2026-06-13T08:00",
                       "end": "2026-06-14T08:00"}])  # fmt: skip
