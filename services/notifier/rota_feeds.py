@@ -95,6 +95,13 @@ class CalendarFeeds:
             except (FeedProblem, CalendarUnreadable) as problem:
                 log.warning("rota_calendar_not_imported", source=label, reason=str(problem))
                 continue
+            # Anything else (the database refusing a write, a calendar library's surprise): the
+            # next feeds are still imported this pass, or one feed that fails every time would
+            # keep every feed after it from ever being read. Its type only: a message could
+            # quote the calendar.
+            except Exception as error:  # noqa: BLE001
+                log.error("rota_calendar_import_failed", source=label, error=type(error).__name__)
+                continue
             log.info(
                 "rota_calendar_imported", source=label, added=summary.added,
                 updated=summary.updated, removed=summary.removed, not_taken=len(summary.problems),
