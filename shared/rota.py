@@ -16,6 +16,7 @@ import os
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -116,15 +117,32 @@ class Override(_Frozen):
             return value.astimezone(LONDON).replace(tzinfo=None)
         return value
 
+    # Worked out once: every paging decision and every quarter hour of a gap search asks. An
+    # override is never copied with changed times (`model_copy(update=…)` would keep this).
+    @cached_property
+    def _span(self) -> tuple[datetime, datetime]:
+        return _instant(self.start), _instant(self.end)
+
     def active(self, now: datetime) -> bool:
         """Whether the aware instant `now` falls in the override. Compared as instants: naive
         times, and aware ones sharing a zone, compare without their `fold`, so either would
         count 01:45 GMT as inside an override of 01:00-02:00 BST."""
-        return _instant(self.start) <= now.astimezone(UTC) < _instant(self.end)
+        start, end = self._span
+        return start <= now.astimezone(UTC) < end
 
 
 def _instant(wall_clock: datetime) -> datetime:
-    return wall_clock.replace(tzinfo=LONDON).astimezone(UTC)
+    """When London's wall clock shows `wall_clock` (its `fold` choosing in a repeated hour)."""
+    at = wall_clock.replace(tzinfo=LONDON).astimezone(UTC)
+    if at.astimezone(LONDON).replace(tzinfo=None) == wall_clock:
+        return at
+    # A time the clocks skip going forward (01:xx on the last Sunday of March): the wall clock
+    # passes it at the change itself, as a wall-clock comparison has it. From the earlier reading
+    # (fold 1 takes the offset after the change), minute by minute: an hour at most, then cached.
+    at = wall_clock.replace(fold=1, tzinfo=LONDON).astimezone(UTC)
+    while at.astimezone(LONDON).replace(tzinfo=None) < wall_clock:
+        at += timedelta(minutes=1)
+    return at
 
 
 class Rota(_Frozen):

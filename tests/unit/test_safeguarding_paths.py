@@ -198,6 +198,28 @@ def test_leave_from_the_first_0100_to_the_second_is_one_real_hour() -> None:
     assert _who(rota, _utc("2026-10-25T01:15")) == "night"  # back for the GMT 01:15
 
 
+@pytest.mark.parametrize(
+    ("utc", "expected"),
+    [
+        pytest.param("2026-03-29T00:45", "day", id="00_45_gmt_before_the_leave"),
+        pytest.param("2026-03-29T01:00", None, id="02_00_bst_the_clock_has_passed_01_30"),
+        pytest.param("2026-03-29T01:15", None, id="02_15_bst_on_leave"),
+        pytest.param("2026-03-29T03:00", None, id="04_00_bst_on_leave"),
+        pytest.param("2026-03-29T03:15", "day", id="04_15_bst_back"),
+    ],
+)
+def test_leave_from_a_time_the_clocks_skip_starts_as_the_clock_passes_it(
+    utc: str, expected: str | None
+) -> None:
+    """01:30 on the last Sunday of March never shows on a London clock: it goes from 00:59 GMT to
+    02:00 BST. A leave from 01:30 starts at that change, as wall-clock time has it."""
+    rota = _rota(
+        f"  - {{days: {EVERY_DAY}, start: '00:00', end: '00:00', person: day}}\n",
+        "  - {kind: leave, person: day, start: '2026-03-29T01:30', end: '2026-03-29T04:15'}\n",
+    )
+    assert _who(rota, _utc(utc)) == expected
+
+
 # --- A gap keeps its start however often it is checked ----------------------------------------
 
 NIGHTS_UNCOVERED = f"  - {{days: {EVERY_DAY}, start: '08:00', end: '20:00', person: day}}\n"
