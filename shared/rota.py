@@ -121,7 +121,13 @@ class Override(_Frozen):
     # override is never copied with changed times (`model_copy(update=…)` would keep this).
     @cached_property
     def _span(self) -> tuple[datetime, datetime]:
-        return _instant(self.start), _instant(self.end)
+        return instant_of(self.start), instant_of(self.end)
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        """Whether the wall-clock stretch `start`-`end` (as `start`/`end` here, `fold` counting)
+        shares any instant with the override."""
+        own_start, own_end = self._span
+        return own_start < instant_of(end) and instant_of(start) < own_end
 
     def active(self, now: datetime) -> bool:
         """Whether the aware instant `now` falls in the override. Compared as instants: naive
@@ -131,7 +137,7 @@ class Override(_Frozen):
         return start <= now.astimezone(UTC) < end
 
 
-def _instant(wall_clock: datetime) -> datetime:
+def instant_of(wall_clock: datetime) -> datetime:
     """When London's wall clock shows `wall_clock` (its `fold` choosing in a repeated hour)."""
     at = wall_clock.replace(tzinfo=LONDON).astimezone(UTC)
     if at.astimezone(LONDON).replace(tzinfo=None) == wall_clock:
@@ -139,7 +145,8 @@ def _instant(wall_clock: datetime) -> datetime:
     # A time the clocks skip going forward (01:xx on the last Sunday of March): the wall clock
     # passes it at the change itself, as a wall-clock comparison has it. From the earlier reading
     # (fold 1 takes the offset after the change), minute by minute: an hour at most, then cached.
-    at = wall_clock.replace(fold=1, tzinfo=LONDON).astimezone(UTC)
+    # From the whole minute: the change falls on one, and 01:30:30 starts with it, not 30 s later.
+    at = wall_clock.replace(fold=1, second=0, microsecond=0, tzinfo=LONDON).astimezone(UTC)
     while at.astimezone(LONDON).replace(tzinfo=None) < wall_clock:
         at += timedelta(minutes=1)
     return at
@@ -210,8 +217,10 @@ def find_gaps(
     # Sample on a fixed grid (multiples of `step` since the epoch), and trace a gap already open
     # at `start` back to where it began: a gap's start is then the same on every call, which
     # makes it a stable key for warning once.
+    # Stepped in UTC: a step from a London-zoned time is wall-clock arithmetic, which never lands
+    # in the second 01:xx of the night the clocks go back. Gaps are given in `start`'s zone.
     grid = step.total_seconds()
-    moment = datetime.fromtimestamp((start.timestamp() // grid) * grid, start.tzinfo)
+    moment = datetime.fromtimestamp((start.timestamp() // grid) * grid, UTC)
     earliest = moment - timedelta(days=7)
     while (
         moment > earliest
@@ -224,11 +233,11 @@ def find_gaps(
         if scheduled(rota, moment) is None:
             open_gap = open_gap or moment
         elif open_gap is not None:
-            gaps.append((open_gap, moment))
+            gaps.append((open_gap.astimezone(start.tzinfo), moment.astimezone(start.tzinfo)))
             open_gap = None
         moment += step
     if open_gap is not None:
-        gaps.append((open_gap, end))
+        gaps.append((open_gap.astimezone(start.tzinfo), end))
     return gaps
 
 

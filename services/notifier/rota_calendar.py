@@ -115,12 +115,14 @@ class ImportedChange:
         return (self.uid_hash, self.occurrence)
 
 
-Fingerprint = tuple[str, str, str, str, datetime, datetime]  # uid, occurrence, kind, person, times
+# uid, occurrence, kind, person, times and their `fold`: naive times compare without it, and an
+# event moved from the first 01:30 of the night the clocks go back to the second is a change.
+Fingerprint = tuple[str, str, str, str, datetime, datetime, int, int]
 
 
 def fingerprint(change: CalendarChange | ImportedChange) -> Fingerprint:
     return (change.uid_hash, change.occurrence, change.kind, change.person_id, change.starts,
-            change.ends)  # fmt: skip
+            change.ends, change.starts.fold, change.ends.fold)  # fmt: skip
 
 
 @dataclass(frozen=True)

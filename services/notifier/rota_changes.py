@@ -103,7 +103,7 @@ def check_change(
     clashing = "leave" if kind == "cover" else "cover"
     for override in rota.overrides:
         same = override.kind == clashing and override.person == person_id
-        if same and override.start < ends and starts < override.end:
+        if same and override.overlaps(starts, ends):
             raise ChangeRefused(
                 f"{person_id} has {clashing} from {override.start:%Y-%m-%d %H:%M} to "
                 f"{override.end:%Y-%m-%d %H:%M} (London): remove it first",

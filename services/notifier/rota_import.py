@@ -123,7 +123,7 @@ async def _imported(
     ]  # fmt: skip
     by_hand = frozenset(
         (row.import_uid, row.import_occurrence, row.kind, row.person_id, row.starts_local,
-         row.ends_local)
+         row.ends_local, 0, 0)  # stored wall-clock times: fold 0 (rota_changes.check_change)
         for row in rows
         if row.removed_at is not None and not str(row.removed_by).startswith(IMPORTED_BY)
     )  # fmt: skip

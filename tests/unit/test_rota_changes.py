@@ -93,6 +93,20 @@ def test_a_change_in_the_second_repeated_hour_is_refused_not_moved() -> None:
     check_change(rota(), "leave", "night", first, datetime(2026, 10, 25, 8), NOW)
 
 
+def test_a_cover_in_the_repeated_hour_clashes_with_a_leave_of_the_same_real_hour() -> None:
+    """The file gives night leave for the BST 01:00-02:00 only (its ends are equal as wall-clock
+    times). A cover of 01:15-01:45, the first occurrence, falls inside it: refused, or night would
+    be paged while away. The hour after, GMT, is free."""
+    standing = rota([{"kind": "leave", "person": "night", "start": "2026-10-25T01:00+01:00",
+                      "end": "2026-10-25T01:00+00:00"}])  # fmt: skip
+    with pytest.raises(ChangeRefused) as refused:
+        check_change(standing, "cover", "night", datetime(2026, 10, 25, 1, 15),
+                     datetime(2026, 10, 25, 1, 45), NOW)  # fmt: skip
+    assert refused.value.conflict
+    check_change(standing, "cover", "night", datetime(2026, 10, 25, 2), datetime(2026, 10, 25, 3),
+                 NOW)  # fmt: skip
+
+
 def test_a_change_that_can_work_passes() -> None:
     standing = rota([{"kind": "leave", "person": "night", "start": "2026-06-13T08:00",
                       "end": "2026-06-14T08:00"}])  # fmt: skip

@@ -342,3 +342,30 @@ def test_the_command_imports_a_file_and_prints_what_it_did(
         "  unknown-1@cal.example: the person id after Leave or Cover is nobody on the rota",
     ]
     assert CANARY not in dry + done
+
+
+# The night the clocks go back in 2027 (31 October): 01:30 BST is 00:30 UTC, 01:30 GMT 01:30 UTC.
+FIRST_0130 = """BEGIN:VEVENT
+UID:fold-1@cal.example
+DTSTAMP:20271001T000000Z
+SUMMARY:Leave night
+DTSTART:20271030T200000Z
+DTEND:20271031T003000Z
+END:VEVENT"""
+
+
+async def test_an_event_moved_to_the_second_0130_is_a_change_the_rota_refuses(
+    book: RotaBook, engine: AsyncEngine
+) -> None:
+    """Stored as wall-clock time, the two 01:30s are equal: the move must not pass as unchanged
+    (the leave would end an hour early, unreported), and a stored change cannot hold the second."""
+    now = datetime(2027, 10, 1, 12, tzinfo=UTC)
+    first = await run(book, engine, calendar(FIRST_0130), now)
+    assert (first.added, first.problems) == (1, ())
+    moved = await run(book, engine, calendar(FIRST_0130.replace("T003000Z", "T013000Z")), now)
+    assert (moved.unchanged, moved.updated) == (0, 0)
+    assert [problem.message for problem in moved.problems] == [
+        "starts_at and ends_at may not fall in the second 01:00-02:00 of the night the clocks go "
+        "back: a stored change keeps London wall-clock time, which cannot tell the two apart; use "
+        "the rota file, where an override may give its offset"
+    ]

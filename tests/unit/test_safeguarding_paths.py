@@ -220,6 +220,31 @@ def test_leave_from_a_time_the_clocks_skip_starts_as_the_clock_passes_it(
     assert _who(rota, _utc(utc)) == expected
 
 
+def test_a_gap_in_the_second_repeated_hour_is_found_from_a_london_start() -> None:
+    """A leave of the GMT 01:00-02:00 only leaves that hour uncovered. Searched from London
+    midnight (the console's day view), the search must step through it, not over it."""
+    rota = _rota(
+        f"  - {{days: {EVERY_DAY}, start: '00:00', end: '00:00', person: day}}\n",
+        "  - {kind: leave, person: day, start: '2026-10-25T01:00+00:00', "
+        "end: '2026-10-25T02:00+00:00'}\n",
+    )
+    for start in (_london("2026-10-25T00:00"), _utc("2026-10-24T23:00")):
+        gaps = find_gaps(rota, start, start + timedelta(hours=6))
+        # In UTC to compare: a London time in the repeated hour equals no time in another zone.
+        in_utc = [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in gaps]
+        assert in_utc == [(_utc("2026-10-25T01:00"), _utc("2026-10-25T02:00"))]
+        assert all(gap.tzinfo is start.tzinfo for pair in gaps for gap in pair)
+
+
+def test_a_skipped_time_with_seconds_starts_at_the_change() -> None:
+    rota = _rota(
+        f"  - {{days: {EVERY_DAY}, start: '00:00', end: '00:00', person: day}}\n",
+        "  - {kind: leave, person: day, start: '2026-03-29T01:30:30', end: '2026-03-29T04:15'}\n",
+    )
+    assert _who(rota, _utc("2026-03-29T00:59:59")) == "day"
+    assert _who(rota, _utc("2026-03-29T01:00")) is None
+
+
 # --- A gap keeps its start however often it is checked ----------------------------------------
 
 NIGHTS_UNCOVERED = f"  - {{days: {EVERY_DAY}, start: '08:00', end: '20:00', person: day}}\n"
