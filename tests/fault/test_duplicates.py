@@ -14,7 +14,14 @@ record: its police signature's request id was used already, so intake refuses it
 The one table that legitimately grows is intake's `request_ids`: each fresh request id is recorded
 (that is what refuses its own replay), so it must grow by exactly the number of fresh-id replays.
 `processed_events` does not grow: a redelivered event finds its row (shared/db.py claim_event).
-The dead-letter topic is not republished: no service consumes it."""
+The dead-letter topic is not republished: no service consumes it.
+
+The notifier's `ack_attempt_windows` is compared by what it means, not by its rows: it keeps one
+row per client, code and fixed 15-minute window (services/notifier/ack_limits.py), so an
+acknowledgement sent again after the window turns opens a fresh row for the same key with nothing
+counted. That is one new row for the client, one per code and one global: CI once crossed a
+window boundary between the two rounds and saw 7. What must not change is which clients and codes
+it has seen, and that no failure is counted: every code sent was valid."""
 
 from __future__ import annotations
 
@@ -26,8 +33,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 
+from services.notifier.adapters.tables import ack_attempt_windows
+from shared.db import create_engine
 from shared.kafka import PRODUCER_SAFETY
 from shared.topics import DEAD_LETTERS, POLICE_CONTACTS
 from tests.fault.conftest import (
@@ -50,8 +60,26 @@ pytestmark = pytest.mark.fault
 CONTACTS, RATE = 60, 20.0
 ACKS_EACH_WAY = 5  # alerts acknowledged by link, and as many by code
 GROWS_ON_REPLAY = "intake.request_ids"
+ACK_WINDOWS = "notifier.ack_attempt_windows"  # compared by ack_windows(), see the docstring
 ACK_TOKEN = re.compile(r"/ack/([A-Za-z0-9_=-]+\.[0-9a-f]{32})")
 ACK_CODE = re.compile(r"\bAck ([A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4})\b")
+
+
+async def ack_windows(notifier_database: str) -> tuple[set[tuple[str, str]], int]:
+    """The (scope, key) pairs the acknowledgement limiter holds, in any window, and the failures
+    it counts in all of them together."""
+    engine = create_engine(notifier_database)
+    try:
+        async with engine.connect() as connection:
+            keys = await connection.execute(
+                sa.select(ack_attempt_windows.c.scope, ack_attempt_windows.c.key).distinct()
+            )
+            used = await connection.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(ack_attempt_windows.c.used), 0))
+            )
+            return {(scope, key) for scope, key in keys}, int(used.scalar_one())
+    finally:
+        await engine.dispose()
 
 
 def extra_env(folder: Path) -> dict[str, dict[str, str]]:
@@ -121,6 +149,7 @@ async def test_everything_twice_changes_nothing(
             answer = await client.post(url, json=body)
             assert answer.status_code == 200, answer.text
         before, first_wait = await caught_up(offsets, service_databases, sinks)
+        windows_before = await ack_windows(service_databases["notifier"])
         before_tally = await tally(
             service_databases, contacts, sinks.sms_titles(), sinks.email_subjects()
         )
@@ -184,6 +213,7 @@ async def test_everything_twice_changes_nothing(
                 assert "is acknowledged" in answer.text
 
         after, second_wait = await caught_up(offsets, service_databases, sinks)
+        windows_after = await ack_windows(service_databases["notifier"])
         after_tally = await tally(
             service_databases, contacts, sinks.sms_titles(), sinks.email_subjects()
         )
@@ -195,7 +225,7 @@ async def test_everything_twice_changes_nothing(
     new_rows = {
         table: after.rows.get(table, 0) - expected_rows.get(table, 0)
         for table in expected_rows.keys() | after.rows.keys()
-        if after.rows.get(table, 0) != expected_rows.get(table, 0)
+        if table != ACK_WINDOWS and after.rows.get(table, 0) != expected_rows.get(table, 0)
     }
     replayed_ingress = republished[POLICE_CONTACTS.name]
     expected_records = {
@@ -228,12 +258,19 @@ async def test_everything_twice_changes_nothing(
            f"{GROWS_ON_REPLAY} grew": after.rows[GROWS_ON_REPLAY] - before.rows[GROWS_ON_REPLAY],
            "ingress records refused as replays": refused_replays,
            "new rows": new_rows or 0, "new events": new_events or 0,
+           "ack limiter keys": len(windows_before[0]),
+           "ack limiter windows turned": after.rows[ACK_WINDOWS] != before.rows[ACK_WINDOWS],
            "new SMS/emails": new_messages,
            "settled s": round(settle_seconds, 1), "caught up s": round(first_wait, 1),
            "caught up after replay s": round(second_wait, 1)},
         after_tally, contacts,
     )  # fmt: skip
     assert new_rows == {}
+    # Five codes, one client, the global budget: each seen, none counted as a failure, before the
+    # replay and after it.
+    assert windows_before == windows_after
+    assert len(windows_before[0]) == ACKS_EACH_WAY + 2, windows_before
+    assert windows_after[1] == 0
     assert new_events == {}
     assert refused_replays == replayed_ingress == len(letters)
     assert new_messages == 0
