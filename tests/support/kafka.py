@@ -18,7 +18,12 @@ from tests.support.waiting import eventually
 async def read_all(
     bootstrap: str, topics: list[str], quiet_for: float = 1.0, within: float = 15.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record now in `topics`, from the beginning."""
+    """Every record now in `topics`, from the beginning: at least every record up to the end
+    offsets taken once the reader has its partitions, then whatever more arrives until none has
+    for `quiet_for` seconds. Reading to those offsets first matters on a busy machine: the first
+    fetch after joining (an offset lookup, then the fetch) can take longer than `quiet_for`, and
+    a reader that only waited for quiet returned an empty list (a CI run's poison test read no
+    dead letter at all, moments after it had read all 198)."""
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
@@ -30,18 +35,25 @@ async def read_all(
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
         deadline = time.monotonic() + within
-        # The quiet period starts once the group has its partitions: a join slower than
-        # `quiet_for` (a busy broker) read nothing at all and returned an empty list.
         for _ in range(int(within / 0.05)):
             if consumer.assignment():
                 break
             await asyncio.sleep(0.05)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        behind = {tp for tp, end in ends.items() if end > 0}
         last_new = time.monotonic()
-        while time.monotonic() < deadline and time.monotonic() - last_new < quiet_for:
+        while time.monotonic() < deadline and (behind or time.monotonic() - last_new < quiet_for):
             batch = await consumer.getmany(timeout_ms=200)
             for partition_records in batch.values():
                 records.extend(partition_records)
                 last_new = time.monotonic()
+            for tp in list(behind):
+                if await consumer.position(tp) >= ends[tp]:
+                    behind.discard(tp)
+                    last_new = time.monotonic()  # the quiet period starts at the snapshot's end
+        assert not behind, (
+            f"read_all: {sorted(map(str, behind))} not read to their end in {within} s"
+        )
     finally:
         await consumer.stop()
     return records
@@ -52,7 +64,8 @@ async def wait_for_records(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     deadline = time.monotonic() + within
     while True:
-        records = await read_all(bootstrap, [topic], quiet_for=0.5, within=min(5.0, within))
+        left = max(5.0, deadline - time.monotonic())
+        records = await read_all(bootstrap, [topic], quiet_for=0.5, within=left)
         if len(records) >= count:
             return records
         if time.monotonic() > deadline:
