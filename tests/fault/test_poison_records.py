@@ -81,6 +81,10 @@ CANARY = "Zebediah Canary-Quinlan"
 # aside, and the time is printed.
 DEAD_LETTER_WITHIN = 60.0
 IDLE_CPU_PERCENT = 30.0
+# The shipped publisher looks every minute. On a Monday morning the 200 cases sit on a meeting it
+# may already publish, and drawing that agenda takes about 1.8 s of CPU: a pass inside the idle
+# window would read as a busy loop. Nothing here is about agendas, so it looks once a day.
+NO_AGENDA_PASS = {"meeting_scheduler": {"MEETINGS_PUBLISH_POLL_SECONDS": "86400"}}
 
 # Topic → the services that consume it, each with its own consumer group (see every router.py).
 CONSUMERS: dict[TopicSpec, tuple[str, ...]] = {
@@ -341,7 +345,7 @@ async def test_poison_in_every_consumed_topic_is_dead_lettered_and_harms_nothing
     planned = plan_poison(rng)
     async with LiveSystem(
         kafka_bootstrap, topic_prefix, service_databases, tmp_path / "live",
-        sinks.gateway, sinks.smtp.port,
+        sinks.gateway, sinks.smtp.port, extra_env=NO_AGENDA_PASS,
     ) as live:  # fmt: skip
         gen = generator(live["intake"].url, kafka_bootstrap, topic_prefix, "poison")
         stream = asyncio.create_task(gen.run(CONTACTS, RATE))
