@@ -111,10 +111,12 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
         if rows:
             inserted = set(
                 (
+                    # executemany with RETURNING (SQLAlchemy's "insertmanyvalues" sends one
+                    # statement): a multi-row .values(rows) has no cache key, so it was
+                    # compiled afresh for every referral (bench.profile).
                     await connection.execute(
-                        insert_ignoring_duplicates(connection, tasks)
-                        .values(rows)
-                        .returning(tasks.c.task_id)
+                        insert_ignoring_duplicates(connection, tasks).returning(tasks.c.task_id),
+                        rows,
                     )
                 ).scalars()
             )

@@ -224,14 +224,15 @@ async def record_task_event(
     async with deps.engine.begin() as connection:
         if isinstance(event, TasksOpenedV1 | TaskOpenedV1):
             opened = event.tasks if isinstance(event, TasksOpenedV1) else (event,)
+            # executemany, not a multi-row .values([...]), which has no cache key and was
+            # compiled afresh for every case (bench.profile).
             await connection.execute(
-                insert_ignoring_duplicates(connection, case_tasks).values(
-                    [
-                        {"task_id": task.task_id, "case_reference": event.case_reference,
-                         "kind": task.kind, "open": True, "overdue": False}
-                        for task in opened
-                    ]
-                )
+                insert_ignoring_duplicates(connection, case_tasks),
+                [
+                    {"task_id": task.task_id, "case_reference": event.case_reference,
+                     "kind": task.kind, "open": True, "overdue": False}
+                    for task in opened
+                ],
             )  # fmt: skip
             return
         values = {"open": False} if isinstance(event, TaskClosedV1) else {"overdue": True}

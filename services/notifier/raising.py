@@ -381,24 +381,25 @@ async def raise_alert(
             for p in plan_steps(deps.policy, urgency, now, first_targets)
         ]
     fired = await fire_first_step(connection, deps, facts, steps)
-    if steps:  # every step in one statement (a multi-row VALUES), not one per step
+    if steps:
+        # Every step in one call, as executemany: a multi-row .values([...]) has no cache key,
+        # so SQLAlchemy compiled it afresh for every alert (bench.profile).
         await connection.execute(
-            escalation_steps.insert().values(
-                [
-                    {
-                        "alert_id": alert_id,
-                        "step": number,
-                        "due_at": due_at,
-                        "targets": ",".join(targets),
-                        **(
-                            {"status": "fired", "fired_at": now}
-                            if fired and number == 0
-                            else {"status": "pending", "fired_at": None}
-                        ),
-                    }
-                    for number, due_at, targets in steps
-                ]
-            )
+            escalation_steps.insert(),
+            [
+                {
+                    "alert_id": alert_id,
+                    "step": number,
+                    "due_at": due_at,
+                    "targets": ",".join(targets),
+                    **(
+                        {"status": "fired", "fired_at": now}
+                        if fired and number == 0
+                        else {"status": "pending", "fired_at": None}
+                    ),
+                }
+                for number, due_at, targets in steps
+            ],
         )
     for item in attachments:
         await connection.execute(
