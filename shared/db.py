@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -117,11 +117,23 @@ async def insert_row_ignoring_duplicates(
     rather than `.values()`, which builds a statement and its cache key for each row again (0.3
     ms of CPU a row on the 2-core machine). The result's rowcount is 0 for a duplicate. Values
     are plain Python values, not SQL expressions (parameters are bound, not rendered)."""
-    # `.values()` refuses a key naming no column; parameters alone would drop it unseen and
-    # leave the column at its default.
-    if unknown := row.keys() - table.c.keys():
-        raise ValueError(f"{table.name} has no column {', '.join(sorted(unknown))}")
-    return await connection.execute(_insert_ignoring(connection.dialect.name, table), dict(row))
+    return await connection.execute(
+        _insert_ignoring(connection.dialect.name, table), checked_rows(table, [row])[0]
+    )
+
+
+def checked_rows(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows to pass as parameters to a table's insert (executemany), checked as `.values()`
+    checks them: it refuses a key naming no column, where parameters alone would drop it unseen
+    and leave the column at its default; and every row must name the same columns, or a key
+    missing from the first row would be dropped from all of them."""
+    first = rows[0].keys() if rows else set()
+    for row in rows:
+        if unknown := row.keys() - table.c.keys():
+            raise ValueError(f"{table.name} has no column {', '.join(sorted(unknown))}")
+        if row.keys() != first:
+            raise ValueError(f"rows for {table.name} name different columns")
+    return [dict(row) for row in rows]
 
 
 @lru_cache(maxsize=256)  # every table of a process, under each dialect it uses

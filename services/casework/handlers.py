@@ -26,7 +26,12 @@ from services.casework.domain import CHILD_HANDOVER, DeadlinePolicy, plan_tasks
 from services.casework.lifecycle import ACTIVE, Change, ChasePolicy, Status, check_transition
 from services.casework.metrics import CaseworkMetrics
 from shared.clock import LONDON, Clock
-from shared.db import claim_event, insert_ignoring_duplicates, insert_row_ignoring_duplicates
+from shared.db import (
+    checked_rows,
+    claim_event,
+    insert_ignoring_duplicates,
+    insert_row_ignoring_duplicates,
+)
 from shared.events import (
     MAX_TASKS_PER_EVENT,
     AlertAcknowledgedV1,
@@ -116,7 +121,7 @@ async def open_tasks(referral: ReferralFacts, deps: CaseworkDeps) -> int:
                     # compiled afresh for every referral (bench.profile).
                     await connection.execute(
                         insert_ignoring_duplicates(connection, tasks).returning(tasks.c.task_id),
-                        rows,
+                        checked_rows(tasks, rows),
                     )
                 ).scalars()
             )

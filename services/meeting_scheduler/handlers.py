@@ -25,7 +25,12 @@ from services.meeting_scheduler.metrics import SchedulerMetrics
 from services.meeting_scheduler.nasn import count_referral, record_referral
 from services.meeting_scheduler.referral_outcomes import onward_referrals_for
 from shared.clock import Clock
-from shared.db import claim_event, insert_ignoring_duplicates, insert_row_ignoring_duplicates
+from shared.db import (
+    checked_rows,
+    claim_event,
+    insert_ignoring_duplicates,
+    insert_row_ignoring_duplicates,
+)
 from shared.events import (
     AgendaItemAddedV1,
     AlertAcknowledgedV1,
@@ -228,11 +233,11 @@ async def record_task_event(
             # compiled afresh for every case (bench.profile).
             await connection.execute(
                 insert_ignoring_duplicates(connection, case_tasks),
-                [
+                checked_rows(case_tasks, [
                     {"task_id": task.task_id, "case_reference": event.case_reference,
                      "kind": task.kind, "open": True, "overdue": False}
                     for task in opened
-                ],
+                ]),
             )  # fmt: skip
             return
         values = {"open": False} if isinstance(event, TaskClosedV1) else {"overdue": True}

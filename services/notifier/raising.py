@@ -27,7 +27,7 @@ from services.notifier.escalating import AlertFacts, fire_first_step
 from services.notifier.policy import Target
 from services.notifier.ports import Attachment
 from shared.clock import LONDON
-from shared.db import claim_event, insert_row_ignoring_duplicates
+from shared.db import checked_rows, claim_event, insert_row_ignoring_duplicates
 from shared.events import (
     AgendaPublishedV1,
     AlertRaisedV1,
@@ -386,20 +386,23 @@ async def raise_alert(
         # so SQLAlchemy compiled it afresh for every alert (bench.profile).
         await connection.execute(
             escalation_steps.insert(),
-            [
-                {
-                    "alert_id": alert_id,
-                    "step": number,
-                    "due_at": due_at,
-                    "targets": ",".join(targets),
-                    **(
-                        {"status": "fired", "fired_at": now}
-                        if fired and number == 0
-                        else {"status": "pending", "fired_at": None}
-                    ),
-                }
-                for number, due_at, targets in steps
-            ],
+            checked_rows(
+                escalation_steps,
+                [
+                    {
+                        "alert_id": alert_id,
+                        "step": number,
+                        "due_at": due_at,
+                        "targets": ",".join(targets),
+                        **(
+                            {"status": "fired", "fired_at": now}
+                            if fired and number == 0
+                            else {"status": "pending", "fired_at": None}
+                        ),
+                    }
+                    for number, due_at, targets in steps
+                ],
+            ),
         )
     for item in attachments:
         await connection.execute(

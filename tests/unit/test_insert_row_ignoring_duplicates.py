@@ -1,5 +1,6 @@
 """shared/db.py insert_row_ignoring_duplicates: one row through the shared INSERT ... ON CONFLICT
-DO NOTHING, as `.values()` would insert it, on a real SQLite database."""
+DO NOTHING, as `.values()` would insert it, on a real SQLite database; and checked_rows, the same
+check for several rows passed as executemany parameters."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import (
     UtcDateTime,
+    checked_rows,
     claim_event,
     create_engine,
     insert_ignoring_duplicates,
@@ -74,3 +76,22 @@ async def test_the_shared_statement_is_not_changed_by_a_caller_adding_values(
         assert not await claim_event(connection, processed, "e1", AT)
         stored = (await connection.execute(sa.select(rows.c.id, rows.c.flag))).all()
     assert stored == [("d", False)]
+
+
+async def test_rows_as_parameters_are_checked_as_values_checks_them(engine: AsyncEngine) -> None:
+    good = [{"id": "f", "at": AT, "flag": True}, {"id": "g", "at": AT, "flag": False}]
+    with pytest.raises(ValueError, match="rows has no column flga"):
+        checked_rows(rows, [*good, {"id": "h", "at": AT, "flga": True}])
+    # A key missing from the first row would be dropped from every row: refused too.
+    with pytest.raises(ValueError, match="rows for rows name different columns"):
+        checked_rows(rows, [{"id": "h", "at": AT}, *good])
+    async with engine.begin() as connection:
+        # Without the check, executemany drops the misspelt key and leaves the default.
+        await connection.execute(
+            insert_ignoring_duplicates(connection, rows), [{"id": "i", "at": AT, "flga": True}]
+        )
+        await connection.execute(
+            insert_ignoring_duplicates(connection, rows), checked_rows(rows, good)
+        )
+        stored = (await connection.execute(sa.select(rows.c.id, rows.c.flag))).all()
+    assert sorted(stored) == [("f", True), ("g", False), ("i", False)]
