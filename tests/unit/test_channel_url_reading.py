@@ -1,5 +1,6 @@
 """A channel URL is read once (services/notifier/adapters/apprise_sender.py, smtp_sender.py): each
-send gets what apprise itself would have made from the URL, SMS and voice plugins are new for each
+send gets what apprise itself would have made from the URL (read through the scheme table of
+apprise_plugins.py, tests/unit/test_apprise_plugins.py), SMS and voice plugins are new for each
 message (apprise throttles a reused one), the shared reading is never changed by a send, and a URL
 apprise refuses is not logged with its secrets."""
 
@@ -19,6 +20,10 @@ URLS = (
     "jsons://gateway.example.org/voice?:number=%2B447700900123&-X-Token=abc",
     "mailto://user:secret@mail.example.org:2525?from=alerts@example.org&to=duty@example.org",
     "mailtos://smtp.gmail.com?user=a@gmail.com&pass=pw&to=b@example.org&mode=ssl",
+    "forms://gateway.example.org/sms?tag=night",  # apprise drops a URL's own tags when adding
+    "xml://gateway.example.org:8080/#fragment",  # the "/#" that apprise's url_to_dict rewrites
+    "twilio://ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb@+447700900001/+447700900123",
+    "tgram://123456789:abcdefg_hijklmnop/12315544/",
 )
 
 
@@ -32,6 +37,7 @@ def test_a_plugin_from_the_cached_reading_is_the_one_apprise_makes(url: str) -> 
         plugin.url(privacy=False)  # type: ignore[no-untyped-call]
         for plugin in expected
     ]
+    assert [plugin.tags for plugin in made] == [plugin.tags for plugin in expected]
 
 
 def test_a_channel_string_holding_two_urls_is_two_plugins_as_apprise_makes() -> None:

@@ -13,8 +13,9 @@ from typing import Any
 
 import apprise
 from apprise import plugins
-from apprise.utils.parse import parse_urls
+from apprise.utils.parse import GET_SCHEMA_RE, parse_urls
 
+from services.notifier.adapters.apprise_plugins import plugin_class
 from services.notifier.ports import Attachment
 from shared.logging import get_logger
 
@@ -51,10 +52,30 @@ def parsed_urls(channel: str) -> tuple[dict[str, Any], ...] | None:
     `Apprise.add` refuses too. Shared, so never handed to apprise itself, which writes into the
     dictionary it is given: `new_plugins` copies it."""
     urls: list[str] = parse_urls(channel)  # type: ignore[no-untyped-call]
-    readings = [plugins.url_to_dict(url, secure_logging=True) for url in urls]  # type: ignore[no-untyped-call]
-    if not readings or any(reading is None for reading in readings):
+    readings = [read_url(url) for url in urls]
+    read = tuple(reading for reading in readings if reading is not None)
+    if not read or len(read) != len(readings):
         return None
-    return tuple(readings)
+    return read
+
+
+def read_url(url: str) -> dict[str, Any] | None:
+    """What apprise's `url_to_dict` returns for one URL, from the scheme's plugin alone when
+    apprise_plugins.py knows it (the same call `url_to_dict` makes, on the same rewritten URL);
+    otherwise apprise's own lookup, which imports every plugin."""
+    rewritten = url.replace("/#", "/%23")  # as url_to_dict does, before reading the scheme
+    scheme = GET_SCHEMA_RE.match(rewritten)
+    name = scheme.group("schema").lower() if scheme else ""
+    plugin = plugin_class(name) if name else None
+    if plugin is None:
+        apprises: dict[str, Any] | None = plugins.url_to_dict(url, secure_logging=True)  # type: ignore[no-untyped-call]
+        return apprises
+    reading: dict[str, Any] | None = plugin.parse_url(rewritten)
+    if not reading:
+        # apprise logs this with the URL masked; the scheme alone says enough here.
+        log.warning("channel_url_unreadable", scheme=name)
+        return None
+    return reading
 
 
 def new_plugins(channel: str) -> list[apprise.NotifyBase] | None:
@@ -67,7 +88,7 @@ def new_plugins(channel: str) -> list[apprise.NotifyBase] | None:
         try:
             # A deep copy, though no plugin in use changes the nested values: 25 us is cheap
             # insurance for the next plugin that does.
-            plugin = apprise.Apprise.instantiate(deepcopy(reading), suppress_exceptions=False)
+            plugin = instantiate(deepcopy(reading))
         # Any plugin's refusal of its settings, whatever its type. apprise's own handling would
         # log the reading it was given, password and tokens unmasked (its masking reads URL
         # strings only): logged here by scheme alone.
@@ -80,6 +101,23 @@ def new_plugins(channel: str) -> list[apprise.NotifyBase] | None:
             return None
         made.append(plugin)
     return made or None
+
+
+def instantiate(reading: dict[str, Any]) -> apprise.NotifyBase | None:
+    """`Apprise.instantiate(reading, suppress_exceptions=False)` without apprise's lookup when
+    apprise_plugins.py knows the scheme: the same checks (the plugin is enabled here) and the
+    same arguments (no tags, a default asset). Errors from the plugin reach the caller."""
+    plugin = plugin_class(reading.get("schema", ""))
+    if plugin is None:
+        made: apprise.NotifyBase | None = apprise.Apprise.instantiate(
+            reading, suppress_exceptions=False
+        )
+        return made
+    if not plugin.enabled:
+        log.warning("channel_plugin_disabled", scheme=reading.get("schema"))
+        return None
+    # apprise replaces any tags the URL named with the ones it is given (none) and adds an asset.
+    return plugin(**(reading | {"tag": set(), "asset": apprise.AppriseAsset()}))
 
 
 class AppriseSender:
