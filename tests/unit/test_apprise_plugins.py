@@ -16,7 +16,12 @@ import apprise
 import pytest
 
 from services.notifier.adapters import apprise_plugins
-from services.notifier.adapters.apprise_sender import new_plugins, parsed_urls, read_url
+from services.notifier.adapters.apprise_sender import (
+    instantiate,
+    new_plugins,
+    parsed_urls,
+    read_url,
+)
 from tests.unit.test_channel_url_reading import URLS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +32,9 @@ def test_the_committed_table_is_apprises_own_for_the_installed_version() -> None
     # When this fails after an apprise upgrade: python -m services.notifier.adapters.apprise_plugins
     assert written["apprise"] == apprise.__version__
     assert written["schemes"] == apprise_plugins.apprise_own_table()
+    # When only this fails: apprise changed url_to_dict or Apprise.instantiate, which
+    # apprise_sender.read_url and instantiate repeat; compare them again before regenerating.
+    assert written["copied_code"] == apprise_plugins.copied_code_digest()
 
 
 @pytest.mark.parametrize("url", URLS)
@@ -34,6 +42,33 @@ def test_the_table_names_the_plugin_of_every_url_the_equivalence_test_reads(url:
     """test_channel_url_reading.py compares what these URLs make with apprise's own: through the
     table, not through apprise's lookup."""
     assert apprise_plugins.plugin_class(url.partition("://")[0]) is not None
+
+
+def test_tags_in_a_reading_are_replaced_as_apprise_replaces_them() -> None:
+    (reading,) = parsed_urls(URLS[0]) or ()
+    tagged = reading | {"tag": {"night"}}
+    made, expected = instantiate(dict(tagged)), apprise.Apprise.instantiate(dict(tagged))
+    assert made is not None
+    assert expected is not None
+    assert made.tags == expected.tags == set()
+
+
+def test_a_bad_table_entry_leaves_the_scheme_to_apprise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = json.loads(apprise_plugins.TABLE_FILE.read_text())
+    table["schemes"]["json"] = ["apprise.plugins.custom_form", "NotifyForm"]  # not json's
+    table["schemes"]["jsons"] = ["apprise.plugins.no_such_module", "NotifyJSON"]
+    bad = tmp_path / "apprise_schemes.json"
+    bad.write_text(json.dumps(table))
+    monkeypatch.setattr(apprise_plugins, "TABLE_FILE", bad)
+    apprise_plugins.scheme_table.cache_clear()
+    try:
+        assert apprise_plugins.plugin_class("json") is None
+        assert apprise_plugins.plugin_class("jsons") is None
+        assert apprise_plugins.plugin_class("form") is not None
+    finally:
+        apprise_plugins.scheme_table.cache_clear()
 
 
 def test_a_url_the_plugin_cannot_read_is_refused_as_apprise_refuses_it() -> None:

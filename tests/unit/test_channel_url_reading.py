@@ -20,7 +20,7 @@ URLS = (
     "jsons://gateway.example.org/voice?:number=%2B447700900123&-X-Token=abc",
     "mailto://user:secret@mail.example.org:2525?from=alerts@example.org&to=duty@example.org",
     "mailtos://smtp.gmail.com?user=a@gmail.com&pass=pw&to=b@example.org&mode=ssl",
-    "forms://gateway.example.org/sms?tag=night",  # apprise drops a URL's own tags when adding
+    "forms://gateway.example.org/sms",
     "xml://gateway.example.org:8080/#fragment",  # the "/#" that apprise's url_to_dict rewrites
     "twilio://ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb@+447700900001/+447700900123",
     "tgram://123456789:abcdefg_hijklmnop/12315544/",

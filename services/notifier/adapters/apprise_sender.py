@@ -116,8 +116,13 @@ def instantiate(reading: dict[str, Any]) -> apprise.NotifyBase | None:
     if not plugin.enabled:
         log.warning("channel_plugin_disabled", scheme=reading.get("schema"))
         return None
-    # apprise replaces any tags the URL named with the ones it is given (none) and adds an asset.
-    return plugin(**(reading | {"tag": set(), "asset": apprise.AppriseAsset()}))
+    # apprise replaces any tags the reading holds with the ones it is given (none), adds an
+    # asset, and checks again that the plugin it made is enabled.
+    made = plugin(**(reading | {"tag": set(), "asset": apprise.AppriseAsset()}))
+    if not made.enabled:
+        log.warning("channel_plugin_disabled", scheme=reading.get("schema"))
+        return None
+    return made
 
 
 class AppriseSender:
