@@ -253,7 +253,7 @@ async def send_bytes(
 
 class Background(Protocol):
     async def start(self) -> None: ...
-    async def stop(self) -> None: ...
+    async def stop(self) -> object: ...  # a WakeableLoop says whether work is owed
 
 
 @dataclass(frozen=True)

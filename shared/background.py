@@ -32,6 +32,8 @@ class WakeableLoop:
         self._woken = False
         self._task: asyncio.Task[None] | None = None
         self._deadline: float | None = None  # the event loop's time of the next run, if sooner
+        self._pass: asyncio.Future[None] | None = None  # set while a pass runs; done as it ends
+        self._stopping = False
 
     def wake(self) -> None:
         self._woken = True
@@ -55,33 +57,58 @@ class WakeableLoop:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self._name)
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = 0.0) -> bool:
+        """Stops the job: no pass starts after this, and a pass under way is given up to
+        `grace_seconds` to finish before it is cancelled. Returns whether work is still owed: a
+        pass was cut off, or a run asked for (a wake, a deadline) had not started."""
+        self._stopping = True
+        cut_off = False
         if self._task is not None:
+            if self._pass is not None and grace_seconds > 0:
+                # Shielded: the timeout ends this wait, not the pass; the cancel below does that.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(grace_seconds):
+                        await asyncio.shield(self._pass)
+            cut_off = self._pass is not None
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        owed = cut_off or self.pending
         self._woken, self._deadline = False, None  # what was asked of this run is over
+        self._pass, self._stopping = None, False
+        return owed
 
     async def _run(self) -> None:
         failures = 0  # passes failed in a row
         while True:
             await self._wait()
+            if self._stopping:
+                return  # stop() is waiting out a pass that has just ended; no other starts
             self._woken = False
             self._deadline = None  # this pass sets the next one, if it has a timer
+            self._pass = asyncio.get_running_loop().create_future()
             try:
                 await self._run_once()
                 failures = 0
             except Exception as error:  # noqa: BLE001 - the work waits in the database; retry
+                self._end_pass()
                 failures += 1
                 # The exponent's cap only keeps the float finite: 0.5 s × 2³⁰ is past any poll.
                 pause = min(self._poll, FIRST_RETRY_SECONDS * 2 ** min(failures - 1, 30))
                 log.warning(f"{self._name}_failed", error_type=type(error).__name__,
                             failures=failures, retry_in_seconds=pause)  # fmt: skip
                 # Not cut short by a wake: whatever woke the job meets the same fault. Then the
-                # retry runs at once, not at the next poll.
-                await asyncio.sleep(pause)
+                # retry runs at once, not at the next poll; until then the run is owed (`pending`).
                 self._woken = True
+                await asyncio.sleep(pause)
+            finally:
+                self._end_pass()
+
+    def _end_pass(self) -> None:
+        if self._pass is not None:
+            self._pass.set_result(None)
+            self._pass = None
 
     async def _wait(self) -> None:
         """Until woken, the deadline or the poll, whichever comes first; a deadline set during

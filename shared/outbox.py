@@ -362,16 +362,16 @@ class OutboxRelay:
         await self._loop.start()
 
     async def stop(self) -> None:
-        """Stops the loop; a flush that was asked for (`wake`, `wake_within`) and had not run yet
-        runs now, for at most FINAL_FLUSH_SECONDS, so a clean stop does not leave committed
-        events for the next start. Whatever it does not publish stays pending, as after a crash."""
-        # A pass under way is cut off by the loop's stop: what it handed over is not yet marked.
-        asked = self._loop.pending or self._lock.locked()
-        await self._loop.stop()
-        if not asked:
+        """Stops the loop. A pass under way is let finish, and a flush that was asked for (`wake`,
+        `wake_within`) and had not run yet, or a pass cut off, runs now: all within
+        FINAL_FLUSH_SECONDS, so a clean stop neither leaves committed events for the next start
+        nor publishes twice what a pass had handed over and not yet marked (which cancelling
+        that pass would). Whatever is not published in time stays pending, as after a crash."""
+        ends = asyncio.get_running_loop().time() + FINAL_FLUSH_SECONDS
+        if not await self._loop.stop(grace_seconds=FINAL_FLUSH_SECONDS):
             return
         try:
-            async with asyncio.timeout(FINAL_FLUSH_SECONDS):
+            async with asyncio.timeout_at(ends):
                 await self.flush()
         except Exception as error:  # noqa: BLE001 - the rows stay pending for the next start
             log.warning("outbox_final_flush_failed", error_type=type(error).__name__)

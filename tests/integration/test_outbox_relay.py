@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.db import create_engine
 from shared.outbox import OutboxRelay, outbox_table
 from tests.support.databases import DatabaseUrls
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +79,7 @@ class Producer:
     handed: list[str] = field(default_factory=list)  # payloads, in the order handed over
     in_flight: dict[str, str] = field(default_factory=dict)  # payload -> key, unacknowledged
     most_in_flight: int = 0
+    ack_seconds: float = 0.01  # how long an acknowledgement takes
 
     async def publish(
         self, topic: str, key: bytes, value: bytes, correlation_id: str
@@ -103,7 +104,7 @@ class Producer:
             else:
                 acknowledgement.set_result(None)
 
-        asyncio.get_running_loop().call_later(0.01, settle)
+        asyncio.get_running_loop().call_later(self.ack_seconds, settle)
         return acknowledgement
 
 
@@ -264,3 +265,33 @@ async def test_a_stop_publishes_what_was_waiting_out_its_linger(
         await add_row(engine, 1)
         await relayed.stop()
         assert producer.handed == ["0"]
+
+
+async def test_a_stop_lets_a_pass_under_way_finish_rather_than_publish_it_twice(
+    database_urls: DatabaseUrls,
+) -> None:
+    # Seen once in a full run: the in-memory notifier test saw its delivered event (handed over,
+    # not yet marked), stopped the service, and the stop's cancelled pass was published again.
+    async with running_relay(database_urls) as (engine, producer, relayed):
+        producer.ack_seconds = 0.3
+        await add_row(engine, 0)
+        relayed.wake()
+        await wait_until(lambda: producer.handed == ["0"], within=5, what="hand-over")
+        await relayed.stop()  # while row 0 awaits its acknowledgement
+        assert producer.handed == ["0"]
+        assert await published(engine) == ["0"]
+
+
+async def test_a_stop_cuts_off_a_pass_that_outlasts_its_grace(
+    database_urls: DatabaseUrls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shared.outbox.FINAL_FLUSH_SECONDS", 0.2)
+    async with running_relay(database_urls) as (engine, producer, relayed):
+        producer.ack_seconds = 5.0
+        await add_row(engine, 0)
+        relayed.wake()
+        await wait_until(lambda: producer.handed == ["0"], within=5, what="hand-over")
+        started = asyncio.get_running_loop().time()
+        await relayed.stop()
+        assert asyncio.get_running_loop().time() - started < 1.0
+        assert await published(engine) == []  # never acknowledged: pending for the next start

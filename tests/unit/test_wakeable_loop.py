@@ -11,6 +11,7 @@ import pytest
 
 from shared import background
 from shared.background import WakeableLoop
+from tests.support.waiting import wait_until
 
 
 async def test_a_pass_that_asks_to_run_again_soon_runs_before_the_poll() -> None:
@@ -135,3 +136,69 @@ async def test_a_failed_pass_is_retried_soon_then_less_often_up_to_the_poll(
         assert gaps[6] < 1.05, gaps  # a retry that waited for the poll: 1.1 s or more
     finally:
         await loop.stop()
+
+
+async def test_a_stop_with_grace_lets_the_pass_under_way_finish_and_starts_no_other() -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    finished: list[int] = []
+
+    async def run_once() -> None:
+        started.set()
+        await release.wait()
+        finished.append(len(finished))
+
+    loop = WakeableLoop("test", run_once, poll_seconds=30.0)
+    await loop.start()
+    loop.wake()
+    async with asyncio.timeout(5):
+        await started.wait()
+    loop.wake()  # asked for again while the pass runs: owed after the stop
+    asyncio.get_running_loop().call_later(0.1, release.set)
+    assert await loop.stop(grace_seconds=5.0) is True
+    assert finished == [0], "the pass under way finished; the second was not started"
+
+
+async def test_a_stop_cuts_off_a_pass_that_outlasts_its_grace_and_says_so() -> None:
+    started = asyncio.Event()
+    cancelled: list[bool] = []
+
+    async def run_once() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    loop = WakeableLoop("test", run_once, poll_seconds=30.0)
+    await loop.start()
+    loop.wake()
+    async with asyncio.timeout(5):
+        await started.wait()
+    begun = time.monotonic()
+    assert await loop.stop(grace_seconds=0.1) is True
+    assert time.monotonic() - begun < 2.0
+    assert cancelled == [True]
+
+
+async def test_a_stop_owes_nothing_after_a_finished_pass_and_a_failed_one_is_owed() -> None:
+    outcomes = iter([True, False])
+    runs: list[bool] = []
+
+    async def run_once() -> None:
+        ok = next(outcomes)
+        runs.append(ok)
+        if not ok:
+            raise ConnectionError("database restarting")
+
+    loop = WakeableLoop("test", run_once, poll_seconds=30.0)
+    await loop.start()
+    loop.wake()
+    await wait_until(lambda: len(runs) == 1, within=5, what="first pass")
+    await asyncio.sleep(0.05)
+    assert await loop.stop(grace_seconds=1.0) is False
+    await loop.start()
+    loop.wake()
+    await wait_until(lambda: len(runs) == 2, within=5, what="second pass")
+    await asyncio.sleep(0.05)  # in the retry's pause
+    assert await loop.stop(grace_seconds=1.0) is True
