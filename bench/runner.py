@@ -213,6 +213,12 @@ async def _system(
                 + ", ".join(f"{name} {ms:g}" for name, ms in sorted(cpu.items())),
                 flush=True,
             )
+            kernel = run.extra.get("cpu_kernel_ms_per_contact", {})
+            print(
+                f"[system] {scenario}: … of which in the kernel: "
+                + ", ".join(f"{name} {ms:g}" for name, ms in sorted(kernel.items())),
+                flush=True,
+            )
             if each := run.extra.get("cpu_ms_per_contact_per_instance"):
                 print(
                     f"[system] {scenario}: … per instance: "

@@ -257,7 +257,7 @@ class SystemRig:
                 run_id=run_id, immediate_every=immediate_every,
             )
         )  # fmt: skip
-        cpu_before = self.cpu_seconds()
+        cpu_before, kernel_before = self.cpu_seconds(), self.cpu_seconds(kernel_only=True)
         contacts = await generator.run(count, rate, operation=operation)
         self.contacts.extend(contacts)
         self.last_contacts = contacts
@@ -268,12 +268,12 @@ class SystemRig:
             if not run.incomplete or time.monotonic() > deadline:
                 # CPU each service spent from the first send until the last effect (or the drain's
                 # end), per contact: what a contact costs, whatever the latency hides.
-                cpu_after = self.cpu_seconds()
-                per_instance = {
-                    name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, count), 2)
-                    for name in cpu_after
-                    if name in cpu_before
-                }
+                cpu_after, kernel_after = self.cpu_seconds(), self.cpu_seconds(kernel_only=True)
+                per_instance = _per_contact(cpu_before, cpu_after, count)
+                # The part spent in the kernel (system time: socket calls, wake-ups, fsync), to
+                # tell per-record system calls from Python work.
+                kernel = per_service(_per_contact(kernel_before, kernel_after, count))
+                run.extra["cpu_kernel_ms_per_contact"] = kernel
                 if self.instances == 1:
                     run.extra["cpu_ms_per_contact"] = per_instance
                 else:  # each service's instances summed: what a contact costs the service
@@ -284,9 +284,9 @@ class SystemRig:
             # slow poll costs nothing in accuracy and leaves the two cores to the services.
             await asyncio.sleep(1.0)
 
-    def cpu_seconds(self) -> dict[str, float]:
+    def cpu_seconds(self, kernel_only: bool = False) -> dict[str, float]:
         """User + system CPU seconds each service process (and its children) has used so far, by
-        instance name."""
+        instance name; with `kernel_only`, the system part alone."""
         used: dict[str, float] = {}
         for name, service in self.processes().items():
             if service.process is None:
@@ -294,7 +294,8 @@ class SystemRig:
             with contextlib.suppress(psutil.Error):
                 process = psutil.Process(service.process.pid)
                 tree = [process, *process.children(recursive=True)]
-                used[name] = sum(p.cpu_times().user + p.cpu_times().system for p in tree)
+                times = [p.cpu_times() for p in tree]
+                used[name] = sum(t.system + (0.0 if kernel_only else t.user) for t in times)
         return used
 
     async def settle(self, limit: float) -> bool:
@@ -390,3 +391,12 @@ class SystemRig:
                 alert.at, self.clock.to_monotonic(tasks), self.clock.to_monotonic(agenda)
             )
         return run
+
+
+def _per_contact(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
+    """CPU milliseconds per contact between two readings, by instance."""
+    return {
+        name: round((after[name] - before[name]) * 1000 / max(1, count), 2)
+        for name in after
+        if name in before
+    }
