@@ -38,9 +38,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import icalendar
-import recurring_ical_events
-
 from services.notifier.rota_changes import (
     ChangeKind,
     ChangeRefused,
@@ -146,6 +143,8 @@ def read_calendar(
     """The leave and cover in `text` from `now` to `now + window` (occurrences under way at `now`
     included). Raises CalendarUnreadable if the text is no calendar at all; anything wrong with
     one event is one EventProblem and the other events are still read."""
+    import icalendar  # when first needed, as in _expand
+
     try:
         calendars = icalendar.Calendar.from_ical(text, multiple=True)
     except (ValueError, IndexError, KeyError, TypeError):
@@ -288,6 +287,12 @@ def _title(event: Any) -> tuple[ChangeKind, str] | None:
 
 
 def _expand(events: list[Any], timezones: list[Any], start: datetime, end: datetime) -> list[Any]:
+    # Imported here, not with this module: icalendar and recurring_ical_events are 131 modules
+    # and 4.5 MB of the notifier's memory, and most deployments never import a calendar (no
+    # feed configured, no upload). The first import pays about 0.1 s once.
+    import icalendar
+    import recurring_ical_events
+
     single = icalendar.Calendar()
     for timezone in timezones:
         single.add_component(timezone)

@@ -9,6 +9,9 @@ hand from those facts, at instants written in UTC."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -369,3 +372,28 @@ async def test_an_event_moved_to_the_second_0130_is_a_change_the_rota_refuses(
         "back: a stored change keeps London wall-clock time, which cannot tell the two apart; use "
         "the rota file, where an override may give its offset"
     ]
+
+
+def test_the_calendar_libraries_load_only_when_a_calendar_is_read() -> None:
+    # 4.5 MB of the notifier's memory that most deployments never use (no feed, no upload).
+    script = textwrap.dedent(
+        """
+        import sys
+        from datetime import UTC, datetime
+        import services.notifier.main
+        from services.notifier.rota_calendar import read_calendar
+        from shared.rota import Rota
+        before = {"icalendar", "recurring_ical_events"} & set(sys.modules)
+        text = "BEGIN:VCALENDAR\\r\\nVERSION:2.0\\r\\nPRODID:-//t//t//EN\\r\\nEND:VCALENDAR\\r\\n"
+        rota = Rota.model_validate_json(sys.argv[1])
+        reading = read_calendar(text, rota, datetime(2027, 3, 20, tzinfo=UTC))
+        after = {"icalendar", "recurring_ical_events"} & set(sys.modules)
+        print(sorted(before), sorted(after), len(reading.changes))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(ROTA)], cwd=Path(__file__).parents[2],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[] ['icalendar'] 0"
