@@ -6,8 +6,10 @@ contact" counts that work too: at `--steady-rate 5`, each 10 ms a second at rest
 contact (up to: under load some of those polls do real work). This starts the broker and the
 services as the steady scenario does, after the same warm-up contacts, sends nothing for
 `--seconds`, and prints each service's CPU milliseconds a second (user + system, from the
-operating system). With `--profile`, py-spy samples each service meanwhile and the busiest frames
-are printed (bench/profile.py).
+operating system) and its resident memory at the end. With `--restart`, every service is stopped
+and started again on its database before the rest, as after a deploy or a crash: what a service
+costs when it did not create its schema. With `--profile`, py-spy samples each service meanwhile
+and the busiest frames are printed (bench/profile.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from bench.clock import ClockPair
 from bench.memory import MemoryLedger
@@ -37,6 +41,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "which the bench's steady scenario uses unless given --timing shipped",
     )  # fmt: skip
     parser.add_argument("--settle", type=float, default=10.0, help="rest before measuring (10)")
+    parser.add_argument(
+        "--restart", action="store_true",
+        help="stop and start every service again on its database before the rest",
+    )  # fmt: skip
     parser.add_argument("--profile", type=Path, help="folder for py-spy's collapsed stacks")
     parser.add_argument("--top", type=int, default=15, help="functions listed per service")
     args = parser.parse_args(argv)
@@ -45,8 +53,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def measure(args: argparse.Namespace) -> dict[str, float]:
-    """CPU milliseconds a second, by service, over `args.seconds` of rest."""
+async def measure(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
+    """CPU milliseconds a second, by service, over `args.seconds` of rest, and each service's
+    resident memory (MB) at its end."""
     py_spy = find_py_spy() if args.profile is not None else None
     folder = Path(tempfile.mkdtemp(prefix="bench-idle-kafka-"))
     broker = None
@@ -58,6 +67,11 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
             timing=args.timing,
         ) as rig:  # fmt: skip
             await asyncio.sleep(args.settle)  # the warm-up's tail: its commits and outbox flushes
+            if args.restart:
+                for name, service in rig.processes().items():
+                    service.terminate()
+                    await rig.live.restart(name)
+                await asyncio.sleep(args.settle)
             samplers: list[asyncio.subprocess.Process] = []
             try:
                 if py_spy is not None:
@@ -71,6 +85,11 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
                 before, started = rig.cpu_seconds(), time.monotonic()
                 await asyncio.sleep(args.seconds)
                 after, ended = rig.cpu_seconds(), time.monotonic()
+                resident = {
+                    name: rss_mb(service.process.pid)
+                    for name, service in rig.processes().items()
+                    if service.process is not None
+                }
                 for sampler in samplers:
                     await asyncio.wait_for(sampler.wait(), timeout=args.seconds + 60)
             finally:
@@ -94,16 +113,24 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
             print(f"broker data and logs kept in {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
-    return {name: 1000 * (after[name] - before[name]) / (ended - started) for name in after}
+    used = {name: 1000 * (after[name] - before[name]) / (ended - started) for name in after}
+    return used, resident
+
+
+def rss_mb(pid: int) -> float:
+    resident: int = psutil.Process(pid).memory_info().rss
+    return resident / 2**20
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    used = asyncio.run(measure(args))
-    print(f"\nCPU at rest, {args.timing} timing, over {args.seconds} s (ms a second):")
+    used, resident = asyncio.run(measure(args))
+    started = "restarted on their databases" if args.restart else "first start"
+    print(f"\nAt rest, {args.timing} timing, {started}, over {args.seconds} s:")
+    print(f"  {'service':<18} {'CPU ms/s':>8} {'RSS MB':>7}")
     for name, ms in used.items():
-        print(f"  {name:<18} {ms:6.1f}")
-    print(f"  {'all':<18} {sum(used.values()):6.1f}")
+        print(f"  {name:<18} {ms:8.1f} {resident.get(name, float('nan')):7.1f}")
+    print(f"  {'all':<18} {sum(used.values()):8.1f}")
     if args.profile is not None:
         for name in used:
             stacks = args.profile / f"{name}.stacks.txt"
