@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shared.sqlite_driver import one_hop_module
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -71,14 +73,88 @@ async def migrate(engine: AsyncEngine, script_location: Path, version_table: str
     migrations/env.py as `alembic upgrade head` does. Each service keeps its own version table
     (`alembic_version_<service>`), which its env.py declares too.
 
+    A database already at the newest revision (every start but the first after a release) is
+    left as it is without loading Alembic: Alembic, Mako and Pygments are 136 modules and about
+    10 MB of every service's memory, kept for the process's life once imported, for work done at
+    start-up only (`at_newest_revision`).
+
     On PostgreSQL, instances of a service starting together migrate one at a time: the first
     holds an advisory lock for its migration's transaction, the others wait for it and then find
     the schema at head (two at once would both create the same tables, and one would fail)."""
+    if await at_newest_revision(engine, script_location, version_table):
+        return
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             lock = advisory_lock_key(f"migrate:{version_table}")
             await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
         await connection.run_sync(_upgrade, script_location, version_table)
+
+
+async def at_newest_revision(
+    engine: AsyncEngine, script_location: Path, version_table: str
+) -> bool:
+    """Whether the version table holds exactly the newest revision of `script_location`'s
+    migrations. False whenever in doubt (no version table, several rows, no single newest
+    revision found): Alembic then decides, as it always did."""
+    newest = newest_revision(script_location)
+    if newest is None:
+        return False
+    async with engine.connect() as connection:
+        stored = await connection.run_sync(_stored_versions, version_table)
+    return stored == [newest]
+
+
+def _stored_versions(connection: Connection, version_table: str) -> list[str] | None:
+    if not sa.inspect(connection).has_table(version_table):
+        return None
+    table = sa.table(version_table, sa.column("version_num", sa.String))
+    return list(connection.execute(sa.select(table.c.version_num)).scalars())
+
+
+@lru_cache(maxsize=8)
+def newest_revision(script_location: Path) -> str | None:
+    """The one revision of `script_location/versions` that no other revises, read from each
+    file's `revision` and `down_revision` assignments without importing it (as Alembic reads
+    them, after importing). None unless every file states both as plain strings (a tuple for a
+    merge) and exactly one such revision is left. tests/unit/test_migration_heads.py checks that
+    this is Alembic's own head for every service."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in sorted((script_location / "versions").glob("*.py")):
+        stated = _revision_assignments(path)
+        if stated is None:
+            return None
+        revision, down = stated
+        revisions.add(revision)
+        revised.update(down)
+    heads = revisions - revised
+    return heads.pop() if len(heads) == 1 and revised <= revisions else None
+
+
+def _revision_assignments(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    found: dict[str, object] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+            try:
+                found[target.id] = ast.literal_eval(value)
+            except ValueError:
+                return None
+    revision, down = found.get("revision"), found.get("down_revision", ...)
+    if not isinstance(revision, str):
+        return None
+    if down is None:
+        return revision, ()
+    if isinstance(down, str):
+        return revision, (down,)
+    if isinstance(down, tuple | list) and all(isinstance(item, str) for item in down):
+        return revision, tuple(down)
+    return None
 
 
 def advisory_lock_key(name: str) -> int:
@@ -92,6 +168,8 @@ def alembic_config(script_location: Path, connection: Connection, version_table:
     """An Alembic Config whose env.py (shared/alembic_env.py) runs on this connection, inside its
     transaction, rather than opening its own (Alembic's cookbook: "Sharing a Connection across
     one or more programmatic migration commands")."""
+    from alembic.config import Config  # only when migrating: see migrate()
+
     config = Config()
     config.set_main_option("script_location", str(script_location))
     config.attributes["connection"] = connection
@@ -100,6 +178,8 @@ def alembic_config(script_location: Path, connection: Connection, version_table:
 
 
 def _upgrade(connection: Connection, script_location: Path, version_table: str) -> None:
+    from alembic import command  # only when migrating: see migrate()
+
     command.upgrade(alembic_config(script_location, connection, version_table), "head")
 
 
