@@ -62,21 +62,24 @@ class WakeableLoop:
         `grace_seconds` to finish before it is cancelled. Returns whether work is still owed: a
         pass was cut off, or a run asked for (a wake, a deadline) had not started."""
         self._stopping = True
-        cut_off = False
-        if self._task is not None:
-            if self._pass is not None and grace_seconds > 0:
+        try:
+            if self._task is not None and self._pass is not None and grace_seconds > 0:
                 # Shielded: the timeout ends this wait, not the pass; the cancel below does that.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(grace_seconds):
                         await asyncio.shield(self._pass)
-            cut_off = self._pass is not None
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        owed = cut_off or self.pending
-        self._woken, self._deadline = False, None  # what was asked of this run is over
-        self._pass, self._stopping = None, False
+        finally:
+            # Also when this stop is itself cancelled: the job must not be left running, or
+            # stopping for good (a later start's task would end at its first wait).
+            cut_off = self._task is not None and self._pass is not None
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+                self._task = None
+            owed = cut_off or self.pending
+            self._woken, self._deadline = False, None  # what was asked of this run is over
+            self._pass, self._stopping = None, False
         return owed
 
     async def _run(self) -> None:

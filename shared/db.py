@@ -121,6 +121,8 @@ def newest_revision(script_location: Path) -> str | None:
     revisions: set[str] = set()
     revised: set[str] = set()
     for path in sorted((script_location / "versions").glob("*.py")):
+        if path.name.startswith((".#", "__init__")):
+            continue  # not revisions to Alembic either (an editor's lock file, a package marker)
         stated = _revision_assignments(path)
         if stated is None:
             return None
@@ -143,7 +145,7 @@ def _revision_assignments(path: Path) -> tuple[str, tuple[str, ...]] | None:
         if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
             try:
                 found[target.id] = ast.literal_eval(value)
-            except ValueError:
+            except (ValueError, TypeError, SyntaxError, RecursionError):
                 return None
     revision, down = found.get("revision"), found.get("down_revision", ...)
     if not isinstance(revision, str):

@@ -367,8 +367,12 @@ class OutboxRelay:
         FINAL_FLUSH_SECONDS, so a clean stop neither leaves committed events for the next start
         nor publishes twice what a pass had handed over and not yet marked (which cancelling
         that pass would). Whatever is not published in time stays pending, as after a crash."""
-        ends = asyncio.get_running_loop().time() + FINAL_FLUSH_SECONDS
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + FINAL_FLUSH_SECONDS
         if not await self._loop.stop(grace_seconds=FINAL_FLUSH_SECONDS):
+            return
+        if loop.time() >= ends:  # a pass used the whole budget and was cut off
+            log.warning("outbox_final_flush_skipped", reason="no time left")
             return
         try:
             async with asyncio.timeout_at(ends):

@@ -10,10 +10,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 
-from shared.db import create_engine, migrate, newest_revision
+from shared.db import alembic_config, create_engine, migrate, newest_revision
 
 ROOT = Path(__file__).parents[2]
 SERVICES = ["intake", "notifier", "casework", "meeting_scheduler"]
@@ -94,3 +97,44 @@ def test_a_start_on_a_database_at_its_newest_revision_does_not_load_alembic(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_an_editors_lock_file_is_not_read_as_a_revision(tmp_path: Path) -> None:
+    location = versions(tmp_path, {
+        "a": 'revision = "a"\ndown_revision = None\n',
+        "b": 'revision = "b"\ndown_revision = "a"\n',
+    })  # fmt: skip
+    # Emacs' lock file: a dangling symlink whose name ends in .py; Alembic skips it.
+    (location / "versions" / ".#b.py").symlink_to("user@host.1234:1700000000")
+    (location / "versions" / "__init__.py").write_text("")
+    assert newest_revision(location) == "b"
+
+
+def test_a_database_one_revision_behind_is_still_upgraded(tmp_path: Path) -> None:
+    location = ROOT / "services" / "casework" / "migrations"
+    table = "alembic_version_casework"
+    newest = newest_revision(location)
+
+    def downgrade_one(connection: Connection) -> None:
+        command.downgrade(alembic_config(location, connection, table), "-1")
+
+    def stored(connection: Connection) -> list[str]:
+        rows = connection.execute(sa.text(f"SELECT version_num FROM {table}"))
+        return list(rows.scalars())
+
+    async def run() -> tuple[list[str], list[str]]:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/c.sqlite3")
+        try:
+            await migrate(engine, location, table)
+            async with engine.begin() as connection:
+                await connection.run_sync(downgrade_one)
+                behind = await connection.run_sync(stored)
+            await migrate(engine, location, table)
+            async with engine.connect() as connection:
+                return behind, await connection.run_sync(stored)
+        finally:
+            await engine.dispose()
+
+    behind, after = asyncio.run(run())
+    assert behind != [newest]
+    assert after == [newest]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 
@@ -202,3 +203,29 @@ async def test_a_stop_owes_nothing_after_a_finished_pass_and_a_failed_one_is_owe
     await wait_until(lambda: len(runs) == 2, within=5, what="second pass")
     await asyncio.sleep(0.05)  # in the retry's pause
     assert await loop.stop(grace_seconds=1.0) is True
+
+
+async def test_a_stop_that_is_itself_cancelled_still_stops_and_the_loop_can_start_again() -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    runs: list[int] = []
+
+    async def run_once() -> None:
+        runs.append(len(runs))
+        started.set()
+        if len(runs) == 1:
+            await release.wait()
+
+    loop = WakeableLoop("test", run_once, poll_seconds=30.0)
+    await loop.start()
+    loop.wake()
+    async with asyncio.timeout(5):
+        await started.wait()
+    stopping = asyncio.create_task(loop.stop(grace_seconds=30.0))
+    await asyncio.sleep(0.05)
+    stopping.cancel()  # e.g. a shutdown that ran out of time
+    with contextlib.suppress(asyncio.CancelledError):
+        await stopping
+    await loop.start()
+    loop.wake()
+    await wait_until(lambda: len(runs) == 2, within=5, what="a pass after the restart")
+    await loop.stop()
