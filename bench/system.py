@@ -257,7 +257,7 @@ class SystemRig:
                 run_id=run_id, immediate_every=immediate_every,
             )
         )  # fmt: skip
-        cpu_before, kernel_before = self.cpu_seconds(), self.cpu_seconds(kernel_only=True)
+        cpu_before, kernel_before = self.cpu_seconds_and_kernel()
         contacts = await generator.run(count, rate, operation=operation)
         self.contacts.extend(contacts)
         self.last_contacts = contacts
@@ -268,7 +268,7 @@ class SystemRig:
             if not run.incomplete or time.monotonic() > deadline:
                 # CPU each service spent from the first send until the last effect (or the drain's
                 # end), per contact: what a contact costs, whatever the latency hides.
-                cpu_after, kernel_after = self.cpu_seconds(), self.cpu_seconds(kernel_only=True)
+                cpu_after, kernel_after = self.cpu_seconds_and_kernel()
                 per_instance = _per_contact(cpu_before, cpu_after, count)
                 # The part spent in the kernel (system time: socket calls, wake-ups, fsync), to
                 # tell per-record system calls from Python work.
@@ -284,19 +284,24 @@ class SystemRig:
             # slow poll costs nothing in accuracy and leaves the two cores to the services.
             await asyncio.sleep(1.0)
 
-    def cpu_seconds(self, kernel_only: bool = False) -> dict[str, float]:
+    def cpu_seconds(self) -> dict[str, float]:
         """User + system CPU seconds each service process (and its children) has used so far, by
-        instance name; with `kernel_only`, the system part alone."""
+        instance name."""
+        return self.cpu_seconds_and_kernel()[0]
+
+    def cpu_seconds_and_kernel(self) -> tuple[dict[str, float], dict[str, float]]:
+        """`cpu_seconds`, and the system (kernel) part of it, from one reading of each process."""
         used: dict[str, float] = {}
+        kernel: dict[str, float] = {}
         for name, service in self.processes().items():
             if service.process is None:
                 continue
             with contextlib.suppress(psutil.Error):
                 process = psutil.Process(service.process.pid)
-                tree = [process, *process.children(recursive=True)]
-                times = [p.cpu_times() for p in tree]
-                used[name] = sum(t.system + (0.0 if kernel_only else t.user) for t in times)
-        return used
+                times = [p.cpu_times() for p in [process, *process.children(recursive=True)]]
+                used[name] = sum(t.user + t.system for t in times)
+                kernel[name] = sum(t.system for t in times)
+        return used, kernel
 
     async def settle(self, limit: float) -> bool:
         """Wait until every contact sent so far has all its effects; False if `limit` ran out."""
