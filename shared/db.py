@@ -46,7 +46,8 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         _ensure_sqlite_folder(url)
-        # One hand-off to aiosqlite's thread per statement (shared/sqlite_driver.py).
+        # Most statements on the loop's thread, no hand-off (shared/sqlite_driver.py); `timeout` is
+        # how long one that meets a lock, a COMMIT or a ROLLBACK waits on aiosqlite's thread.
         engine = create_async_engine(url, connect_args={"timeout": 30}, module=one_hop_module())
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -63,7 +64,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers (health checks, the API) run while a consumer writes.
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # No busy_timeout here: it is 0 on purpose, so a statement on the loop's thread never waits
+    # for a lock there (shared/sqlite_driver.py waits on aiosqlite's thread instead).
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -1,27 +1,44 @@
-"""SQLAlchemy's aiosqlite adapter with one trip to the database thread per statement, not three or four.
+"""SQLAlchemy's aiosqlite adapter, with most statements run without a trip to the database thread.
 
 aiosqlite runs each sqlite3 call on its own thread and hands the result back through the event
 loop's self-pipe. SQLAlchemy's adapter makes one such call to open a cursor, one to execute, one
 to fetch the rows and one to close the cursor: four thread hand-offs (each a queue put, a thread
 wake-up, a pipe write and a loop wake-up) for a statement SQLite itself runs in microseconds.
 `python -m bench.profile` put those hand-offs (`_write_to_self`, `_read_from_self`, the worker
-thread's wake-ups) among the largest single costs of every SQLite service. Here the cursor is
-opened, executed, read and closed in one function on that same thread, so each statement costs one
-hand-off; transactions, errors and the thread that owns the connection are aiosqlite's as before.
+thread's wake-ups) among the largest single costs of every SQLite service. Here a cursor is
+opened, executed, read and closed in one function (`_run_statement`); transactions, errors and the
+thread that owns the connection are aiosqlite's as before.
 
 A hand-made part: neither aiosqlite nor SQLAlchemy offers a one-call execute for this adapter
 (aiosqlite's `execute_fetchall` returns no row count or description, which SQLAlchemy needs).
 It uses aiosqlite's `_execute` (the method its own cursor calls) and SQLAlchemy's documented
 adapter classes; tests/unit/test_sqlite_driver.py pins what it relies on, and the whole suite runs
 on it.
+
+No hand-off at all for most statements. Even one hand-off per statement (a thread wake-up, the
+GIL passed twice, a pipe write and a loop wake-up) cost more CPU than the statement: SQLite runs
+a claim, an insert or a keyed read in microseconds from its page cache. So a single `execute` runs
+on the event loop's own thread when aiosqlite's thread has nothing queued or running for that
+connection (`_CountingConnection.usable_here`); the two threads never use the sqlite3 connection
+at once, which is what `check_same_thread=False` asks of us. What stays on aiosqlite's thread:
+  - a COMMIT, which waits for the disk (WAL with synchronous=FULL fsyncs there), and ROLLBACK;
+  - `executemany`, which could have applied some rows before failing and so cannot be re-run;
+  - a statement that met a lock. The loop must never wait on SQLite's busy handler (the service
+    would stall, and so would the transaction holding the lock), so the connection's busy timeout
+    is 0 and a statement answered SQLITE_BUSY is run again on the thread, which raises the timeout
+    to the configured patience around it. A statement that failed with SQLITE_BUSY changed nothing
+    (SQLite undoes a failed statement), so running it again is safe.
+The trade-off: a long statement (a large delete at housekeeping) holds the loop for its duration
+instead of a thread. The services keep such statements bounded by batch size.
 """
 
 from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -32,6 +49,56 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util.concurrency import await_
 
 _Outcome = tuple[Any, list[Any], int, int | None]
+_T = TypeVar("_T")
+
+#: How long a statement that met a lock, a COMMIT or a ROLLBACK waits for it on aiosqlite's thread
+#: when the URL's `connect_args` give no `timeout` (sqlite3's own default is 5 s).
+DEFAULT_PATIENCE_SECONDS = 30.0
+
+
+class _CountingConnection(aiosqlite.Connection):
+    """aiosqlite's connection, counting the functions handed to its thread and those it has
+    finished, so the loop's thread knows when the sqlite3 connection is free to use itself."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], patience_ms: int) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self.patience_ms = patience_ms
+        # Each is written by one thread only (handed by the loop's, finished by aiosqlite's).
+        self._handed = 0
+        self._finished = 0
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")  # aiosqlite's own check, before counting
+        self._handed += 1
+        return await super()._execute(self._finish, partial(fn, *args, **kwargs))  # type: ignore[no-untyped-call]
+
+    def _finish(self, function: Callable[[], _T]) -> _T:
+        try:
+            return function()
+        finally:
+            self._finished += 1
+
+    def usable_here(self) -> sqlite3.Connection | None:
+        """The sqlite3 connection if it is open and nothing is queued or running on the thread
+        (a cancelled caller can leave its function there), else None."""
+        if self._running and self._connection is not None and self._handed == self._finished:
+            return self._connection
+        return None
+
+
+def _patiently(connection: sqlite3.Connection, patience_ms: int, function: Callable[[], _T]) -> _T:
+    """On aiosqlite's thread: `function` with SQLite's busy handler waiting up to the patience."""
+    connection.execute(f"PRAGMA busy_timeout={int(patience_ms)}")
+    try:
+        return function()
+    finally:
+        connection.execute("PRAGMA busy_timeout=0")
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _run_statement(
@@ -106,11 +173,40 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection._handle_exception(error)
 
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
-        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        # A coroutine even when the statement runs here: SQLAlchemy's AsyncConnection insists
+        # that each execute passes through at least one await.
+        outcome = None if many else self._outcome_here(operation, parameters)
+        if outcome is None:
+            outcome = await self._outcome_on_thread(operation, parameters, many)
+        self._keep(outcome)
+
+    def _outcome_here(self, operation: Any, parameters: Any) -> _Outcome | None:
+        """The statement run on the loop's thread if the connection is free; None if it was not
+        run (the connection is in use on aiosqlite's thread, or SQLite answered SQLITE_BUSY)."""
+        connection: _CountingConnection = self._connection  # type: ignore[assignment]
+        sqlite = connection.usable_here()
+        # No await between this check and the statement, so nothing else can take the connection.
+        if sqlite is None or self._adapt_connection._execute_mutex.locked():
+            return None
+        try:
+            return _run_statement(sqlite, operation, parameters, many=False)
+        except sqlite3.OperationalError as error:
+            if _is_busy(error):
+                return None
+            raise
+
+    async def _outcome_on_thread(self, operation: Any, parameters: Any, many: bool) -> _Outcome:
+        """On aiosqlite's thread, waiting for a lock up to the connection's patience."""
+        connection: _CountingConnection = self._connection  # type: ignore[assignment]
         async with self._adapt_connection._execute_mutex:
-            outcome: _Outcome = await connection._execute(  # type: ignore[no-untyped-call]
-                _run_statement, connection._conn, operation, parameters, many
+            sqlite = connection._conn
+            statement = partial(_run_statement, sqlite, operation, parameters, many)
+            outcome: _Outcome = await connection._execute(
+                _patiently, sqlite, connection.patience_ms, statement
             )
+        return outcome
+
+    def _keep(self, outcome: _Outcome) -> None:
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 
@@ -119,13 +215,43 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneHopCursor  # type: ignore[assignment]
 
+    def commit(self) -> None:
+        self._on_thread_patiently("commit")
+
+    def rollback(self) -> None:
+        self._on_thread_patiently("rollback")
+
+    def _on_thread_patiently(self, name: str) -> None:
+        connection: _CountingConnection = self._connection  # type: ignore[assignment]
+        if not connection._connection:
+            return  # closed: as the stock adapter, nothing to end
+        sqlite = connection._connection
+        try:
+            await_(
+                connection._execute(
+                    _patiently, sqlite, connection.patience_ms, getattr(sqlite, name)
+                )
+            )
+        except Exception as error:  # noqa: BLE001 - SQLAlchemy maps it, as the stock adapter does
+            self._handle_exception(error)
+
 
 class OneHopAiosqlite(AsyncAdapt_aiosqlite_dbapi):
     """The DB-API module handed to `create_async_engine(module=…)`."""
 
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
-        stock = super().connect(*arg, **kw)
-        return OneHopConnection(self, stock._connection)
+        # As aiosqlite.connect, with a counting connection. sqlite3's `timeout` becomes the
+        # patience used on aiosqlite's thread; the connection itself never waits (see above).
+        (database,) = arg
+        patience_seconds = float(kw.pop("timeout", DEFAULT_PATIENCE_SECONDS))
+        kw.pop("check_same_thread", None)
+        connector = partial(
+            sqlite3.connect, str(database), timeout=0, check_same_thread=False, **kw
+        )
+        connection = _CountingConnection(connector, patience_ms=int(patience_seconds * 1000))
+        connection._thread.daemon = True  # as SQLAlchemy's adapter: no hang at interpreter exit
+        opened: Any = await_(connection)
+        return OneHopConnection(self, opened)
 
 
 def one_hop_module() -> OneHopAiosqlite:

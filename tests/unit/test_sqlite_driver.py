@@ -1,9 +1,14 @@
-"""The one-hand-off SQLite adapter (shared/sqlite_driver.py) against a real SQLite file: the row
-counts, rows, last row ids, errors and transactions SQLAlchemy relies on are the stock adapter's,
-and a statement costs one trip to aiosqlite's thread (the stock adapter takes three or four)."""
+"""The SQLite adapter (shared/sqlite_driver.py) against a real SQLite file: the row counts, rows,
+last row ids, errors and transactions SQLAlchemy relies on are the stock adapter's; a statement
+runs on the loop's thread with no trip to aiosqlite's thread (the stock adapter takes three or
+four); a statement that meets a lock waits for it on that thread, never on the loop's."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +18,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared.db import create_engine
+from shared.db import _sqlite_pragmas, create_engine
+from shared.sqlite_driver import one_hop_module
 
 METADATA = sa.MetaData()
 ROWS = sa.Table(
@@ -93,7 +99,7 @@ async def hand_offs(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> int
     return calls
 
 
-async def test_a_statement_is_one_trip_to_the_database_thread(
+async def test_a_statement_takes_no_trip_to_the_database_thread(
     engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stock = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'one.sqlite3'}")
@@ -102,6 +108,113 @@ async def test_a_statement_is_one_trip_to_the_database_thread(
     finally:
         await stock.dispose()
     trips = await hand_offs(engine, monkeypatch)
-    # The transaction's BEGIN is implicit in sqlite3: three statements, three trips.
-    assert trips == 3, trips
-    assert stock_trips >= 3 * trips, stock_trips
+    # Three statements (the BEGIN is implicit in sqlite3) on the loop's thread; the ROLLBACK, which
+    # is outside the count, is the transaction's one trip.
+    assert trips == 0, trips
+    assert stock_trips >= 9, stock_trips
+
+
+async def test_a_commit_goes_to_the_database_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def noted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        threads.append("handed")
+        return await original(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    async with engine.connect() as connection:
+        await connection.execute(sa.select(1))
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", noted)
+        await connection.execute(ROWS.insert().values(name="committed"))
+        assert threads == []
+        await connection.commit()
+        assert threads == ["handed"]  # the COMMIT (it waits for the disk), not the INSERT
+
+
+async def test_a_statement_meeting_a_lock_waits_off_the_loop_until_the_lock_is_free(
+    engine: AsyncEngine,
+) -> None:
+    """One connection holds the write lock; another's insert must wait for it without stopping
+    the loop (if it waited on the loop's thread, the holder could never commit: a stall until the
+    timeout and then 'database is locked')."""
+    ticks: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        async with engine.connect() as holder, engine.connect() as waiter:
+            await holder.execute(ROWS.insert().values(name="first"))  # takes the write lock
+
+            async def release_later() -> None:
+                await asyncio.sleep(0.3)
+                await holder.commit()
+
+            releasing = asyncio.create_task(release_later())
+            started = time.monotonic()
+            await waiter.execute(ROWS.insert().values(name="second"))
+            ended = time.monotonic()
+            await waiter.commit()
+            await releasing
+    finally:
+        ticker.cancel()
+    assert ended - started >= 0.25, ended - started  # it did wait for the holder …
+    during = [started, *(t for t in ticks if started < t < ended), ended]
+    longest_stall = max(later - earlier for earlier, later in itertools.pairwise(during))
+    assert longest_stall < 0.2, longest_stall  # … and the loop ran all the while
+    async with engine.connect() as connection:
+        names = (await connection.execute(sa.select(ROWS.c.name).order_by(ROWS.c.id))).scalars()
+        assert list(names) == ["first", "second"]
+
+
+async def test_a_lock_held_past_the_patience_is_sqlalchemys_operational_error(
+    tmp_path: Path,
+) -> None:
+    impatient = create_async_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'locked.sqlite3'}",
+        connect_args={"timeout": 0.2},
+        module=one_hop_module(),
+    )
+    sa.event.listen(impatient.sync_engine, "connect", _sqlite_pragmas)  # WAL, as the services
+    try:
+        async with impatient.begin() as connection:
+            await connection.run_sync(METADATA.create_all)
+        async with impatient.connect() as holder, impatient.connect() as waiter:
+            await holder.execute(ROWS.insert().values(name="held"))
+            started = time.monotonic()
+            with pytest.raises(sa.exc.OperationalError, match="locked"):
+                await waiter.execute(ROWS.insert().values(name="refused"))
+            assert 0.15 <= time.monotonic() - started < 5
+            await holder.commit()
+    finally:
+        await impatient.dispose()
+
+
+async def test_the_loop_keeps_off_a_connection_while_its_thread_still_has_work(
+    engine: AsyncEngine,
+) -> None:
+    """A cancelled caller can leave its function queued or running on aiosqlite's thread; the
+    loop's thread must not use the sqlite3 connection until that function has finished."""
+    async with engine.connect() as connection:
+        await connection.execute(sa.select(1))
+        raw = await connection.get_raw_connection()
+        counting: Any = raw.driver_connection
+        assert counting.usable_here() is not None
+        release = threading.Event()
+        entered = threading.Event()
+
+        def held() -> None:
+            entered.set()
+            release.wait(5)
+
+        left_behind = asyncio.ensure_future(counting._execute(held))
+        await asyncio.to_thread(entered.wait, 5)
+        assert counting.usable_here() is None
+        release.set()
+        await left_behind
+        assert counting.usable_here() is not None
