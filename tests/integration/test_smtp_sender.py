@@ -6,6 +6,7 @@ the send, and one TLS context built for many sends."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -45,6 +46,14 @@ class Received:
 class Handler:
     received: list[Received] = field(default_factory=list)
     refuse_recipients: bool = False
+    ehlo_names: list[str] = field(default_factory=list)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.ehlo_names.append(hostname)
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -179,6 +188,27 @@ async def test_one_context_per_kind_for_every_send(
     assert smtp_sender.tls_context(True).verify_mode == ssl.CERT_REQUIRED
     assert smtp_sender.tls_context(True).check_hostname
     assert smtp_sender.tls_context(False).verify_mode == ssl.CERT_NONE
+
+
+async def test_the_ehlo_name_is_looked_up_once_for_every_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiosmtplib would call socket.getfqdn (on a worker thread) for every connection."""
+    lookups: list[str] = []
+    getfqdn = socket.getfqdn
+
+    def counting(name: str = "") -> str:
+        lookups.append(getfqdn(name))
+        return lookups[-1]
+
+    monkeypatch.setattr(smtp_sender, "_ehlo_name", None, raising=False)
+    monkeypatch.setattr(socket, "getfqdn", counting)
+    with smtp_server(server_hostname="sink.test.local") as (handler, port):  # none of its own
+        for _ in range(3):
+            assert await SmtpSender().send(_url("mailto", port, "&mode=insecure"), "S", "B")
+    assert len(handler.received) == 3
+    assert len(lookups) == 1
+    assert handler.ehlo_names == [getfqdn()] * 3  # the name aiosmtplib itself would have given
 
 
 async def test_a_refused_recipient_or_an_unparsable_url_fails_the_send() -> None:

@@ -13,6 +13,8 @@ what it meant: apprise reads the URL once, into a plugin kept for it (`email_plu
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import ssl
 from datetime import tzinfo
 from functools import cache, lru_cache
@@ -62,6 +64,19 @@ def tls_context(verified: bool) -> ssl.SSLContext:
     return context
 
 
+_ehlo_name: str | None = None
+
+
+async def ehlo_name() -> str:
+    """The name this host gives in EHLO: `socket.getfqdn()`, as aiosmtplib would give, looked up
+    once per process. aiosmtplib looks it up again for every connection it makes, on a worker
+    thread (a thread trip and a resolver lookup for every e-mail)."""
+    global _ehlo_name  # one process-wide value, as the TLS contexts above
+    if _ehlo_name is None:
+        _ehlo_name = await asyncio.to_thread(socket.getfqdn)
+    return _ehlo_name
+
+
 class SmtpSender:
     async def send(
         self, url: str, title: str, body: str, attachments: tuple[Attachment, ...] = ()
@@ -101,6 +116,7 @@ class SmtpSender:
             tls_context=tls_context(bool(plugin.verify_certificate)) if secure else None,
             # apprise's smtplib socket timeout: per connect and per command, as there
             timeout=plugin.socket_connect_timeout,
+            local_hostname=await ehlo_name(),
         )
         accepted = True
         try:
