@@ -256,7 +256,7 @@ async def sql(url: str, statements: Iterable[str]) -> None:
 
 def fault_on(kind: str) -> list[str]:
     """Intake's vault refuses every write: a database fault inside the handler's transaction.
-    (Holding a lock would not raise: SQLite waits up to 30 s for it, busy_timeout in shared/db.py,
+    (Holding a lock would not raise: SQLite waits up to 30 s for it, shared/sqlite_driver.py,
     and PostgreSQL waits without a limit, no lock_timeout being set.)"""
     if kind == "sqlite":
         return [
