@@ -25,6 +25,7 @@ from shared.db import UtcDateTime, advisory_lock_key
 from shared.events import Event
 from shared.logging import get_logger
 from shared.partition_batches import HandOver, Outgoing
+from shared.sqlite_driver import on_database_thread
 from shared.tracing import Tracing, capture_context, trace_headers
 
 log = get_logger(__name__)
@@ -121,6 +122,7 @@ def _plain_insert(table: sa.Table) -> sa.Insert:
     return table.insert()
 
 
+@on_database_thread  # no limit on the rows: on SQLite it must not hold the loop
 async def prune_published(connection: AsyncConnection, table: sa.Table, before: datetime) -> int:
     """Delete rows published before `before`: once relayed, a row is only a copy of what Kafka
     holds, and it must not outlive the retention of what it describes."""

@@ -28,19 +28,23 @@ at once, which is what `check_same_thread=False` asks of us. What stays on aiosq
     is 0 and a statement answered SQLITE_BUSY is run again on the thread, which raises the timeout
     to the configured patience around it. A statement that failed with SQLITE_BUSY changed nothing
     (SQLite undoes a failed statement), so running it again is safe.
-The trade-off: a long statement holds the loop for its duration instead of a thread. Not every
-one is bounded yet: housekeeping's processed-events deletes go 1,000 rows at a time, but the
-hourly erasing and purging updates and the outbox prune have no limit (about 0.1-0.3 s of stall a
-million rows, measured in review); they should take a limit and an index (README, nineteenth part).
+  - every statement of a function decorated `@on_database_thread`: what reads or changes a whole table (the
+    hourly erasing and purging updates, the outbox prunes, the figures a head of service asks
+    for). On the loop's thread these held the service for their duration, about 0.1-0.3 s a
+    million rows (measured in review); there they hold only aiosqlite's thread, as before.
+What is left on the loop is a keyed statement (a claim, an insert, a read by key) or a bounded
+batch (housekeeping's processed-events deletes go 1,000 rows at a time).
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextvars import ContextVar
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -52,10 +56,33 @@ from sqlalchemy.util.concurrency import await_
 
 _Outcome = tuple[Any, list[Any], int, int | None]
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 #: How long a statement that met a lock, a COMMIT or a ROLLBACK waits for it on aiosqlite's thread
 #: when the URL's `connect_args` give no `timeout` (sqlite3's own default is 5 s).
 DEFAULT_PATIENCE_SECONDS = 30.0
+
+
+_ON_THREAD: ContextVar[bool] = ContextVar("sqlite_statements_on_thread", default=False)
+
+
+def on_database_thread(
+    function: Callable[_P, Awaitable[_T]],
+) -> Callable[_P, Coroutine[Any, Any, _T]]:
+    """Decorates a coroutine function whose SQLite statements must run on aiosqlite's thread:
+    those whose length grows with a table. Other databases are unaffected (their statements never
+    ran on the loop). SQLAlchemy's greenlets share the task's context, so the flag set here
+    reaches the driver."""
+
+    @functools.wraps(function)
+    async def on_thread(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        token = _ON_THREAD.set(True)
+        try:
+            return await function(*args, **kwargs)
+        finally:
+            _ON_THREAD.reset(token)
+
+    return on_thread
 
 
 class _CountingConnection(aiosqlite.Connection):
@@ -186,6 +213,8 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         """The statement run on the loop's thread if the connection is free; None if it was not
         run (the connection is in use on aiosqlite's thread, or SQLite answered SQLITE_BUSY)."""
         connection: _CountingConnection = self._connection  # type: ignore[assignment]
+        if _ON_THREAD.get():
+            return None
         sqlite = connection.usable_here()
         # No await between this check and the statement, so nothing else can take the connection.
         if sqlite is None or self._adapt_connection._execute_mutex.locked():
@@ -213,9 +242,27 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows = collections.deque(rows)
 
 
+def _set_isolation_level(connection: sqlite3.Connection, value: str | None) -> None:
+    connection.isolation_level = value  # type: ignore[assignment]
+
+
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneHopCursor  # type: ignore[assignment]
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._connection.isolation_level  # type: ignore[no-any-return]
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        # SQLAlchemy's setter puts its function on aiosqlite's queue directly, past the count
+        # `usable_here` trusts; this one goes through the counted `_execute`.
+        connection: _CountingConnection = self._connection  # type: ignore[assignment]
+        try:
+            await_(connection._execute(_set_isolation_level, connection._conn, value))
+        except Exception as error:  # noqa: BLE001 - SQLAlchemy maps it, as the stock adapter does
+            self._handle_exception(error)
 
     def commit(self) -> None:
         self._on_thread_patiently("commit")

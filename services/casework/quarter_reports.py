@@ -38,6 +38,7 @@ from shared.db import insert_ignoring_duplicates
 from shared.events import CaseworkQuarterV1, QuarterCaseworkFigures
 from shared.logging import get_logger
 from shared.outbox import enqueue
+from shared.sqlite_driver import on_database_thread
 
 log = get_logger(__name__)
 
@@ -50,6 +51,7 @@ class RebuildClashed(RuntimeError):
     """Another rebuild of the quarter took the same version first."""
 
 
+@on_database_thread  # every case and referral: on SQLite it must not hold the loop
 async def read_facts(
     engine: AsyncEngine, until: datetime
 ) -> tuple[list[CaseFacts], list[ReferralFact]]:

@@ -19,6 +19,7 @@ from services.casework.domain import FIRST_CONTACT
 from services.casework.lifecycle import ACTIVE, Status
 from shared.events import Pathway
 from shared.rota import Role
+from shared.sqlite_driver import on_database_thread
 
 TASK_COLUMNS = (
     tasks.c.task_id, tasks.c.case_reference, tasks.c.kind, tasks.c.status, tasks.c.due_at,
@@ -114,6 +115,7 @@ async def case_history(
         return [dict(row._mapping) for row in rows]
 
 
+@on_database_thread  # whole-table counts: on SQLite they must not hold the loop
 async def figures(engine: AsyncEngine, now: datetime, target: int) -> dict[str, Any]:
     """People supported (adult cases taken on), open and overdue tasks by need, time from police
     contact to first contact, referrals made by organisation."""

@@ -20,6 +20,7 @@ from services.intake.adapters.vault import Sealed, VaultCipher
 from shared.api_times import utc_text
 from shared.logging import get_logger
 from shared.outbox import prune_published
+from shared.sqlite_driver import on_database_thread
 
 log = get_logger(__name__)
 
@@ -71,6 +72,7 @@ async def read_personal_data(
     return document
 
 
+@on_database_thread  # whole-table statements: on SQLite they must not hold the loop
 async def purge_expired(
     engine: AsyncEngine, now: datetime, retention: timedelta, request_id_window: timedelta
 ) -> PurgeResult:

@@ -40,6 +40,7 @@ from shared.clock import LONDON
 from shared.db import insert_ignoring_duplicates
 from shared.events import CaseworkFiguresV1, ChildReferralOpenedV1, ReferralOpenedV1
 from shared.labels import DISTRICTS, EXPLOITATION, TASK_KINDS, label
+from shared.sqlite_driver import on_database_thread
 
 if TYPE_CHECKING:  # annotations only: minutes.py may come to import from the agenda modules
     from services.meeting_scheduler.agenda import OtherBusiness
@@ -237,6 +238,7 @@ def nasn_layout(
     )
 
 
+@on_database_thread  # a whole-table update: on SQLite it must not hold the loop
 async def erase_old_operations(engine: AsyncEngine, before: datetime) -> int:
     """Operation names of referrals older than `before`: the NASN agenda of their quarter is long
     published, and a name with a date and a district narrows down who was found."""

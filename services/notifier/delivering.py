@@ -34,6 +34,7 @@ from shared.events import AlertDeliveredV1, AlertDeliveryFailedV1
 from shared.logging import get_logger
 from shared.outbox import enqueue, prune_published
 from shared.rota import ChannelKind
+from shared.sqlite_driver import on_database_thread
 from shared.tracing import capture_context
 
 log = get_logger(__name__)
@@ -404,6 +405,7 @@ async def _after_failure(
     return "fallback"
 
 
+@on_database_thread  # whole-table updates: on SQLite they must not hold the loop
 async def erase_old_messages(deps: NotifierDeps) -> int:
     """The ledger keeps channel, attempts, outcome and latency; after retention go the message
     texts, the fields they were rendered from (case, district, operation), agenda attachments and

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.notifier.adapters.tables import alerts
 from services.notifier.policy import AlertingPolicy
 from shared.events import Urgency
+from shared.sqlite_driver import on_database_thread
 
 # Alerts about a case (a single referral, a child referral, a raid's grouped alert): reminders,
 # agenda and rota-gap notices are not answered by taking a case.
@@ -29,6 +30,7 @@ def target_for(policy: AlertingPolicy, urgency: Urgency) -> timedelta:
     return min(later) if later else timedelta(hours=24)
 
 
+@on_database_thread  # every case alert: on SQLite the read must not hold the loop
 async def alert_figures(
     engine: AsyncEngine, policy: AlertingPolicy, since: datetime | None = None
 ) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.db import _sqlite_pragmas, create_engine
-from shared.sqlite_driver import one_hop_module
+from shared.sqlite_driver import on_database_thread, one_hop_module
 
 METADATA = sa.MetaData()
 ROWS = sa.Table(
@@ -217,4 +217,76 @@ async def test_the_loop_keeps_off_a_connection_while_its_thread_still_has_work(
         assert counting.usable_here() is None
         release.set()
         await left_behind
+        assert counting.usable_here() is not None
+
+
+LONG_COUNT = sa.text(
+    "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < :upto) "
+    "SELECT count(*) FROM n"
+)
+
+
+async def longest_stall_during(statement: Any) -> tuple[float, float]:
+    """How long `statement()` took and the longest the loop went without running a 10 ms ticker
+    meanwhile."""
+    ticks: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.02)
+    try:
+        started = time.monotonic()
+        await statement()
+        ended = time.monotonic()
+    finally:
+        ticker.cancel()
+    during = [started, *(t for t in ticks if started < t < ended), ended]
+    return ended - started, max(later - earlier for earlier, later in itertools.pairwise(during))
+
+
+async def test_a_whole_table_statement_holds_the_thread_not_the_loop(engine: AsyncEngine) -> None:
+    """A statement that takes a while: undecorated it runs on the loop's thread and stalls the
+    loop for its whole length (which is why the decorator exists); in a function decorated
+    `@on_database_thread` the loop runs all the while, and the flag ends with the function."""
+
+    async def count(connection: Any) -> None:
+        assert (await connection.execute(LONG_COUNT, {"upto": 3_000_000})).scalar() == 3_000_000
+
+    @on_database_thread
+    async def count_on_thread(connection: Any) -> None:
+        await count(connection)
+
+    async with engine.connect() as connection:
+        await connection.execute(sa.select(1))
+        took, stall = await longest_stall_during(lambda: count(connection))
+        assert took >= 0.15, took
+        assert stall >= 0.9 * took, (took, stall)  # on the loop: one long stall
+        took, stall = await longest_stall_during(lambda: count_on_thread(connection))
+        assert took >= 0.15, took
+        assert stall < 0.1, (took, stall)  # on the thread: the loop ran
+        raw = await connection.get_raw_connection()
+        counting: Any = raw.driver_connection
+        handed = counting._handed
+        await connection.execute(sa.select(1))
+        assert counting._handed == handed  # after the function, statements are the loop's again
+
+
+async def test_setting_the_isolation_level_is_counted_as_work_on_the_thread(
+    engine: AsyncEngine,
+) -> None:
+    """SQLAlchemy's own setter queues its function on aiosqlite's thread past the count that
+    `usable_here` trusts; ours goes through the counted hand-off."""
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        counting: Any = raw.driver_connection
+        before = counting._handed
+        await connection.run_sync(
+            lambda sync: setattr(raw.dbapi_connection, "isolation_level", None)
+        )
+        assert counting._handed == before + 1
+        assert counting.isolation_level is None
         assert counting.usable_here() is not None
