@@ -133,12 +133,9 @@ async def test_a_commit_goes_to_the_database_thread(
         assert threads == ["handed"]  # the COMMIT (it waits for the disk), not the INSERT
 
 
-async def test_a_statement_meeting_a_lock_waits_off_the_loop_until_the_lock_is_free(
-    engine: AsyncEngine,
-) -> None:
-    """One connection holds the write lock; another's insert must wait for it without stopping
-    the loop (if it waited on the loop's thread, the holder could never commit: a stall until the
-    timeout and then 'database is locked')."""
+async def longest_stall_during(statement: Any) -> tuple[float, float]:
+    """How long `statement()` took and the longest the loop went without running a 10 ms ticker
+    meanwhile."""
     ticks: list[float] = []
 
     async def tick() -> None:
@@ -147,26 +144,38 @@ async def test_a_statement_meeting_a_lock_waits_off_the_loop_until_the_lock_is_f
             await asyncio.sleep(0.01)
 
     ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.02)
     try:
-        async with engine.connect() as holder, engine.connect() as waiter:
-            await holder.execute(ROWS.insert().values(name="first"))  # takes the write lock
-
-            async def release_later() -> None:
-                await asyncio.sleep(0.3)
-                await holder.commit()
-
-            releasing = asyncio.create_task(release_later())
-            started = time.monotonic()
-            await waiter.execute(ROWS.insert().values(name="second"))
-            ended = time.monotonic()
-            await waiter.commit()
-            await releasing
+        started = time.monotonic()
+        await statement()
+        ended = time.monotonic()
     finally:
         ticker.cancel()
-    assert ended - started >= 0.25, ended - started  # it did wait for the holder …
     during = [started, *(t for t in ticks if started < t < ended), ended]
-    longest_stall = max(later - earlier for earlier, later in itertools.pairwise(during))
-    assert longest_stall < 0.2, longest_stall  # … and the loop ran all the while
+    return ended - started, max(later - earlier for earlier, later in itertools.pairwise(during))
+
+
+async def test_a_statement_meeting_a_lock_waits_off_the_loop_until_the_lock_is_free(
+    engine: AsyncEngine,
+) -> None:
+    """One connection holds the write lock; another's insert must wait for it without stopping
+    the loop (if it waited on the loop's thread, the holder could never commit: a stall until the
+    timeout and then 'database is locked')."""
+    async with engine.connect() as holder, engine.connect() as waiter:
+        await holder.execute(ROWS.insert().values(name="first"))  # takes the write lock
+
+        async def release_later() -> None:
+            await asyncio.sleep(0.3)
+            await holder.commit()
+
+        releasing = asyncio.create_task(release_later())
+        took, stall = await longest_stall_during(
+            lambda: waiter.execute(ROWS.insert().values(name="second"))
+        )
+        await waiter.commit()
+        await releasing
+    assert took >= 0.2, took  # it did wait for the holder …
+    assert stall < 0.2, stall  # … and the loop ran all the while
     async with engine.connect() as connection:
         names = (await connection.execute(sa.select(ROWS.c.name).order_by(ROWS.c.id))).scalars()
         assert list(names) == ["first", "second"]
@@ -224,28 +233,6 @@ LONG_COUNT = sa.text(
     "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < :upto) "
     "SELECT count(*) FROM n"
 )
-
-
-async def longest_stall_during(statement: Any) -> tuple[float, float]:
-    """How long `statement()` took and the longest the loop went without running a 10 ms ticker
-    meanwhile."""
-    ticks: list[float] = []
-
-    async def tick() -> None:
-        while True:
-            ticks.append(time.monotonic())
-            await asyncio.sleep(0.01)
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0.02)
-    try:
-        started = time.monotonic()
-        await statement()
-        ended = time.monotonic()
-    finally:
-        ticker.cancel()
-    during = [started, *(t for t in ticks if started < t < ended), ended]
-    return ended - started, max(later - earlier for earlier, later in itertools.pairwise(during))
 
 
 async def test_a_whole_table_statement_holds_the_thread_not_the_loop(engine: AsyncEngine) -> None:
