@@ -92,6 +92,9 @@ class _CountingConnection(aiosqlite.Connection):
     def __init__(self, connector: Callable[[], sqlite3.Connection], patience_ms: int) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self.patience_ms = patience_ms
+        # True from raising the busy timeout until it is back at 0: if resetting it ever failed,
+        # the loop's thread must not use a connection that could wait for a lock there.
+        self.waits_for_locks = False
         # Each is written by one thread only (handed by the loop's, finished by aiosqlite's).
         self._handed = 0
         self._finished = 0
@@ -111,18 +114,26 @@ class _CountingConnection(aiosqlite.Connection):
     def usable_here(self) -> sqlite3.Connection | None:
         """The sqlite3 connection if it is open and nothing is queued or running on the thread
         (a cancelled caller can leave its function there), else None."""
-        if self._running and self._connection is not None and self._handed == self._finished:
+        if (
+            self._running
+            and self._connection is not None
+            and self._handed == self._finished
+            and not self.waits_for_locks
+        ):
             return self._connection
         return None
 
 
-def _patiently(connection: sqlite3.Connection, patience_ms: int, function: Callable[[], _T]) -> _T:
+def _patiently(owner: _CountingConnection, function: Callable[[], _T]) -> _T:
     """On aiosqlite's thread: `function` with SQLite's busy handler waiting up to the patience."""
-    connection.execute(f"PRAGMA busy_timeout={int(patience_ms)}")
+    connection = owner._conn
+    owner.waits_for_locks = True
+    connection.execute(f"PRAGMA busy_timeout={int(owner.patience_ms)}")
     try:
         return function()
     finally:
         connection.execute("PRAGMA busy_timeout=0")
+        owner.waits_for_locks = False
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
@@ -232,9 +243,7 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         async with self._adapt_connection._execute_mutex:
             sqlite = connection._conn
             statement = partial(_run_statement, sqlite, operation, parameters, many)
-            outcome: _Outcome = await connection._execute(
-                _patiently, sqlite, connection.patience_ms, statement
-            )
+            outcome: _Outcome = await connection._execute(_patiently, connection, statement)
         return outcome
 
     def _keep(self, outcome: _Outcome) -> None:
@@ -276,11 +285,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             return  # closed: as the stock adapter, nothing to end
         sqlite = connection._connection
         try:
-            await_(
-                connection._execute(
-                    _patiently, sqlite, connection.patience_ms, getattr(sqlite, name)
-                )
-            )
+            await_(connection._execute(_patiently, connection, getattr(sqlite, name)))
         except Exception as error:  # noqa: BLE001 - SQLAlchemy maps it, as the stock adapter does
             self._handle_exception(error)
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.db import _sqlite_pragmas, create_engine
-from shared.sqlite_driver import on_database_thread, one_hop_module
+from shared.sqlite_driver import (
+    _CountingConnection,
+    _patiently,
+    on_database_thread,
+    one_hop_module,
+)
 
 METADATA = sa.MetaData()
 ROWS = sa.Table(
@@ -277,3 +284,23 @@ async def test_setting_the_isolation_level_is_counted_as_work_on_the_thread(
         assert counting._handed == before + 1
         assert counting.isolation_level is None
         assert counting.usable_here() is not None
+
+
+async def test_a_connection_whose_busy_timeout_was_not_reset_stays_off_the_loop(
+    tmp_path: Path,
+) -> None:
+    """The loop's thread must never wait for a lock: if putting the busy timeout back to 0 fails
+    after a patient statement (here the statement closes the connection, so the reset raises),
+    the connection is not used on the loop again."""
+    connector = partial(sqlite3.connect, str(tmp_path / "alone.sqlite3"), check_same_thread=False)
+    counting = _CountingConnection(connector, patience_ms=100)
+    await counting
+    try:
+        assert counting.usable_here() is not None
+        await counting._execute(_patiently, counting, lambda: None)
+        assert counting.usable_here() is not None  # a reset that worked: the loop may use it
+        with pytest.raises(sqlite3.ProgrammingError):
+            await counting._execute(_patiently, counting, counting._conn.close)
+        assert counting.usable_here() is None
+    finally:
+        await counting.close()
