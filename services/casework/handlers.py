@@ -360,17 +360,26 @@ async def chase_overdue(deps: CaseworkDeps) -> int:
     """Publish TaskOverdueV1 once per active task and threshold crossed. The chase row and the
     event commit together, so a restart neither skips nor repeats a reminder."""
     now = deps.clock.now()
+    overdue = sa.and_(tasks.c.status.in_([s.value for s in ACTIVE]), tasks.c.due_at <= now)
     async with deps.engine.connect() as connection:
-        due = (
-            await connection.execute(
-                sa.select(tasks).where(
-                    tasks.c.status.in_([s.value for s in ACTIVE]), tasks.c.due_at <= now
+        due = (await connection.execute(sa.select(tasks).where(overdue))).all()
+        # The thresholds already chased, read once: a backlog of overdue tasks would otherwise
+        # cost a write transaction (and on SQLite an fsync) per task and threshold every pass.
+        # The claim below still decides, should another instance chase the same one meanwhile.
+        chased = set(
+            (
+                await connection.execute(
+                    sa.select(task_chases.c.task_id, task_chases.c.threshold)
+                    .join(tasks, tasks.c.task_id == task_chases.c.task_id)
+                    .where(overdue)
                 )
-            )
-        ).all()
+            ).tuples()
+        )
     published = 0
     for row in due:
         for threshold in deps.chase.crossed(row.due_at, now):
+            if (row.task_id, threshold) in chased:
+                continue
             async with deps.engine.begin() as connection:
                 new = await connection.execute(
                     insert_ignoring_duplicates(connection, task_chases).values(

@@ -162,6 +162,20 @@ async def test_casework_timers_fire_once_across_two_instances(two_engines: Any) 
     )
     # What each instance says it sent adds up to what was sent: no instance counted a claim lost.
     assert sum(sent.values()) == len(overdue) + len(reminders) + len(follow_ups)
+    # Every threshold is chased now: a further pass reads, and commits no transaction (it had
+    # committed one per task and threshold, 60 here, every pass).
+    commits = 0
+
+    def counted(*_: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    sa.event.listen(first.sync_engine, "commit", counted)
+    try:
+        assert await chase_overdue(instances[0]) == 0
+    finally:
+        sa.event.remove(first.sync_engine, "commit", counted)
+    assert commits == 0
 
 
 async def test_figures_are_reported_once_a_period_and_the_newest_is_kept(
