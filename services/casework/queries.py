@@ -61,6 +61,7 @@ def is_overdue(task: dict[str, Any], now: datetime) -> bool:
     return task["status"] in ACTIVE and task["due_at"] <= now
 
 
+@on_database_thread  # every task a viewer may see: on SQLite it must not hold the loop
 async def list_tasks(
     engine: AsyncEngine, viewer: Viewer, wanted: TaskFilter, now: datetime
 ) -> list[dict[str, Any]]:

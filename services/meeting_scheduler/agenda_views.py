@@ -32,6 +32,7 @@ from services.meeting_scheduler.publishing import Publication, digest_of, latest
 from services.meeting_scheduler.referral_outcomes import OnwardReferral
 from shared.api_times import UtcTimestamp
 from shared.clock import LONDON
+from shared.sqlite_driver import on_database_thread
 
 
 class PublicationState(BaseModel):
@@ -235,6 +236,7 @@ def _item_views(items: list[AgendaItem]) -> list[AgendaItemView]:
     ]  # fmt: skip
 
 
+@on_database_thread  # every read an agenda needs: on SQLite it must not hold the loop
 async def agenda_view(
     engine: AsyncEngine,
     series: MeetingSeries,

@@ -19,6 +19,7 @@ from services.meeting_scheduler.minutes import attendance_for, open_actions_befo
 from services.meeting_scheduler.nasn import nasn_layout, summarise
 from services.meeting_scheduler.operations import debriefs_for
 from services.meeting_scheduler.printing import to_html, to_markdown, to_pdf
+from shared.sqlite_driver import on_database_thread
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class AgendaDocuments:
         return replace(self, revision=Revision(version, sent_at))
 
 
+@on_database_thread  # every read an agenda needs: on SQLite it must not hold the loop
 async def agenda_documents(
     engine: AsyncEngine, series: MeetingSeries, starts_at: datetime
 ) -> AgendaDocuments:

@@ -46,6 +46,7 @@ from shared.events import (
 )
 from shared.logging import get_logger
 from shared.outbox import enqueue
+from shared.sqlite_driver import on_database_thread
 
 log = get_logger(__name__)
 SUPPORT_NEEDS = frozenset(need.value for need in SupportNeed)
@@ -152,22 +153,22 @@ async def withdraw_child_case(referral: ChildReferralOpenedV1, deps: SchedulerDe
     return withdrawn
 
 
+@on_database_thread  # the series' whole history of items: on SQLite it must not hold the loop
 async def items_for(engine: AsyncEngine, series_id: str, starts_at: datetime) -> list[AgendaItem]:
     """The meeting's new items, plus reviews: items from the series' earlier meetings whose case
     is still open (casework reports an open task, or has reported nothing yet). Open needs and
     overdue actions come from casework's task events where there are any, and so do each case's
     onward referrals with their latest outcomes."""
+    listed = (
+        agenda_items.c.meeting_series == series_id,
+        agenda_items.c.meeting_starts_at <= starts_at,
+        agenda_items.c.withdrawn_reason.is_(None),
+    )
+    # The cases as a subquery, not a list of bound values: a series' history grows without end,
+    # and SQLite refuses a statement with more than 32,766 parameters.
+    references = sa.select(agenda_items.c.case_reference).where(*listed)
     async with engine.connect() as connection:
-        rows = (
-            await connection.execute(
-                sa.select(agenda_items).where(
-                    agenda_items.c.meeting_series == series_id,
-                    agenda_items.c.meeting_starts_at <= starts_at,
-                    agenda_items.c.withdrawn_reason.is_(None),
-                )
-            )
-        ).all()
-        references = [row.case_reference for row in rows]
+        rows = (await connection.execute(sa.select(agenda_items).where(*listed))).all()
         known = (
             await connection.execute(
                 sa.select(case_tasks).where(case_tasks.c.case_reference.in_(references))

@@ -130,9 +130,10 @@ async def record_referral_outcome(event: ReferralOutcomeRecordedV1, engine: Asyn
 
 
 async def onward_referrals_for(
-    connection: AsyncConnection, references: Sequence[str]
+    connection: AsyncConnection, references: Sequence[str] | sa.Select[tuple[str]]
 ) -> dict[str, tuple[OnwardReferral, ...]]:
-    """Each case's referrals, by need, then the time of their outcome."""
+    """Each case's referrals, by need, then the time of their outcome (`references`: the case
+    references, or a query giving them)."""
     rows = await connection.execute(
         sa.select(referral_outcomes)
         .where(referral_outcomes.c.case_reference.in_(references))

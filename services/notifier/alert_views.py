@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters.tables import alerts, burst_batches, escalation_steps, notifications
 from shared.db import UtcDateTime
+from shared.sqlite_driver import on_database_thread
 
 StatusFilter = Literal["open", "acknowledged", "all"]
 
@@ -38,6 +39,7 @@ class AlertSummary:
     next_step_at: datetime | None
 
 
+@on_database_thread  # a scan and sort of every alert: on SQLite it must not hold the loop
 async def list_alerts(
     engine: AsyncEngine, status: StatusFilter, case_reference: str | None, limit: int
 ) -> list[AlertSummary]:
