@@ -31,6 +31,8 @@ alerts = sa.Table(
     sa.Column("trace_context", sa.Text, nullable=True),
     # One alert per subject: a redelivered event or a replayed contact raises nothing new.
     sa.UniqueConstraint("kind", "subject_key", name="uq_alerts_subject"),
+    # The open alerts, newest first: the console's 5 s poll and the metrics sample (notifier_0011).
+    sa.Index("ix_alerts_status_raised", "status", "raised_at"),
 )
 
 escalation_steps = sa.Table(
@@ -79,6 +81,7 @@ delivery_attempts = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=False),  # delivered | failed
     sa.Column("latency_ms", sa.Integer, nullable=False),
     sa.Column("attempted_at", UtcDateTime, nullable=False),
+    sa.Index("ix_delivery_attempts_notification", "notification_id"),  # an alert's ledger
 )
 
 burst_batches = sa.Table(
