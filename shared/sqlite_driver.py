@@ -28,12 +28,15 @@ at once, which is what `check_same_thread=False` asks of us. What stays on aiosq
     is 0 and a statement answered SQLITE_BUSY is run again on the thread, which raises the timeout
     to the configured patience around it. A statement that failed with SQLITE_BUSY changed nothing
     (SQLite undoes a failed statement), so running it again is safe.
-  - every statement of a function decorated `@on_database_thread`: what reads or changes a whole table (the
-    hourly erasing and purging updates, the outbox prunes, the figures a head of service asks
-    for). On the loop's thread these held the service for their duration, about 0.1-0.3 s a
-    million rows (measured in review); there they hold only aiosqlite's thread, as before.
-What is left on the loop is a keyed statement (a claim, an insert, a read by key) or a bounded
-batch (housekeeping's processed-events deletes go 1,000 rows at a time).
+  - every statement of a function decorated `@on_database_thread`: what reads or changes a
+    whole table (the hourly erasing and purging, the outbox prunes, the figures a head of service
+    asks for, the task and alert lists, an agenda's reads). On the loop's thread these held the
+    service for their duration, about 0.1-0.3 s a million rows (measured in review); there they
+    hold only aiosqlite's thread, as before.
+What is left on the loop is a keyed statement (a claim, an insert, a read by key or by an index
+range) or a bounded batch (housekeeping's processed-events deletes go 1,000 rows at a time).
+A read that scans a table and is not marked holds the loop while it runs: README, round two,
+twentieth part, lists the ones a review found small enough to leave.
 """
 
 from __future__ import annotations
