@@ -42,6 +42,7 @@ twentieth part, lists the ones a review found small enough to leave.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -83,7 +84,10 @@ def on_database_thread(
         try:
             return await function(*args, **kwargs)
         finally:
-            _ON_THREAD.reset(token)
+            # A coroutine closed outside its task (collected while pending) ends in another
+            # context, where the token cannot be reset; that context's flag is not ours to undo.
+            with contextlib.suppress(ValueError):
+                _ON_THREAD.reset(token)
 
     return on_thread
 
@@ -130,12 +134,12 @@ class _CountingConnection(aiosqlite.Connection):
 def _patiently(owner: _CountingConnection, function: Callable[[], _T]) -> _T:
     """On aiosqlite's thread: `function` with SQLite's busy handler waiting up to the patience."""
     connection = owner._conn
-    owner.waits_for_locks = True
     connection.execute(f"PRAGMA busy_timeout={int(owner.patience_ms)}")
+    owner.waits_for_locks = True
     try:
         return function()
     finally:
-        connection.execute("PRAGMA busy_timeout=0")
+        connection.execute("PRAGMA busy_timeout=0")  # if this raises, the flag stays set
         owner.waits_for_locks = False
 
 

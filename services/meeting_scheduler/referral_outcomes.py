@@ -130,7 +130,7 @@ async def record_referral_outcome(event: ReferralOutcomeRecordedV1, engine: Asyn
 
 
 async def onward_referrals_for(
-    connection: AsyncConnection, references: Sequence[str] | sa.Select[tuple[str]]
+    connection: AsyncConnection, references: Sequence[str] | sa.Select[str]
 ) -> dict[str, tuple[OnwardReferral, ...]]:
     """Each case's referrals, by need, then the time of their outcome (`references`: the case
     references, or a query giving them)."""

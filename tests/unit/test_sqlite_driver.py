@@ -247,21 +247,25 @@ async def test_a_whole_table_statement_holds_the_thread_not_the_loop(engine: Asy
     loop for its whole length (which is why the decorator exists); in a function decorated
     `@on_database_thread` the loop runs all the while, and the flag ends with the function."""
 
-    async def count(connection: Any) -> None:
-        assert (await connection.execute(LONG_COUNT, {"upto": 3_000_000})).scalar() == 3_000_000
+    async def count(connection: Any, upto: int) -> None:
+        assert (await connection.execute(LONG_COUNT, {"upto": upto})).scalar() == upto
 
     @on_database_thread
-    async def count_on_thread(connection: Any) -> None:
-        await count(connection)
+    async def count_on_thread(connection: Any, upto: int) -> None:
+        await count(connection, upto)
 
     async with engine.connect() as connection:
         await connection.execute(sa.select(1))
-        took, stall = await longest_stall_during(lambda: count(connection))
-        assert took >= 0.15, took
+        upto = 1_000_000
+        while True:  # long enough to tell a stall from the loop's own pauses, on any machine
+            took, stall = await longest_stall_during(partial(count, connection, upto))
+            if took >= 0.3 or upto >= 64_000_000:
+                break
+            upto *= 2
         assert stall >= 0.9 * took, (took, stall)  # on the loop: one long stall
-        took, stall = await longest_stall_during(lambda: count_on_thread(connection))
-        assert took >= 0.15, took
-        assert stall < 0.1, (took, stall)  # on the thread: the loop ran
+        took, stall = await longest_stall_during(partial(count_on_thread, connection, upto))
+        assert took >= 0.2, took
+        assert stall < took / 3, (took, stall)  # on the thread: the loop ran
         raw = await connection.get_raw_connection()
         counting: Any = raw.driver_connection
         handed = counting._handed

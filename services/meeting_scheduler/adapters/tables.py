@@ -33,6 +33,7 @@ agenda_items = sa.Table(
     sa.Column("advisor_recorded", sa.Boolean, nullable=False, server_default=sa.false()),
     # A case enters a series once; later meetings list it as a review while it stays open.
     sa.UniqueConstraint("case_reference", "meeting_series", name="uq_agenda_case_series"),
+    sa.Index("ix_agenda_items_series", "meeting_series", "meeting_starts_at"),  # an agenda's reads
 )
 
 # Items the coordinator adds by hand: any other business.
@@ -45,6 +46,7 @@ manual_items = sa.Table(
     sa.Column("text", sa.String(500), nullable=False),
     sa.Column("added_by", sa.String(64), nullable=False),
     sa.Column("added_at", UtcDateTime, nullable=False),
+    sa.Index("ix_manual_items_series", "meeting_series", "meeting_starts_at"),
 )
 
 # Each version of a meeting's agenda that was sent to the coordinator, with a digest of its text:

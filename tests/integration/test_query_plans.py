@@ -1,7 +1,8 @@
-"""The notifier's reads of open alerts use an index, not a scan of every alert ever raised: the
-console polls them every 5 s and the metrics sampler counts them every 5 s, on the paging
-service (notifier_0011). Each use case runs on a migrated SQLite database; every statement it
-sends is captured and given to SQLite's EXPLAIN QUERY PLAN."""
+"""Reads that run often use an index, not a scan of every row ever written: the notifier's open
+alerts, which the console polls and the metrics sampler counts every 5 s on the paging service
+(notifier_0011), and an agenda's items, read on every build of the agenda (meeting_scheduler_0016).
+Each use case runs on its service's migrated SQLite database; every statement it sends that reads
+the table is captured and given to SQLite's EXPLAIN QUERY PLAN."""
 
 from __future__ import annotations
 
@@ -14,21 +15,29 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.meeting_scheduler.calendar import load_calendar
+from services.meeting_scheduler.handlers import items_for
+from services.meeting_scheduler.main import MIGRATIONS as SCHEDULER_MIGRATIONS
 from services.notifier.alert_views import list_alerts
 from services.notifier.main import MIGRATIONS
 from services.notifier.metrics import NotifierMetrics
 from shared.db import create_engine, migrate
 from shared.metrics import ServiceMetrics
+from tests.support.system import ROOT
 
 pytestmark = pytest.mark.integration
 
+CASE_PANEL = load_calendar(ROOT / "deploy" / "config" / "meetings.yaml").case_panel()
 
-async def plans_of(engine: AsyncEngine, use_case: Callable[[], Awaitable[object]]) -> list[str]:
-    """SQLite's plan of every statement `use_case` sends that reads `alerts`, one text each."""
+
+async def plans_of(
+    engine: AsyncEngine, use_case: Callable[[], Awaitable[object]], table: str = "alerts"
+) -> list[str]:
+    """SQLite's plan of every statement `use_case` sends that reads `table`, one text each."""
     sent: list[tuple[str, Any]] = []
 
     def capture(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if " alerts" in statement and statement.lstrip().upper().startswith("SELECT"):
+        if f" {table}" in statement and statement.lstrip().upper().startswith("SELECT"):
             sent.append((statement, parameters))
 
     sa.event.listen(engine.sync_engine, "before_cursor_execute", capture)
@@ -52,6 +61,14 @@ async def engine(tmp_path: Path) -> Any:
     await engine.dispose()
 
 
+@pytest.fixture
+async def scheduler_engine(tmp_path: Path) -> Any:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'scheduler.sqlite3'}")
+    await migrate(engine, SCHEDULER_MIGRATIONS, version_table="alembic_version_meeting_scheduler")
+    yield engine
+    await engine.dispose()
+
+
 async def test_the_open_alerts_poll_reads_the_index(engine: AsyncEngine) -> None:
     (plan,) = await plans_of(engine, lambda: list_alerts(engine, "open", None, 50))
     assert "ix_alerts_status_raised" in plan, plan
@@ -65,3 +82,15 @@ async def test_the_metrics_sample_reads_the_index(engine: AsyncEngine) -> None:
     (plan,) = await plans_of(engine, sample)
     assert "ix_alerts_status_raised" in plan, plan
     assert "SCAN alerts" not in plan, plan
+
+
+async def test_an_agendas_reads_of_its_items_use_the_index(scheduler_engine: AsyncEngine) -> None:
+    """The items, then the cases' tasks, advisors and referrals, each by the items' subquery."""
+    now = datetime.now(UTC)
+    plans = await plans_of(
+        scheduler_engine, lambda: items_for(scheduler_engine, CASE_PANEL.id, now), "agenda_items"
+    )
+    assert len(plans) == 4, plans
+    for plan in plans:
+        assert "ix_agenda_items_series" in plan, plan
+        assert "SCAN agenda_items" not in plan, plan
