@@ -366,15 +366,14 @@ async def chase_overdue(deps: CaseworkDeps) -> int:
         # The thresholds already chased, read once: a backlog of overdue tasks would otherwise
         # cost a write transaction (and on SQLite an fsync) per task and threshold every pass.
         # The claim below still decides, should another instance chase the same one meanwhile.
-        chased = set(
-            (
-                await connection.execute(
-                    sa.select(task_chases.c.task_id, task_chases.c.threshold)
-                    .join(tasks, tasks.c.task_id == task_chases.c.task_id)
-                    .where(overdue)
-                )
-            ).tuples()
-        )
+        chased = {
+            (chase.task_id, chase.threshold)
+            for chase in await connection.execute(
+                sa.select(task_chases.c.task_id, task_chases.c.threshold)
+                .join(tasks, tasks.c.task_id == task_chases.c.task_id)
+                .where(overdue)
+            )
+        }
     published = 0
     for row in due:
         for threshold in deps.chase.crossed(row.due_at, now):
