@@ -6,7 +6,7 @@ the table is captured and given to SQLite's EXPLAIN QUERY PLAN."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,20 +53,23 @@ async def plans_of(
     return plans
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> Any:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'notifier.sqlite3'}")
-    await migrate(engine, MIGRATIONS, version_table="alembic_version_notifier")
+async def migrated(folder: Path, service: str, migrations: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{folder / service}.sqlite3")
+    await migrate(engine, migrations, version_table=f"alembic_version_{service}")
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
-async def scheduler_engine(tmp_path: Path) -> Any:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'scheduler.sqlite3'}")
-    await migrate(engine, SCHEDULER_MIGRATIONS, version_table="alembic_version_meeting_scheduler")
-    yield engine
-    await engine.dispose()
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    async for engine in migrated(tmp_path, "notifier", MIGRATIONS):
+        yield engine
+
+
+@pytest.fixture
+async def scheduler_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    async for engine in migrated(tmp_path, "meeting_scheduler", SCHEDULER_MIGRATIONS):
+        yield engine
 
 
 async def test_the_open_alerts_poll_reads_the_index(engine: AsyncEngine) -> None:
