@@ -29,6 +29,8 @@ tasks = sa.Table(
     sa.Column("outcome", sa.String(500), nullable=True),
     # One task of a kind per case: replays and updates can never duplicate a task.
     sa.UniqueConstraint("case_reference", "kind", name="uq_tasks_case_kind"),
+    sa.Index("ix_tasks_status_due", "status", "due_at"),  # the overdue chaser (casework_0002)
+    sa.Index("ix_tasks_assignee", "assignee"),  # an advisor's tasks (casework_0002)
 )
 
 # Every change to a task: who, when, from what to what.
@@ -48,6 +50,7 @@ task_history = sa.Table(
     sa.Column("referral_method", sa.String(32), nullable=True),
     sa.Column("referred_on", sa.Date, nullable=True),
     sa.Column("outcome", sa.String(500), nullable=True),
+    sa.Index("ix_task_history_task", "task_id"),  # a task's history (casework_0002)
 )
 
 # Who took a case (acknowledged its alert). Kept apart from tasks, because the acknowledgement

@@ -48,6 +48,7 @@ request_ids = sa.Table(
     sa.Column("seen_at", UtcDateTime, nullable=False),
     # "http", or "kafka:<topic>:<partition>:<offset>" for a record on the ingress topic.
     sa.Column("source", sa.String(300), nullable=True),
+    sa.Index("ix_request_ids_seen_at", "seen_at"),  # forgetting old ids (intake_0002)
 )
 
 # Every read of personal data (and every purge): who, when, why.

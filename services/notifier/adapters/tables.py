@@ -33,6 +33,9 @@ alerts = sa.Table(
     sa.UniqueConstraint("kind", "subject_key", name="uq_alerts_subject"),
     # The open alerts, newest first: the console's 5 s poll and the metrics sample (notifier_0011).
     sa.Index("ix_alerts_status_raised", "status", "raised_at"),
+    sa.Index(
+        "ix_alerts_group", "operation_group", "raised_at"
+    ),  # an operation's alerts (notifier_0002)
 )
 
 escalation_steps = sa.Table(
@@ -44,6 +47,7 @@ escalation_steps = sa.Table(
     sa.Column("targets", sa.String(200), nullable=False),  # comma-separated Target values
     sa.Column("status", sa.String(16), nullable=False),  # pending | fired | cancelled
     sa.Column("fired_at", UtcDateTime, nullable=True),
+    sa.Index("ix_escalation_steps_due", "status", "due_at"),  # the steps due (notifier_0002)
 )
 
 notifications = sa.Table(
@@ -69,6 +73,7 @@ notifications = sa.Table(
     # Firing a step twice (a crash between firing and recording) cannot notify twice.
     sa.UniqueConstraint("alert_id", "step", "person_id", "channel", name="uq_notifications_step"),
     sa.UniqueConstraint("ack_code", name="uq_notifications_ack_code"),
+    sa.Index("ix_notifications_due", "status", "next_attempt_at"),  # sends due (notifier_0002)
 )
 
 delivery_attempts = sa.Table(
