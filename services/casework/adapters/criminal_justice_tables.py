@@ -22,6 +22,8 @@ criminal_justice = sa.Table(
     sa.Column("booked_at", UtcDateTime, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False),
+    # The booking reminders read only the bookings still ahead (casework_0010).
+    sa.Index("ix_criminal_justice_booked", "state", "booked_at"),
 )
 
 # Every change, append-only (triggers refuse UPDATE and DELETE): who, when, from what to what.

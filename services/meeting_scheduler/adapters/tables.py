@@ -97,6 +97,8 @@ referral_stats = sa.Table(
     sa.Column("district", sa.String(32), nullable=False),
     sa.Column("exploitation_types", sa.String(200), nullable=False),
     sa.Column("operation", sa.String(100), nullable=True),
+    # The NASN agenda's quarter summary reads one quarter (meeting_scheduler_0017).
+    sa.Index("ix_referral_stats_occurred", "occurred_at"),
 )
 
 # The latest figures casework reported (CaseworkFiguresV1), for the NASN's themes.
@@ -263,3 +265,5 @@ processed_events = processed_events_table(metadata)
 
 # Who changed an agenda, how and when (shared/audit.py): append-only.
 staff_actions = staff_actions_table(metadata)
+# Every agenda build reads the deferrals and withdrawals by action and case (meeting_scheduler_0017).
+sa.Index("ix_staff_actions_action_subject", staff_actions.c.action, staff_actions.c.subject)
