@@ -116,7 +116,10 @@ def build_http_app(deps: CaseworkDeps, staff_auth: StaffAuth, target: int) -> Fa
     @app.get("/v1/tasks", response_model=list[TaskView])
     async def tasks(
         staff: Staff,
-        status: Status | None = None,
+        status: Annotated[
+            list[Status] | None,
+            Query(description="Repeat for several: `status=open&status=in_progress`."),
+        ] = None,
         kind: str | None = None,
         case_reference: str | None = None,
         assignee: str | None = None,
@@ -127,8 +130,9 @@ def build_http_app(deps: CaseworkDeps, staff_auth: StaffAuth, target: int) -> Fa
     ) -> list[dict[str, Any]]:
         """Tasks the caller may see, filtered and sorted."""
         wanted = TaskFilter(
-            status.value if status else None, kind, case_reference, assignee, overdue, sort
-        )
+            tuple(sorted({s.value for s in status or ()})), kind, case_reference, assignee,
+            overdue, sort,
+        )  # fmt: skip
         found = await list_tasks(deps.engine, staff, wanted, deps.clock.now())
         return [with_overdue(task) for task in found]
 

@@ -41,7 +41,7 @@ class Viewer:
 
 @dataclass(frozen=True)
 class TaskFilter:
-    status: str | None = None
+    statuses: tuple[str, ...] = ()  # any of these; none given: every status
     kind: str | None = None
     case_reference: str | None = None
     assignee: str | None = None
@@ -66,9 +66,11 @@ async def list_tasks(
     engine: AsyncEngine, viewer: Viewer, wanted: TaskFilter, now: datetime
 ) -> list[dict[str, Any]]:
     query = sa.select(*TASK_COLUMNS).where(visible_to(viewer))
+    if wanted.statuses:
+        query = query.where(tasks.c.status.in_(wanted.statuses))
     for column, value in (
-        (tasks.c.status, wanted.status), (tasks.c.kind, wanted.kind),
-        (tasks.c.case_reference, wanted.case_reference), (tasks.c.assignee, wanted.assignee),
+        (tasks.c.kind, wanted.kind), (tasks.c.case_reference, wanted.case_reference),
+        (tasks.c.assignee, wanted.assignee),
     ):  # fmt: skip
         if value is not None:
             query = query.where(column == value)

@@ -237,6 +237,31 @@ async def casework(tmp_path: Path) -> AsyncIterator[Casework]:
         yield Casework(app.kafka_broker, client, clock)
 
 
+async def test_tasks_by_several_statuses_leave_the_closed_ones_out(casework: Casework) -> None:
+    """The console's "My tasks" asks for `status=open&status=in_progress`: the tasks still to do,
+    not every task ever closed."""
+    every = await casework.tasks(HEAD)
+    first_contact = await casework.task_of("first_contact")
+    healthcare = await casework.task_of("healthcare")
+    started = await casework.set_status(healthcare["task_id"], {"status": "in_progress"})
+    assert started.status_code == 200, started.text
+    closed = await casework.set_status(first_contact["task_id"], {"status": "done"})
+    assert closed.status_code == 200, closed.text
+
+    active = await casework.tasks(HEAD, status=["open", "in_progress"], sort="due_at")
+    assert {task["task_id"] for task in active} == {
+        task["task_id"] for task in every if task["task_id"] != first_contact["task_id"]
+    }
+    assert {task["status"] for task in active} == {"open", "in_progress"}
+    assert [t["kind"] for t in await casework.tasks(HEAD, status="done")] == ["first_contact"]
+    assert [t["kind"] for t in await casework.tasks(HEAD, status="in_progress")] == ["healthcare"]
+    assert len(await casework.tasks(HEAD)) == len(every)  # no status: every task, as before
+    refused = await casework.client.get(
+        "/v1/tasks", params={"status": ["open", "closed"]}, headers=HEAD
+    )
+    assert refused.status_code == 422
+
+
 async def test_my_tasks_by_deadline_with_overdue_by_the_service_clock(casework: Casework) -> None:
     mine = await casework.tasks(ADVISOR_DAY, assignee="advisor-day", sort="due_at")
     # DOMAIN.md: first contact within 24 h; healthcare by the close (17:00) of the next working
