@@ -247,19 +247,33 @@ async def remind_bookings(deps: CaseworkDeps, policy: EngagementPolicy) -> int:
     if not policy.reminders:
         return 0
     now = deps.clock.now()
+    ahead = sa.and_(
+        criminal_justice.c.state == Engagement.SUPPORT_BOOKED.value,
+        criminal_justice.c.booked_at > now,
+    )
     async with deps.engine.connect() as connection:
-        booked = (
-            await connection.execute(
-                sa.select(criminal_justice).where(
-                    criminal_justice.c.state == Engagement.SUPPORT_BOOKED.value,
-                    criminal_justice.c.booked_at > now,
+        booked = (await connection.execute(sa.select(criminal_justice).where(ahead))).all()
+        # The offsets already claimed, read once: each booking in its reminder window would
+        # otherwise cost a write transaction (and on SQLite an fsync) every pass. The claims
+        # below still decide, should another instance remind of the same booking meanwhile.
+        claimed_before = {
+            (row.booking_id, row.offset_key)
+            for row in await connection.execute(
+                sa.select(
+                    criminal_justice_reminders.c.booking_id,
+                    criminal_justice_reminders.c.offset_key,
                 )
+                .join(
+                    criminal_justice,
+                    criminal_justice.c.booking_id == criminal_justice_reminders.c.booking_id,
+                )
+                .where(ahead)
             )
-        ).all()
+        }
     sent = 0
     for row in booked:
         due = reminders_due(policy.reminders, row.booked_at, now)
-        if not due:
+        if not due or all((row.booking_id, offset.key) in claimed_before for offset in due):
             continue
         async with deps.engine.begin() as connection:
             nearest_is_new = False

@@ -162,8 +162,9 @@ async def test_casework_timers_fire_once_across_two_instances(two_engines: Any) 
     )
     # What each instance says it sent adds up to what was sent: no instance counted a claim lost.
     assert sum(sent.values()) == len(overdue) + len(reminders) + len(follow_ups)
-    # Every threshold is chased now: a further pass reads, and commits no transaction (it had
-    # committed one per task and threshold, 60 here, every pass).
+    # Every threshold is chased and every reminder claimed now: a further pass of each reads,
+    # and commits no transaction (the chaser had committed one per task and threshold, 60 here,
+    # and the reminders one per booking, 30, every pass).
     commits = 0
 
     def counted(*_: Any) -> None:
@@ -173,6 +174,7 @@ async def test_casework_timers_fire_once_across_two_instances(two_engines: Any) 
     sa.event.listen(first.sync_engine, "commit", counted)
     try:
         assert await chase_overdue(instances[0]) == 0
+        assert await remind_bookings(instances[0], engagement) == 0
     finally:
         sa.event.remove(first.sync_engine, "commit", counted)
     assert commits == 0
