@@ -41,7 +41,7 @@ async def timeline(request: Request, session: Session, case: str) -> list[dict[s
     summary, alerts, history, items = await asyncio.gather(
         _optional(backends.get("intake", f"/v1/cases/{case}", token)),
         _optional(backends.get("notifier", "/v1/alerts", token,
-                               {"status": "all", "case_reference": case})),
+                               {"status": "all", "case_reference": case, "limit": 200})),
         _optional(backends.get("casework", f"/v1/cases/{case}/history", token)),
         _optional(backends.get("meetings", f"/v1/cases/{case}/agenda-items", token)),
     )  # fmt: skip

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
+from services.console.alerts_page import open_alerts
 from services.console.backends import BackendError
 from services.console.charts import bar_chart, progress_bar
 from services.console.sessions import Session
@@ -26,7 +27,7 @@ ROTA_DAYS = 14
 async def overview(request: Request, session: Session = Head) -> Response:
     backends, token = console_of(request).backends, session.access_token
     alerts, overdue, rota = await asyncio.gather(
-        backends.get("notifier", "/v1/alerts", token, {"status": "open"}),
+        open_alerts(request, session),
         backends.get("casework", "/v1/tasks", token, {"overdue": "true", "sort": "due_at"}),
         backends.get("notifier", "/v1/rota", token, {"days": ROTA_DAYS}),
     )
@@ -36,7 +37,7 @@ async def overview(request: Request, session: Session = Head) -> Response:
     return render(
         request,
         "head.html",
-        {"title": "Service", "alerts": alerts["alerts"],
+        {"title": "Service", **alerts,
          "escalated": [alert for alert in alerts["alerts"] if alert["steps_fired"] > 1],
          "overdue_by_advisor": sorted(by_advisor.items()),
          "gaps": [gap for day in rota["days"] for gap in day["gaps"]]},

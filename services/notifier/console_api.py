@@ -63,6 +63,9 @@ class AlertItem(BaseModel):
 
 class AlertList(BaseModel):
     alerts: list[AlertItem]
+    total: int = Field(
+        description="How many alerts match in all; more than listed when the limit cut the list."
+    )
 
 
 class Acknowledged(BaseModel):
@@ -161,6 +164,7 @@ def add_console_routes(app: FastAPI, deps: NotifierDeps, staff_auth: StaffAuth) 
     ) -> AlertList:
         found = await list_alerts(deps.engine, status, case_reference, limit)
         return AlertList(
+            total=found.total,
             alerts=[
                 AlertItem(
                     alert_id=a.alert_id, kind=a.kind, case_reference=a.case_reference,
@@ -170,7 +174,7 @@ def add_console_routes(app: FastAPI, deps: NotifierDeps, staff_auth: StaffAuth) 
                     acknowledged_by=a.acknowledged_by, steps_fired=a.steps_fired,
                     paged_person_ids=list(a.paged_person_ids), next_step_at=a.next_step_at,
                 )
-                for a in found
+                for a in found.alerts
             ]
         )  # fmt: skip
 

@@ -1,6 +1,6 @@
 """Reads that run often use an index, not a scan of every row ever written: the notifier's open
 alerts, which the console polls and the metrics sampler counts every 5 s on the paging service
-(notifier_0011); an agenda's items, read on every build of the agenda (meeting_scheduler_0016);
+(notifier_0011), and a case's alerts, on its page (notifier_0012); an agenda's items, read on every build of the agenda (meeting_scheduler_0016);
 the agenda's deferrals and withdrawals from the staff audit and the NASN agenda's quarter summary
 (meeting_scheduler_0017); casework's booking reminders, every 30 s (casework_0010).
 Each use case runs on its service's migrated SQLite database; every statement it sends that reads
@@ -89,6 +89,14 @@ async def scheduler_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 async def test_the_open_alerts_poll_reads_the_index(engine: AsyncEngine) -> None:
     (plan,) = await plans_of(engine, lambda: list_alerts(engine, "open", None, 50))
     assert "ix_alerts_status_raised" in plan, plan
+    assert "SCAN alerts" not in plan, plan
+
+
+async def test_a_cases_alerts_are_read_by_the_case_index(engine: AsyncEngine) -> None:
+    """The case page's alerts: the case's own by `ix_alerts_case` (notifier_0012), the grouped
+    ones through the batches; no read of every alert ever raised."""
+    (plan,) = await plans_of(engine, lambda: list_alerts(engine, "all", "MS-2026-000001", 50))
+    assert "ix_alerts_case" in plan, plan
     assert "SCAN alerts" not in plan, plan
 
 

@@ -9,25 +9,36 @@ head of service). December, so London time is UTC."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
+import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from faststream import AckPolicy, TestApp
 from faststream.kafka import TestKafkaBroker
 
+from services.console import alerts_page, head
+from services.console.backends import Backends
+from services.console.oidc import OidcClient
+from services.console.sessions import SessionStore
+from services.console.settings import ConsoleSettings
+from services.console.web import Console, install_error_pages
 from services.notifier.adapters.rota_tables import rota_changes, staff_actions
+from services.notifier.adapters.tables import alerts, burst_batches
 from services.notifier.main import create_app as create_notifier
 from services.notifier.ports import Attachment
 from services.notifier.settings import NotifierSettings
 from shared.app import ServiceApp
 from shared.clock import LONDON, FixedClock
 from shared.db import create_engine
+from shared.staff_auth import StaffAuth, StaffRole
 from shared.topics import ALERTS, REFERRALS
 from tests.support.events import referral
 from tests.support.notifier import wait_escalations_finished, write_policy
@@ -238,10 +249,13 @@ async def test_alert_list_and_acknowledging_from_the_console_stops_the_escalatio
         first = listed[1]
         assert (first["steps_fired"], first["paged_person_ids"]) == (3, ["advisor-a", "advisor-b"])
         assert at(first["next_step_at"]) == london(1, 10, 30)
-        assert [a["case_reference"] for a in
-                (await coordinator.get("/v1/alerts?limit=1")).json()["alerts"]] == ["MS-2026-CONS02"]  # fmt: skip
+        cut = (await coordinator.get("/v1/alerts?limit=1")).json()
+        assert [a["case_reference"] for a in cut["alerts"]] == ["MS-2026-CONS02"]
+        assert cut["total"] == 2, "the list says how many it left out"
+        assert (await coordinator.get("/v1/alerts?limit=2")).json()["total"] == 2
         only = await coordinator.get("/v1/alerts?case_reference=MS-2026-CONS01")
         assert [a["alert_id"] for a in only.json()["alerts"]] == [first["alert_id"]]
+        assert only.json()["total"] == 1
         assert (await coordinator.get("/v1/alerts?case_reference=not-a-ref")).status_code == 422
         assert (await coordinator.get("/v1/alerts?status=closed")).status_code == 422
 
@@ -289,6 +303,8 @@ async def test_alert_list_and_acknowledging_from_the_console_stops_the_escalatio
             ("MS-2026-CONS02", 4, ["advisor-a", "advisor-b", "head"])
         ]  # fmt: skip
         assert len((await coordinator.get("/v1/alerts?status=all")).json()["alerts"]) == 2
+        assert (await coordinator.get("/v1/alerts?status=open&limit=1")).json()["total"] == 1
+        assert (await coordinator.get("/v1/alerts?status=all&limit=1")).json()["total"] == 2
 
 
 async def test_leave_and_cover_from_the_console_change_the_rota_and_who_is_paged(
@@ -445,3 +461,148 @@ async def test_a_change_stored_by_another_notifier_process_is_paged_from(tmp_pat
         await wait_until(lambda: len(notifier.sender.people_for("MS-2026-OTHER1")) == 2,
                          what="the first page")  # fmt: skip
         assert notifier.sender.people_for("MS-2026-OTHER1") == ["advisor-b", "advisor-b"]
+
+
+def console_over(notifier: Notifier, person: str, *roles: StaffRole) -> httpx.AsyncClient:
+    """The console's alert pages (Now, the head's overview) in front of this notifier, signed in
+    as `person`; casework, which the overview also asks, answers with no overdue task."""
+    backends = Backends({"notifier": "http://notifier", "casework": "http://casework"}, 5)
+    backends.client = httpx.AsyncClient(
+        mounts={
+            "http://notifier": httpx.ASGITransport(app=notifier.app.http_app),
+            "http://casework": httpx.MockTransport(lambda request: httpx.Response(200, json=[])),
+        }
+    )
+    store = SessionStore(900, 36000)
+    origin = "http://127.0.0.1:8005"
+    console = Console(
+        ConsoleSettings(public_url=origin), store, cast(OidcClient, None), backends,
+        cast(StaffAuth, None),
+    )  # fmt: skip
+    app = FastAPI()
+    app.state.console = console
+    install_error_pages(app)
+    for module in (alerts_page, head):
+        app.include_router(module.router)
+    session = store.create(person, frozenset(roles), TOKENS[person], None, None, 3600)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=origin)
+    client.cookies.set(console.cookie_name, session.id)
+    return client
+
+
+async def open_alerts_raised(database_url: str, count: int) -> list[str]:
+    """`count` open referral alerts, a minute apart, straight into the notifier's table (no
+    steps: nothing fires); their case references, newest first."""
+    engine = create_engine(database_url)
+    references = [f"MS-2026-{n:06d}" for n in range(count)]
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                alerts.insert(),
+                [
+                    {"alert_id": f"alert-{n}", "kind": "referral", "subject_key": reference,
+                     "case_reference": reference, "urgency": "standard", "status": "open",
+                     "fields": "{}", "correlation_id": f"c-{n}",
+                     "raised_at": TUESDAY_10 - timedelta(minutes=count - n)}
+                    for n, reference in enumerate(references)
+                ],
+            )  # fmt: skip
+    finally:
+        await engine.dispose()
+    return references[::-1]
+
+
+async def test_the_console_says_how_many_open_alerts_it_does_not_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Open alerts are the responders' queue. The console lists the newest 200 (the notifier's
+    largest page); past that, Now and the head's overview say how many are open and how many
+    older ones are not listed, where before they showed the newest 50 as if they were all."""
+    monkeypatch.setenv("SAFEGUARDING_ENV", "test")
+    monkeypatch.setenv("STAFF_OIDC_ISSUER", "http://127.0.0.1:8080/realms/safeguarding")
+    async with running_notifier(tmp_path) as notifier:
+        newest_first = await open_alerts_raised(notifier.database_url, 203)
+        advisor = console_over(notifier, "advisor-a", StaffRole.ADVISOR)
+        head_of_service = console_over(notifier, "head", StaffRole.HEAD_OF_SERVICE)
+        async with advisor, head_of_service:
+            for client, path in ((advisor, "/now"), (advisor, "/now/alerts"),
+                                 (head_of_service, "/head")):  # fmt: skip
+                page = await client.get(path)
+                assert page.status_code == 200, (path, page.text[:500])
+                listed = re.findall(r'href="/cases/(MS-2026-\d{6})"', page.text)
+                assert listed == newest_first[:200], path
+                notice = re.search(r'data-testid="alerts-not-shown">(.*?)</div>', page.text, re.S)
+                assert notice, path
+                assert " ".join(re.sub(r"<[^>]+>", " ", notice.group(1)).split()) == (
+                    "! Warning 3 older open alerts are not listed: 203 are open, and this page "
+                    "lists the newest 200. Those not listed are still escalating."
+                ), path
+
+            # Once they are acknowledged down to 200, the list is whole and says nothing more.
+            engine = create_engine(notifier.database_url)
+            try:
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        alerts.update()
+                        .where(alerts.c.case_reference.in_(newest_first[200:]))
+                        .values(status="acknowledged")
+                    )
+            finally:
+                await engine.dispose()
+            for client, path in ((advisor, "/now"), (head_of_service, "/head")):
+                page = await client.get(path)
+                assert len(re.findall(r'href="/cases/MS-2026-', page.text)) == 200, path
+                assert "alerts-not-shown" not in page.text, path
+
+
+async def test_a_cases_alerts_are_its_own_and_the_raids_that_list_it(tmp_path: Path) -> None:
+    """`case_reference` finds the case's own alerts and the grouped alerts whose burst batch
+    lists it (two reads since notifier_0012), newest first, each once; not a batch that lists
+    only a case whose reference contains this one."""
+    async with running_notifier(tmp_path) as notifier:
+        case, other = "MS-2026-RAID01", "MS-2026-RAID011"
+
+        def alert(n: int, kind: str, subject: str, reference: str | None) -> dict[str, Any]:
+            return {
+                "alert_id": f"alert-{n}", "kind": kind, "subject_key": subject,
+                "case_reference": reference, "urgency": "priority", "status": "open",
+                "fields": "{}", "correlation_id": f"c-{n}",
+                "raised_at": TUESDAY_10 + timedelta(minutes=n),
+            }  # fmt: skip
+
+        def batch(batch_id: str, references: str) -> dict[str, Any]:
+            return {
+                "batch_id": batch_id, "operation_group": "op", "case_references": references,
+                "district": "norwich", "operation": "Operation Test", "urgency": "priority",
+                "correlation_id": batch_id, "send_at": TUESDAY_10, "status": "sent",
+            }  # fmt: skip
+
+        engine = create_engine(notifier.database_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    burst_batches.insert(),
+                    [batch("b-1", f"MS-2026-A,{case},MS-2026-B"), batch("b-2", other),
+                     batch("b-3", case)],
+                )  # fmt: skip
+                await connection.execute(
+                    alerts.insert(),
+                    [alert(1, "referral", case, case), alert(2, "grouped", "b-1", None),
+                     alert(3, "grouped", "b-2", None), alert(4, "grouped", "b-3", case),
+                     alert(5, "referral", other, other)],
+                )  # fmt: skip
+        finally:
+            await engine.dispose()
+        async with notifier.client("head") as head:
+            found = (await head.get("/v1/alerts", params={"case_reference": case})).json()
+            assert [a["alert_id"] for a in found["alerts"]] == ["alert-4", "alert-2", "alert-1"]
+            assert found["total"] == 3
+            assert found["alerts"][1]["case_references"] == ["MS-2026-A", case, "MS-2026-B"]
+            cut = (await head.get("/v1/alerts", params={"case_reference": case, "limit": 1})).json()
+            assert ([a["alert_id"] for a in cut["alerts"]], cut["total"]) == (["alert-4"], 3)
+            theirs = (await head.get("/v1/alerts", params={"case_reference": other})).json()
+            assert [a["alert_id"] for a in theirs["alerts"]] == ["alert-5", "alert-3"]
+            none = await head.get(
+                "/v1/alerts", params={"case_reference": case, "status": "acknowledged"}
+            )
+            assert none.json() == {"alerts": [], "total": 0}

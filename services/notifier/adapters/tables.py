@@ -33,6 +33,8 @@ alerts = sa.Table(
     sa.UniqueConstraint("kind", "subject_key", name="uq_alerts_subject"),
     # The open alerts, newest first: the console's 5 s poll and the metrics sample (notifier_0011).
     sa.Index("ix_alerts_status_raised", "status", "raised_at"),
+    # A case's alerts, for its page in the console (notifier_0012).
+    sa.Index("ix_alerts_case", "case_reference"),
     sa.Index(
         "ix_alerts_group", "operation_group", "raised_at"
     ),  # an operation's alerts (notifier_0002)
