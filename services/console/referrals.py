@@ -180,12 +180,13 @@ async def missing_names(
     names: dict[str, str],
 ) -> dict[str, str]:  # fmt: skip
     """The names of directory entries referred to that the suggestions no longer list (another
-    district's, or one no longer meeting the need): from the directory itself, if any."""
+    district's, one no longer meeting the need, or one retired since): from the directory itself,
+    retired entries included, as a referral made keeps the organisation it was made to."""
     wanted = {str(r["organisation_id"]) for r in referrals if r.get("organisation_id")}
     if not wanted - set(names):
         return names
     entries: list[dict[str, Any]] = await console_of(request).backends.get(
-        "casework", "/v1/directory", session.access_token
+        "casework", "/v1/directory", session.access_token, {"include_retired": "true"}
     )
     return {**{str(e["id"]): str(e["name"]) for e in entries}, **names}
 

@@ -46,6 +46,12 @@ SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin", "Origin": ORIGIN}
 NEED_TASK, FIRST_CONTACT = str(uuid.uuid4()), str(uuid.uuid4())
 ENTRY = "norfolk-safe-haven-housing"
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+# The directory's entries as the console reads their names (casework's DirectoryEntryView, in part).
+DIRECTORY = [
+    {"id": ENTRY, "name": "Norfolk Safe Haven Housing", "retired": False},
+    {"id": "kings-lynn-legal-advice", "name": "King's Lynn Legal Advice", "retired": False},
+    {"id": "closed-night-shelter", "name": "Closed Night Shelter", "retired": True},
+]
 
 
 def problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> httpx.Response:
@@ -94,6 +100,9 @@ class Services:
                                                         {"id": "advisor-night", "role": "advisor"}]})  # fmt: skip
         if path.startswith("/v1/training-sessions"):
             return self.training(request.method, path, body)
+        if path == "/v1/directory":  # as casework answers: retired entries only when asked
+            retired = request.url.params.get("include_retired") == "true"
+            return httpx.Response(200, json=[e for e in DIRECTORY if retired or not e["retired"]])
         found = re.fullmatch(r"/v1/tasks/([^/]+)(/.*)?", path)
         assert found, path
         task_id, rest = found.group(1), found.group(2) or ""
@@ -300,6 +309,24 @@ def test_an_advisor_adds_a_directory_referral_and_records_a_decline_with_its_rea
     assert "Declined: No capacity" in text_of(page.text)
     # Declined is final: no outcome form is offered for it any more.
     assert f"/referrals/{referral_id}/outcome" not in page.text
+
+
+def test_a_referral_to_an_entry_not_suggested_or_retired_since_shows_its_name(
+    advisor: Page,
+) -> None:
+    """The suggestions list only live entries for the task's need and district; a referral made
+    to another entry, or to one retired since, is named from the directory, retired included."""
+    for organisation in ("kings-lynn-legal-advice", "closed-night-shelter"):
+        made = advisor.services.make(NEED_TASK, {"organisation_id": ENTRY, "method": "phone"})
+        assert made.status_code == 201, made.text
+        advisor.services.referrals[-1]["organisation_id"] = organisation
+    page = advisor.client.get(f"/tasks/{NEED_TASK}")
+    assert page.status_code == 200
+    shown = [text_of(part.split("</li>")[0]) for part in page.text.split("data-referral=")[1:]]
+    assert [line.split(" How ")[0].split('"> ')[-1] for line in shown] == [
+        "King's Lynn Legal Advice", "Closed Night Shelter",
+    ]  # fmt: skip
+    assert ("GET", "/v1/directory", None) in advisor.services.calls
 
 
 def test_a_named_organisation_is_sent_by_name_and_a_bad_name_is_refused_beside_its_field(
