@@ -15,21 +15,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
 from faststream import AckPolicy, TestApp
 from faststream.kafka import TestKafkaBroker
 
 from services.console import alerts_page, head
 from services.console.backends import Backends
-from services.console.oidc import OidcClient
-from services.console.sessions import SessionStore
-from services.console.settings import ConsoleSettings
-from services.console.web import Console, install_error_pages
 from services.notifier.adapters.rota_tables import rota_changes, staff_actions
 from services.notifier.adapters.tables import alerts, burst_batches
 from services.notifier.main import create_app as create_notifier
@@ -38,8 +33,9 @@ from services.notifier.settings import NotifierSettings
 from shared.app import ServiceApp
 from shared.clock import LONDON, FixedClock
 from shared.db import create_engine
-from shared.staff_auth import StaffAuth, StaffRole
+from shared.staff_auth import StaffRole
 from shared.topics import ALERTS, REFERRALS
+from tests.support.console_app import ORIGIN, console_app
 from tests.support.events import referral
 from tests.support.notifier import wait_escalations_finished, write_policy
 from tests.support.signing import publish_signed
@@ -473,20 +469,10 @@ def console_over(notifier: Notifier, person: str, *roles: StaffRole) -> httpx.As
             "http://casework": httpx.MockTransport(lambda request: httpx.Response(200, json=[])),
         }
     )
-    store = SessionStore(900, 36000)
-    origin = "http://127.0.0.1:8005"
-    console = Console(
-        ConsoleSettings(public_url=origin), store, cast(OidcClient, None), backends,
-        cast(StaffAuth, None),
-    )  # fmt: skip
-    app = FastAPI()
-    app.state.console = console
-    install_error_pages(app)
-    for module in (alerts_page, head):
-        app.include_router(module.router)
-    session = store.create(person, frozenset(roles), TOKENS[person], None, None, 3600)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=origin)
-    client.cookies.set(console.cookie_name, session.id)
+    made = console_app(backends, (alerts_page, head))
+    session = made.sign_in(person, TOKENS[person], *roles)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=made.app), base_url=ORIGIN)
+    client.cookies.set(made.console.cookie_name, session.id)
     return client
 
 

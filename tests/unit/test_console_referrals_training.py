@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import unescape
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter, ValidationError
 
@@ -31,17 +30,15 @@ from services.casework.referral_http import NewReferralBody, OutcomeBody
 from services.casework.referrals import DeclineReason, Outcome, OutcomeRefused, check_outcome
 from services.console import referrals, tasks, training
 from services.console.backends import BackendError, Backends
-from services.console.oidc import OidcClient
 from services.console.referrals import next_outcomes, plain, referral_body, referral_errors
 from services.console.sessions import SessionStore
-from services.console.settings import ConsoleSettings
 from services.console.training import audience_lines, pace_words, session_body
-from services.console.web import Console, install_error_pages, nav_items
+from services.console.web import nav_items
 from services.meeting_scheduler.training_api import Attendance, NewTrainingSession
 from shared.redaction import error_path
-from shared.staff_auth import StaffAuth, StaffRole
+from shared.staff_auth import StaffRole
+from tests.support.console_app import ORIGIN, console_app
 
-ORIGIN = "http://127.0.0.1:8005"
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin", "Origin": ORIGIN}
 NEED_TASK, FIRST_CONTACT = str(uuid.uuid4()), str(uuid.uuid4())
 ENTRY = "norfolk-safe-haven-housing"
@@ -225,19 +222,10 @@ def console_page(monkeypatch: pytest.MonkeyPatch, *roles: StaffRole) -> Iterator
         {"casework": "http://cw", "notifier": "http://nt", "meetings": "http://ms"}, 5
     )
     backends.client = httpx.AsyncClient(transport=httpx.MockTransport(services.handle))
-    store = SessionStore(900, 36000)
-    console = Console(
-        ConsoleSettings(public_url=ORIGIN), store, cast(OidcClient, None), backends,
-        cast(StaffAuth, None),
-    )  # fmt: skip
-    app = FastAPI()
-    app.state.console = console
-    install_error_pages(app)
-    for module in (tasks, referrals, training):
-        app.include_router(module.router)
-    session = store.create("advisor-day", frozenset(roles), "token", None, None, 3600)
-    with TestClient(app, base_url=ORIGIN, follow_redirects=False) as client:
-        client.cookies.set(console.cookie_name, session.id)
+    made = console_app(backends, (tasks, referrals, training))
+    session = made.sign_in("advisor-day", "token", *roles)
+    with TestClient(made.app, base_url=ORIGIN, follow_redirects=False) as client:
+        client.cookies.set(made.console.cookie_name, session.id)
         yield Page(client, services, session.csrf_token)
 
 
