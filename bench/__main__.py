@@ -84,6 +84,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "shipped: every poll at its shipped default and the shipped alerting.yaml's burst batch "
         "(2 minutes), and the raid has immediate-risk contacts: what issue #16's raid goal asks",
     )
+    parser.add_argument(
+        "--count-work",
+        action="store_true",
+        help="each service also counts the Kafka records it consumes and produces, its offset "
+        "commits, SQL statements and transactions per contact (bench/work_hook), for "
+        "`python -m bench.floor`; the counting costs a little CPU, so quote CPU from a run "
+        "without it",
+    )
     args = parser.parse_args(argv)
     try:
         setup_of(args).check()
@@ -93,7 +101,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def setup_of(args: argparse.Namespace) -> Setup:
-    return Setup(args.database, args.kafka, args.instances, args.timing)
+    return Setup(args.database, args.kafka, args.instances, args.timing, args.count_work)
 
 
 def main(argv: list[str] | None = None) -> int:

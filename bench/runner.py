@@ -176,7 +176,7 @@ async def _system(
     rig = SystemRig(
         bootstrap, prefix, scenario, clock, results.memory, observability,
         instances=instances, database_urls=databases, replication_factor=replication_factor,
-        timing=results.setup.timing,
+        timing=results.setup.timing, count_work=results.setup.count_work,
     )  # fmt: skip
     async with rig:
         if scenario == "saturation":
@@ -219,6 +219,12 @@ async def _system(
                 + ", ".join(f"{name} {ms:g}" for name, ms in sorted(kernel.items())),
                 flush=True,
             )
+            for name, work in sorted(run.extra.get("work_per_contact", {}).items()):
+                print(
+                    f"[system] {scenario}: {name}'s work per contact: "
+                    + ", ".join(f"{key} {value:g}" for key, value in work.items()),
+                    flush=True,
+                )
             if each := run.extra.get("cpu_ms_per_contact_per_instance"):
                 print(
                     f"[system] {scenario}: … per instance: "

@@ -33,6 +33,9 @@ class Setup:
     kafka: str = "single"
     instances: int = 1
     timing: str = "test"
+    # Each service counts its Kafka records, SQL statements and commits (bench/work_hook): the
+    # counts `python -m bench.floor` prices. Off by default: the counting itself costs a little.
+    count_work: bool = False
 
     def check(self) -> None:
         if self.database not in DATABASES:
@@ -55,6 +58,7 @@ class Setup:
             "kafka": self.kafka,
             "instances": self.instances,
             "timing": self.timing,
+            "count_work": self.count_work,
         }
 
 
@@ -62,7 +66,8 @@ def describe(setup: Setup) -> str:
     kafka = "one Kafka broker" if setup.kafka == "single" else "three-node Kafka cluster"
     each = "one instance" if setup.instances == 1 else f"{setup.instances} instances"
     timing = ", shipped timing" if setup.timing == "shipped" else ""
-    return f"{kafka}, {setup.database}, {each} of each service{timing}"
+    counted = ", work counted" if setup.count_work else ""
+    return f"{kafka}, {setup.database}, {each} of each service{timing}{counted}"
 
 
 def instance_names(service: str, instances: int) -> list[str]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import re
 import shutil
 import tempfile
@@ -25,7 +27,7 @@ from bench.clock import ClockPair
 from bench.effects import EffectsWatcher, first_alerts, grouped_after_close
 from bench.memory import MemoryLedger, RssSampler
 from bench.runs import ALERT_METRIC, Run
-from bench.setup import instance_names, per_service
+from bench.setup import instance_names, per_service, service_of
 from bench.stats import summarize
 from services.casework.settings import CaseworkSettings
 from services.intake.settings import IntakeSettings
@@ -40,6 +42,7 @@ from tests.support.http_gateway import Gateway, RunningGateway
 from tests.support.live import ENV_PREFIX, SERVICES, LiveSystem, ServiceProcess
 from tests.support.smtp import SmtpSink
 
+WORK_HOOK = Path(__file__).resolve().parent / "work_hook"  # `--count-work`'s sitecustomize
 # The settings the test harness shortens (tests/support/live.py `service_env`), by service; with
 # `--timing shipped` each is set back to its shipped default, read from the settings class. The
 # intake heartbeat stays off: its events would add to the counts the ground truth checks.
@@ -113,6 +116,7 @@ class SystemRig:
         database_urls: dict[str, str] | None = None,
         replication_factor: int | None = None,
         timing: str = "test",
+        count_work: bool = False,
     ) -> None:
         self.bootstrap, self.prefix, self.scenario = bootstrap, prefix, scenario
         # Off: the services run without their metrics and spans (what they cost, `--observability`).
@@ -125,6 +129,14 @@ class SystemRig:
                 self.extra_env[name] = self.extra_env.get(name, {}) | env
         self.clock, self.memory = clock, memory
         self.folder = Path(tempfile.mkdtemp(prefix=f"bench-{scenario}-"))
+        # `--count-work`: each service counts its records, statements and commits (bench/work_hook).
+        self.work_folder: Path | None = None
+        if count_work:
+            self.work_folder = self.folder / "work-counts"
+            for name in SERVICES:
+                self.extra_env[name] = self.extra_env.get(name, {}) | work_count_env(
+                    self.work_folder
+                )
         # Every instance of a service shares its database (PostgreSQL); SQLite is one instance.
         self.database_urls = database_urls or {
             name: f"sqlite+aiosqlite:///{self.folder}/{name}.sqlite3" for name in SERVICES
@@ -258,6 +270,7 @@ class SystemRig:
             )
         )  # fmt: skip
         cpu_before, kernel_before = self.cpu_seconds_and_kernel()
+        work_before = self.work_counts()
         contacts = await generator.run(count, rate, operation=operation)
         self.contacts.extend(contacts)
         self.last_contacts = contacts
@@ -279,10 +292,28 @@ class SystemRig:
                 else:  # each service's instances summed: what a contact costs the service
                     run.extra["cpu_ms_per_contact"] = per_service(per_instance)
                     run.extra["cpu_ms_per_contact_per_instance"] = per_instance
+                if self.work_folder is not None:
+                    run.extra["work_per_contact"] = work_per_contact(
+                        work_before, self.work_counts(), count
+                    )
                 return run
             # Latencies come from the gateway's and Kafka's timestamps, not from this poll, so a
             # slow poll costs nothing in accuracy and leaves the two cores to the services.
             await asyncio.sleep(1.0)
+
+    def work_counts(self) -> dict[str, dict[str, int]]:
+        """Each service process's counted work so far, by instance name (`--count-work` only;
+        bench/work_hook/sitecustomize.py writes them ten times a second)."""
+        counts: dict[str, dict[str, int]] = {}
+        if self.work_folder is None:
+            return counts
+        for name, service in self.processes().items():
+            if service.process is None:
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                path = self.work_folder / f"{service.process.pid}.json"
+                counts[name] = json.loads(path.read_text())
+        return counts
 
     def cpu_seconds(self) -> dict[str, float]:
         """User + system CPU seconds each service process (and its children) has used so far, by
@@ -396,6 +427,28 @@ class SystemRig:
                 alert.at, self.clock.to_monotonic(tasks), self.clock.to_monotonic(agenda)
             )
         return run
+
+
+def work_count_env(folder: Path) -> dict[str, str]:
+    """The environment that makes a service process count its work into `folder`."""
+    path = os.pathsep.join(p for p in (str(WORK_HOOK), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "BENCH_WORK_COUNT_DIR": str(folder)}
+
+
+def work_per_contact(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]], count: int
+) -> dict[str, dict[str, float]]:
+    """Each service's counted work between two readings, per contact, its instances summed."""
+    totals: dict[str, dict[str, float]] = {}
+    for instance, now in after.items():
+        earlier = before.get(instance, {})
+        service = totals.setdefault(service_of(instance), {})
+        for key, value in now.items():
+            service[key] = service.get(key, 0.0) + (value - earlier.get(key, 0)) / max(count, 1)
+    return {
+        name: {key: round(value, 2) for key, value in sorted(work.items())}
+        for name, work in sorted(totals.items())
+    }
 
 
 def _per_contact(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:

@@ -33,6 +33,7 @@ def test_options_default_to_the_single_broker_sqlite_run_and_record_their_choice
     assert chosen == Setup("postgresql", "cluster", 2)
     assert chosen.to_json() == {
         "database": "postgresql", "kafka": "cluster", "instances": 2, "timing": "test",
+        "count_work": False,
     }  # fmt: skip
 
 
