@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
+from services.console.alerts_page import OPEN_ALERTS_SHOWN
 from services.console.backends import BackendError
 from services.console.criminal_justice import cj_context, support_record
 from services.console.sessions import Session
@@ -23,6 +24,9 @@ CaseViewer = Depends(require(StaffRole.ADVISOR, StaffRole.HEAD_OF_SERVICE, Staff
 VaultReader = Depends(require(StaffRole.VAULT_READER))
 PURPOSE_MIN, PURPOSE_MAX = 5, 500
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A case's alerts on its timeline: the notifier's largest page, as for the open-alert list. A case
+# with more (years of re-referrals, many raids) says how many older ones the timeline leaves out.
+CASE_ALERTS_SHOWN = OPEN_ALERTS_SHOWN
 
 
 async def _optional(call: Any) -> Any:
@@ -36,12 +40,15 @@ async def _optional(call: Any) -> Any:
         raise
 
 
-async def timeline(request: Request, session: Session, case: str) -> list[dict[str, Any]]:
+async def timeline(request: Request, session: Session, case: str) -> dict[str, Any]:
+    """The case page's `events`, oldest first, and `alerts_not_listed`: how many of the case's
+    older alerts are left off because the notifier lists the newest CASE_ALERTS_SHOWN."""
     backends, token = console_of(request).backends, session.access_token
     summary, alerts, history, items = await asyncio.gather(
         _optional(backends.get("intake", f"/v1/cases/{case}", token)),
         _optional(backends.get("notifier", "/v1/alerts", token,
-                               {"status": "all", "case_reference": case, "limit": 200})),
+                               {"status": "all", "case_reference": case,
+                                "limit": CASE_ALERTS_SHOWN})),
         _optional(backends.get("casework", f"/v1/cases/{case}/history", token)),
         _optional(backends.get("meetings", f"/v1/cases/{case}/agenda-items", token)),
     )  # fmt: skip
@@ -63,7 +70,12 @@ async def timeline(request: Request, session: Session, case: str) -> list[dict[s
                        "what": f"Agenda: {item['series_title']}, {item['meeting_date']}",
                        "detail": item["status"] + (" (review)" if item.get("review") else "")})  # fmt: skip
     dated = [(parse_time(event["at"]), event) for event in events if event["at"]]
-    return [event for _, event in sorted(dated, key=lambda pair: pair[0] or EPOCH)]
+    listed = (alerts or {}).get("alerts", [])
+    return {
+        "events": [event for _, event in sorted(dated, key=lambda pair: pair[0] or EPOCH)],
+        "alerts_not_listed": max(0, (alerts or {}).get("total", len(listed)) - len(listed)),
+        "case_alerts_shown": CASE_ALERTS_SHOWN,
+    }
 
 
 def change_label(change: dict[str, Any]) -> str:
@@ -76,13 +88,13 @@ def change_label(change: dict[str, Any]) -> str:
 
 @router.get("/cases/{case}")
 async def case_page(request: Request, case: str, session: Session = CaseViewer) -> Response:
-    events, cj = await asyncio.gather(
+    shown, cj = await asyncio.gather(
         timeline(request, session, case), support_record(request, session, case)
     )
     return render(
         request,
         "case.html",
-        {"title": f"Case {case}", "case": case, "events": events,
+        {"title": f"Case {case}", "case": case, **shown,
          "may_reveal": session.has(StaffRole.VAULT_READER), "cj": cj, **cj_context()},
     )  # fmt: skip
 
@@ -97,7 +109,7 @@ async def reveal(
             request,
             "case.html",
             {"title": f"Case {case}", "case": case,
-             "events": await timeline(request, session, case), "may_reveal": True,
+             **await timeline(request, session, case), "may_reveal": True,
              "purpose_error": f"Say why you need it, in {PURPOSE_MIN} to {PURPOSE_MAX} characters."},
             422,
         )  # fmt: skip

@@ -126,7 +126,7 @@ async def change(
             request,
             "case.html",
             {"title": f"Case {case}", "case": case,
-             "events": await timeline(request, session, case),
+             **await timeline(request, session, case),
              "may_reveal": session.has(StaffRole.VAULT_READER),
              "cj": await support_record(request, session, case), "cj_error": error,
              "cj_form": {"state": state, "kind": kind, "booked_at": booked_at}, **cj_context()},

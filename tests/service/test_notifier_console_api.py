@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from faststream import AckPolicy, TestApp
 from faststream.kafka import TestKafkaBroker
 
-from services.console import alerts_page, head
+from services.console import alerts_page, cases, head
 from services.console.backends import Backends
 from services.notifier.adapters.rota_tables import rota_changes, staff_actions
 from services.notifier.adapters.tables import alerts, burst_batches
@@ -539,6 +539,62 @@ async def test_the_console_says_how_many_open_alerts_it_does_not_list(
                 page = await client.get(path)
                 assert len(re.findall(r'href="/cases/MS-2026-', page.text)) == 200, path
                 assert "alerts-not-shown" not in page.text, path
+
+
+async def test_a_case_page_says_how_many_of_the_case_s_alerts_it_leaves_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case's timeline lists the newest 200 of its alerts (the notifier's largest page); a case
+    with more says how many older ones are not on it, where before it cut them without a word."""
+    monkeypatch.setenv("SAFEGUARDING_ENV", "test")
+    monkeypatch.setenv("STAFF_OIDC_ISSUER", "http://127.0.0.1:8080/realms/safeguarding")
+    async with running_notifier(tmp_path) as notifier:
+        case = "MS-2026-MANY01"
+        engine = create_engine(notifier.database_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    alerts.insert(),
+                    [
+                        {"alert_id": f"alert-{n}", "kind": "referral", "subject_key": f"{case}#{n}",
+                         "case_reference": case, "urgency": "standard", "status": "acknowledged",
+                         "fields": "{}", "correlation_id": f"c-{n}",
+                         "raised_at": TUESDAY_10 - timedelta(days=203 - n)}
+                        for n in range(203)
+                    ],
+                )  # fmt: skip
+        finally:
+            await engine.dispose()
+        backends = Backends(
+            {"notifier": "http://notifier", "intake": "http://others", "casework": "http://others",
+             "meetings": "http://others"},
+            5,
+        )  # fmt: skip
+        backends.client = httpx.AsyncClient(
+            mounts={
+                "http://notifier": httpx.ASGITransport(app=notifier.app.http_app),
+                # The rest of the timeline is not there: each part is left out, as for a new case.
+                "http://others": httpx.MockTransport(lambda request: httpx.Response(404)),
+            }
+        )
+        made = console_app(backends, (cases,))
+        session = made.sign_in("head", TOKENS["head"], StaffRole.HEAD_OF_SERVICE)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=made.app), base_url=ORIGIN
+        ) as client:
+            client.cookies.set(made.console.cookie_name, session.id)
+            page = await client.get(f"/cases/{case}")
+            assert page.status_code == 200, page.text[:500]
+            assert page.text.count("Alert raised (standard)") == 200
+            notice = re.search(r'data-testid="case-alerts-not-listed">(.*?)</div>', page.text, re.S)
+            assert notice
+            assert " ".join(re.sub(r"<[^>]+>", " ", notice.group(1)).split()) == (
+                "! Warning 3 older alerts about this case are not on this timeline, which shows "
+                "the newest 200."
+            )
+            other = await client.get("/cases/MS-2026-FEW001")  # no alerts: nothing left off
+            assert other.status_code == 200
+            assert "case-alerts-not-listed" not in other.text
 
 
 async def test_a_cases_alerts_are_its_own_and_the_raids_that_list_it(tmp_path: Path) -> None:
