@@ -13,9 +13,11 @@ from typing import Any
 
 import apprise
 from apprise import plugins
+from apprise.plugins.custom_json import NotifyJSON
 from apprise.utils.parse import GET_SCHEMA_RE, parse_urls
 
 from services.notifier.adapters.apprise_plugins import plugin_class
+from services.notifier.adapters.json_tls import KeptContextJSON
 from services.notifier.ports import Attachment
 from shared.logging import get_logger
 
@@ -116,6 +118,8 @@ def instantiate(reading: dict[str, Any]) -> apprise.NotifyBase | None:
     if not plugin.enabled:
         log.warning("channel_plugin_disabled", scheme=reading.get("schema"))
         return None
+    if plugin is NotifyJSON:
+        plugin = KeptContextJSON  # an HTTP gateway's TLS contexts built once (json_tls.py)
     # apprise replaces any tags the reading holds with the ones it is given (none), adds an
     # asset, and checks again that the plugin it made is enabled.
     made = plugin(**(reading | {"tag": set(), "asset": apprise.AppriseAsset()}))
