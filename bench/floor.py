@@ -213,10 +213,12 @@ async def _paced_consume_ms(
         at_rest = (time.thread_time() - cpu) / (time.monotonic() - started)
         started, cpu = time.monotonic(), time.thread_time()
         sending = asyncio.create_task(asyncio.to_thread(send, len(payloads), PACED_RATE))
-        await asyncio.wait_for(last.wait(), PACED_SECONDS * 10)
-        used = time.thread_time() - cpu
-        seconds = time.monotonic() - started
-        await sending
+        try:
+            await asyncio.wait_for(last.wait(), PACED_SECONDS * 10)
+            used = time.thread_time() - cpu
+            seconds = time.monotonic() - started
+        finally:
+            await sending  # the sending thread ends by itself: its records are all planned
     finally:
         await broker.stop()
     return (used - at_rest * seconds) / len(payloads) * 1000
@@ -227,10 +229,10 @@ async def sql_units(url: str, count: int) -> dict[str, float]:
     engine = create_engine(url)
     metadata = sa.MetaData()
     claims = processed_events_table(metadata)
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
     now = datetime.now(UTC)
     try:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
 
         def claiming(per_transaction: int) -> Callable[[int], Awaitable[None]]:
             async def transaction(number: int) -> None:
@@ -332,7 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     if report is not None and "work_per_contact" not in steady:
         parser.error(f"{args.report} has no steady run counted with --count-work")
     result = asyncio.run(measure(args.database, args.records))
-    print(f"\nCPU ms per unit ({args.database}, {args.records} of each, after {WARM_UP} warm-up):")
+    print(
+        f"\nCPU ms per unit ({args.database}, {args.records} of each, after {WARM_UP} warm-up; "
+        f"the paced ones {WARM_UP} records each, at {PACED_RATE:g} a second):"
+    )
     for unit in (*UNITS, "consumed_paced", "consumed_paced_unhurried"):
         print(f"  {unit:16}{result['ms'][unit]:8.3f}")
     if report is not None:

@@ -62,10 +62,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def library_of(frame: str) -> str | None:
     """The top-level package of a py-spy frame, `func (path/to/file.py:12)`: `sqlalchemy`,
     `services`, `shared`; None for the standard library, except asyncio, counted as itself so the
-    event loop's own work shows."""
+    event loop's own work shows. py-spy shortens the paths of namespace packages, so
+    OpenTelemetry's frames show as `trace`, `context` and the like (and `trace` is taken for the
+    standard library's): the summary is by top-level name, not by distribution."""
     path = frame.rpartition(" (")[2]
-    top = path.split(":", 1)[0].split("/", 1)[0].removesuffix(".py").lstrip("<")
-    if top == "asyncio" or (top not in sys.stdlib_module_names and not top.startswith("frozen")):
+    top = path.split(":", 1)[0].split("/", 1)[0].removesuffix(".py")
+    if top.startswith("<"):  # <frozen runpy>, <string>: no file, no library
+        return None
+    if top == "asyncio" or top not in sys.stdlib_module_names:
         return top
     return None
 

@@ -46,6 +46,12 @@ async def many_alerts(console_system: ConsoleSystem) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+def backend_lines(running: ConsoleSystem) -> str:
+    """The console's log lines about its calls to the services: why a page was not 200."""
+    lines = running.console_log.read_text(errors="replace").splitlines()
+    return "\n".join(line for line in lines if "backend_" in line)[-4000:]
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda size: size.name)
 async def test_cut_lists_say_how_many_they_leave_out(
     console_system: ConsoleSystem, browser: Browser, many_alerts: None, size: ScreenSize
@@ -60,7 +66,7 @@ async def test_cut_lists_say_how_many_they_leave_out(
         for path, (test_id, words) in pages.items():
             answer = await page.goto(f"{console_system.console_url}{path}")
             assert answer is not None
-            assert answer.status == 200, f"{path}: {answer.status}"
+            assert answer.status == 200, f"{path}: {answer.status}\n{backend_lines(console_system)}"
             notice = page.get_by_test_id(test_id)
             await expect(notice).to_be_visible()
             await expect(notice).to_contain_text(words)

@@ -40,3 +40,4 @@ def test_a_frame_s_library_is_its_top_level_package() -> None:
     assert library_of("Thread.run (threading.py:982)") is None
     assert library_of("encode (json/encoder.py:199)") is None
     assert library_of("_run_code (<frozen runpy>:88)") is None
+    assert library_of("<module> (<string>:1)") is None
