@@ -1,7 +1,8 @@
-""" "Now", for everyone: who is on duty now and next, the open alerts (urgency, age, escalation
-step, who was paged), acknowledged from the page. The alert list refreshes itself (htmx polling
-of /now/alerts) so a new alert appears without a reload; without JavaScript the page still works
-and shows the state at load."""
+""" "Now", for everyone: who is on duty now and next, the open alerts (urgency, when raised,
+escalation step, who was paged), acknowledged from the page. The alert list refreshes itself (htmx
+polling of /now/alerts) so a new alert appears without a reload; without JavaScript the page still
+works and shows the state at load. The list shows nothing that changes with time alone (a clock
+time, not an age: web.clock), so a poll is answered 204 unless an alert really changed."""
 
 from __future__ import annotations
 
